@@ -1,0 +1,1 @@
+# db/local.mk: build fragment included by Makefile.am (see HACKING.md).

@@ -1,0 +1,1 @@
+# emit/local.mk: build fragment included by Makefile.am (see HACKING.md).

@@ -1,0 +1,1 @@
+# kernelsrc/oracle.mk: build fragment included by Makefile.am (see HACKING.md).

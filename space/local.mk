@@ -1,0 +1,1 @@
+# space/local.mk: build fragment included by Makefile.am (see HACKING.md).
