@@ -1,0 +1,66 @@
+/* A small option-table parser shared by every subcommand (after git's
+ * parse-options). Each command declares a table and a usage string:
+ *
+ *   const char *db = NULL; int json = 0;
+ *   const pt_opt_t opts[] = {
+ *     PT_OPT_STRING('d', "db", &db, "FILE", "database file"),
+ *     PT_OPT_FLAG(0, "json", &json, "print JSON"),
+ *     PT_OPT_END(),
+ *   };
+ *   argc = pt_opts_parse(argc, argv, opts, "pipetune query best [options]");
+ *   if (argc < 0) return pt_opts_status(argc);
+ *
+ * argv[0] is the command name. On return argv[0..argc) holds the positional
+ * arguments left (argv[0] excluded). "--" ends option parsing.
+ */
+#ifndef PT_OPTS_H
+#define PT_OPTS_H
+
+typedef enum {
+  PT_OPT_T_END = 0,
+  PT_OPT_T_FLAG,     /* int*, set to 1 */
+  PT_OPT_T_STRING,   /* const char** */
+  PT_OPT_T_INT,      /* int*, decimal, range-checked against int */
+  PT_OPT_T_LIST,     /* pt_strlist_t*, repeatable; appends */
+} pt_opt_type_t;
+
+typedef struct pt_strlist_s {
+  const char **items;  /* points into argv; the array itself is malloc'd */
+  int n;
+} pt_strlist_t;
+void pt_strlist_free(pt_strlist_t *l);
+
+typedef struct pt_opt_s {
+  pt_opt_type_t type;
+  char short_name;        /* 0 for none */
+  const char *long_name;
+  void *value;
+  const char *argh;       /* argument placeholder in help, e.g. "FILE" */
+  const char *help;
+} pt_opt_t;
+
+#define PT_OPT_FLAG(s, l, v, h) {PT_OPT_T_FLAG, (s), (l), (v), NULL, (h)}
+#define PT_OPT_STRING(s, l, v, a, h) {PT_OPT_T_STRING, (s), (l), (v), (a), (h)}
+#define PT_OPT_INT(s, l, v, a, h) {PT_OPT_T_INT, (s), (l), (v), (a), (h)}
+#define PT_OPT_LIST(s, l, v, a, h) {PT_OPT_T_LIST, (s), (l), (v), (a), (h)}
+#define PT_OPT_END() {PT_OPT_T_END, 0, NULL, NULL, NULL, NULL}
+
+#define PT_OPTS_HELP (-1)   /* --help was printed to stdout */
+#define PT_OPTS_ERROR (-2)  /* an error and the usage were printed to stderr */
+
+/* Parses argv in place; returns the count of positional arguments left
+ * (compacted to argv[0..n)), or PT_OPTS_HELP / PT_OPTS_ERROR. -h/--help is
+ * built in. */
+int pt_opts_parse(int argc, const char **argv, const pt_opt_t *opts,
+                  const char *usage);
+
+/* Exit status for a negative pt_opts_parse() result: 0 for help, 2 else. */
+int pt_opts_status(int rc);
+
+/* Prints "usage: <usage>" and the option table to stderr (to_stderr) or stdout. */
+void pt_opts_usage(const pt_opt_t *opts, const char *usage, int to_stderr);
+
+/* Prints "error: <fmt>" to stderr and returns 2: for a command's own checks. */
+int pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
