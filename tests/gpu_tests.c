@@ -94,7 +94,11 @@ static void test_saxpy(ctx_t *c) {
   CHECK(c, pt_gpu_stream_sync(c->gpu, NULL, &err) == PT_OK, "%s", err.msg);
   CHECK(c, pt_gpu_memcpy_dtoh(c->gpu, got, dy, sizeof(float) * (N + PAD), &err) == PT_OK, "%s", err.msg);
   int bad = 0;
-  for (int i = 0; i < N; i++) bad += got[i] != a * x[i] + y[i];
+  /* The device may fuse a*x+y into one FMA: allow one f32 rounding. */
+  for (int i = 0; i < N; i++) {
+    double ref = (double)a * x[i] + y[i];
+    bad += fabs(got[i] - ref) > 1e-6 * (fabs((double)a * x[i]) + fabs(y[i]));
+  }
   int pad_ok = memcmp(got + N, y + N, sizeof(float) * PAD) == 0;
   pt_gpu_free(c->gpu, dx);
   pt_gpu_free(c->gpu, dy);
