@@ -2,4 +2,12 @@
 # routing, sorting, the oracle, and problem setup (tuner/problem.c lives
 # with the tuner but belongs to this area). See HACKING.md.
 libpipetune_a_SOURCES += \
-	kernelsrc/moe.h kernelsrc/moe.c
+	kernelsrc/moe.h kernelsrc/moe.c \
+	kernelsrc/mx.h kernelsrc/mx.c
+
+check_PROGRAMS += tests/test_mx
+TESTS += tests/test_mx
+
+tests_test_mx_SOURCES = tests/test_mx.c
+tests_test_mx_CFLAGS = $(TEST_CFLAGS)
+tests_test_mx_LDADD = $(TEST_LIBS)
