@@ -3,11 +3,16 @@
 # with the tuner but belongs to this area). See HACKING.md.
 libpipetune_a_SOURCES += \
 	kernelsrc/moe.h kernelsrc/moe.c \
-	kernelsrc/mx.h kernelsrc/mx.c
+	kernelsrc/mx.h kernelsrc/mx.c \
+	kernelsrc/routing.h kernelsrc/routing.c
 
-check_PROGRAMS += tests/test_mx
-TESTS += tests/test_mx
+check_PROGRAMS += tests/test_mx tests/test_routing
+TESTS += tests/test_mx tests/test_routing
 
 tests_test_mx_SOURCES = tests/test_mx.c
 tests_test_mx_CFLAGS = $(TEST_CFLAGS)
 tests_test_mx_LDADD = $(TEST_LIBS)
+
+tests_test_routing_SOURCES = tests/test_routing.c
+tests_test_routing_CFLAGS = $(TEST_CFLAGS)
+tests_test_routing_LDADD = $(TEST_LIBS)
