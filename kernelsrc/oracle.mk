@@ -4,10 +4,11 @@
 libpipetune_a_SOURCES += \
 	kernelsrc/moe.h kernelsrc/moe.c \
 	kernelsrc/mx.h kernelsrc/mx.c \
-	kernelsrc/routing.h kernelsrc/routing.c
+	kernelsrc/routing.h kernelsrc/routing.c \
+	kernelsrc/moe_sort.h kernelsrc/moe_sort.c
 
-check_PROGRAMS += tests/test_mx tests/test_routing
-TESTS += tests/test_mx tests/test_routing
+check_PROGRAMS += tests/test_mx tests/test_routing tests/test_moe_sort
+TESTS += tests/test_mx tests/test_routing tests/test_moe_sort
 
 tests_test_mx_SOURCES = tests/test_mx.c
 tests_test_mx_CFLAGS = $(TEST_CFLAGS)
@@ -16,3 +17,7 @@ tests_test_mx_LDADD = $(TEST_LIBS)
 tests_test_routing_SOURCES = tests/test_routing.c
 tests_test_routing_CFLAGS = $(TEST_CFLAGS)
 tests_test_routing_LDADD = $(TEST_LIBS)
+
+tests_test_moe_sort_SOURCES = tests/test_moe_sort.c
+tests_test_moe_sort_CFLAGS = $(TEST_CFLAGS)
+tests_test_moe_sort_LDADD = $(TEST_LIBS)
