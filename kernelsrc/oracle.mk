@@ -6,10 +6,13 @@ libpipetune_a_SOURCES += \
 	kernelsrc/mx.h kernelsrc/mx.c \
 	kernelsrc/routing.h kernelsrc/routing.c \
 	kernelsrc/moe_sort.h kernelsrc/moe_sort.c \
-	kernelsrc/oracle.h kernelsrc/oracle.c tuner/problem.h tuner/problem.c
+	kernelsrc/oracle.h kernelsrc/oracle.c \
+	tuner/problem.h tuner/problem.c
 
-check_PROGRAMS += tests/test_mx tests/test_routing tests/test_moe_sort tests/test_problem tests/test_oracle
-TESTS += tests/test_mx tests/test_routing tests/test_moe_sort tests/test_problem tests/test_oracle
+check_PROGRAMS += tests/test_mx tests/test_routing tests/test_moe_sort \
+	tests/test_problem tests/test_oracle
+TESTS += tests/test_mx tests/test_routing tests/test_moe_sort \
+	tests/test_problem tests/test_oracle
 
 tests_test_mx_SOURCES = tests/test_mx.c
 tests_test_mx_CFLAGS = $(TEST_CFLAGS)
