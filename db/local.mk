@@ -5,6 +5,7 @@ nodist_libpipetune_a_SOURCES = db/schema-sql.c
 BUILT_SOURCES += db/schema-sql.c
 CLEANFILES += db/schema-sql.c
 EXTRA_DIST += db/schema.sql build-aux/embed-sql.sh
+pipetune_SOURCES += tuner/cmd_db.c
 
 db/schema-sql.c: $(srcdir)/db/schema.sql $(srcdir)/build-aux/embed-sql.sh
 	@$(MKDIR_P) db
