@@ -868,6 +868,9 @@ START_TEST(merge_is_idempotent) {
   ck_assert_int_eq(merge_into(o1, a), 0);
   ck_assert_int_eq(merge_into(o1, b), 0);
   ck_assert_int_eq(merge_into(o1, o1), 0);
+  pt_db_t *ro = open_db(o1, PT_DB_READONLY);
+  ck_assert_int_eq(pt_db_merge(ro, a, NULL), PT_EINVAL);
+  pt_db_close(ro);
   digest_of(o1, again, &s3);
   ck_assert_str_eq(again, d1);
   ck_assert(memcmp(&s3, &s1, sizeof s1) == 0);
