@@ -1,1 +1,16 @@
-# tests/local.mk: build fragment included by Makefile.am (see HACKING.md).
+# tests/: shared test helpers, the CLI tests and the GPU test program.
+noinst_LIBRARIES += tests/libtestutil.a
+tests_libtestutil_a_SOURCES = tests/testutil.c tests/testutil.h
+TEST_LIBS += tests/libtestutil.a
+
+check_PROGRAMS += tests/test_cli tests/test_gpu_compile tests/gpu_tests
+TESTS += tests/test_cli tests/test_gpu_compile tests/gpu_tests
+tests_test_cli_SOURCES = tests/test_cli.c
+tests_test_cli_CFLAGS = $(TEST_CFLAGS)
+tests_test_cli_LDADD = $(TEST_LIBS)
+tests_test_gpu_compile_SOURCES = tests/test_gpu_compile.c
+tests_test_gpu_compile_CFLAGS = $(TEST_CFLAGS)
+tests_test_gpu_compile_LDADD = $(TEST_LIBS)
+tests_gpu_tests_SOURCES = tests/gpu_tests.c
+tests_gpu_tests_CFLAGS = $(AM_CFLAGS)
+tests_gpu_tests_LDADD = $(PT_LIBS)

@@ -63,4 +63,8 @@ void pt_opts_usage(const pt_opt_t *opts, const char *usage, int to_stderr);
 /* Prints "error: <fmt>" to stderr and returns 2: for a command's own checks. */
 int pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Finishes stdout (flush, error check, close); a full disk is an error.
+ * Returns status, or 1 when writing stdout failed. */
+int pt_cli_finish_stdout(int status);
+
 #endif

@@ -1,0 +1,113 @@
+/* Test helpers (see testutil.h). */
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *join(const char *dir, const char *rel) {
+  size_t n = strlen(dir) + strlen(rel) + 2;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/%s", dir, rel);
+  return p;
+}
+
+char *pt_test_build_path(const char *rel) {
+  const char *d = getenv("PT_BUILDDIR");
+  return join(d ? d : ".", rel);
+}
+
+char *pt_test_src_path(const char *rel) {
+  const char *d = getenv("PT_SRCDIR");
+  return join(d ? d : ".", rel);
+}
+
+static char *slurp_fd(int fd) {
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  ssize_t got;
+  while (buf && (got = read(fd, buf + n, cap - n - 1)) > 0) {
+    n += (size_t)got;
+    if (n + 1 == cap) {
+      char *b = realloc(buf, cap *= 2);
+      if (b == NULL) free(buf);
+      buf = b;
+    }
+  }
+  if (buf) buf[n] = '\0';
+  return buf;
+}
+
+pt_test_out_t pt_test_run(const char *prog, const char *const *args) {
+  pt_test_out_t r = {.status = -1};
+  int nargs = 0;
+  while (args[nargs]) nargs++;
+  const char **argv = calloc((size_t)nargs + 2, sizeof *argv);
+  argv[0] = prog;
+  for (int i = 0; i < nargs; i++) argv[i + 1] = args[i];
+  /* Output goes to temporary files, so a chatty child cannot fill a pipe. */
+  FILE *fo = tmpfile(), *fe = tmpfile();
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(fileno(fo), 1);
+    dup2(fileno(fe), 2);
+    execv(prog, (char *const *)argv);
+    _exit(127);
+  }
+  int ws = 0;
+  waitpid(pid, &ws, 0);
+  r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+  lseek(fileno(fo), 0, SEEK_SET);
+  lseek(fileno(fe), 0, SEEK_SET);
+  r.out = slurp_fd(fileno(fo));
+  r.err = slurp_fd(fileno(fe));
+  fclose(fo);
+  fclose(fe);
+  free(argv);
+  return r;
+}
+
+pt_test_out_t pt_test_pipetune(const char *const *args) {
+  char *prog = pt_test_build_path("pipetune");
+  pt_test_out_t r = pt_test_run(prog, args);
+  free(prog);
+  return r;
+}
+
+void pt_test_out_free(pt_test_out_t *o) {
+  free(o->out);
+  free(o->err);
+  o->out = o->err = NULL;
+}
+
+char *pt_test_tmpdir(void) {
+  const char *base = getenv("TMPDIR");
+  char *tmpl = join(base ? base : "/tmp", "pipetune-test-XXXXXX");
+  if (tmpl && mkdtemp(tmpl) == NULL) {
+    free(tmpl);
+    return NULL;
+  }
+  return tmpl;
+}
+
+void pt_test_rmdir(const char *dir) {
+  const char *args[] = {"-rf", "--", dir, NULL};
+  pt_test_out_t r = pt_test_run("/bin/rm", args);
+  pt_test_out_free(&r);
+}
+
+char *pt_test_write(const char *dir, const char *name, const char *text) {
+  char *path = join(dir, name);
+  FILE *f = path ? fopen(path, "wb") : NULL;
+  if (f) {
+    fputs(text, f);
+    fclose(f);
+  }
+  return path;
+}

@@ -1,0 +1,32 @@
+/* Helpers shared by the test programs: run the built pipetune binary and
+ * capture what it prints, make temporary files. */
+#ifndef PT_TESTUTIL_H
+#define PT_TESTUTIL_H
+
+#include <stddef.h>
+
+typedef struct pt_test_out_s {
+  int status;   /* exit status, or 128 + signal */
+  char *out;    /* captured stdout, NUL-terminated */
+  char *err;    /* captured stderr, NUL-terminated */
+} pt_test_out_t;
+
+/* Path of a file in the build tree ($PT_BUILDDIR, else "."), static buffer
+ * per call site is not used: the result is malloc'd. */
+char *pt_test_build_path(const char *rel);
+char *pt_test_src_path(const char *rel);
+
+/* Runs the built pipetune with args (NULL-terminated, without argv[0]) and
+ * stdin from /dev/null; captures its output. */
+pt_test_out_t pt_test_pipetune(const char *const *args);
+/* Same for any program path. */
+pt_test_out_t pt_test_run(const char *prog, const char *const *args);
+void pt_test_out_free(pt_test_out_t *o);
+
+/* A fresh temporary directory (malloc'd path); removed with pt_test_rmdir. */
+char *pt_test_tmpdir(void);
+void pt_test_rmdir(const char *dir);
+/* Writes text to dir/name; returns the malloc'd path. */
+char *pt_test_write(const char *dir, const char *name, const char *text);
+
+#endif

@@ -1,0 +1,11 @@
+/* The subcommands of pipetune, one file each (tuner/cmd_<name>.c). Each takes
+ * the command's own argv (argv[0] is the command name) and returns the
+ * process exit status (DESIGN §10: 0 ok, 1 runtime failure, 2 bad input). */
+#ifndef PT_BUILTIN_H
+#define PT_BUILTIN_H
+
+int cmd_compile(int argc, const char **argv);
+int cmd_db(int argc, const char **argv);
+int cmd_devices(int argc, const char **argv);
+
+#endif
