@@ -163,7 +163,7 @@ static int run_tasks(task_fn *fn, const void *ctx, int ntasks, int threads,
                     threads);
     goto out;
   }
-  int started = 0;
+  int started = 0;  /* workers 1..started got threads; creation stops at a failure */
   for (int i = 0; i < threads; i++)
     w[i] = (worker_t){fn, ctx, ntasks, threads, i,
                       scratch + (size_t)i * scratch_bytes};
