@@ -6,5 +6,7 @@
 
 int cmd_compile(int argc, const char **argv);
 int cmd_devices(int argc, const char **argv);
+int cmd_families(int argc, const char **argv);
+int cmd_space(int argc, const char **argv);
 
 #endif
