@@ -5,3 +5,12 @@ libpipetune_a_SOURCES += emit/query.c emit/query.h emit/emit.c emit/emit.h \
 	emit/export.c emit/export.h
 
 pipetune_SOURCES += tuner/cmd_emit.c tuner/cmd_query.c tuner/cmd_diff.c
+
+# The shipping-library test compiles tests/consumer_main.c against the
+# generated table at test time.
+check_PROGRAMS += tests/test_emit_consumer
+TESTS += tests/test_emit_consumer
+tests_test_emit_consumer_SOURCES = tests/test_emit_consumer.c tests/emitdb.c tests/emitdb.h
+tests_test_emit_consumer_CFLAGS = $(TEST_CFLAGS)
+tests_test_emit_consumer_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/consumer_main.c
