@@ -20,6 +20,7 @@ static const struct cmd commands[] = {
     {"emit", cmd_emit, "generate the select_pipe_config C table (and JSON/CSV)"},
     {"families", cmd_families, "list the model families and their token grids"},
     {"query", cmd_query, "best, crossovers, compare and failures from a database"},
+    {"report", cmd_report, "write a self-contained HTML report with plots"},
     {"space", cmd_space, "list a stage's knob variants and which are feasible"},
 };
 
