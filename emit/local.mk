@@ -15,3 +15,9 @@ tests_test_emit_consumer_SOURCES = tests/test_emit_consumer.c tests/emitdb.c tes
 tests_test_emit_consumer_CFLAGS = $(TEST_CFLAGS)
 tests_test_emit_consumer_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/consumer_main.c
+
+check_PROGRAMS += tests/test_query
+TESTS += tests/test_query
+tests_test_query_SOURCES = tests/test_query.c tests/emitdb.c tests/emitdb.h
+tests_test_query_CFLAGS = $(TEST_CFLAGS)
+tests_test_query_LDADD = $(TEST_LIBS)
