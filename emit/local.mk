@@ -21,3 +21,9 @@ TESTS += tests/test_query
 tests_test_query_SOURCES = tests/test_query.c tests/emitdb.c tests/emitdb.h
 tests_test_query_CFLAGS = $(TEST_CFLAGS)
 tests_test_query_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/test_emit
+TESTS += tests/test_emit
+tests_test_emit_SOURCES = tests/test_emit.c tests/emitdb.c tests/emitdb.h
+tests_test_emit_CFLAGS = $(TEST_CFLAGS)
+tests_test_emit_LDADD = $(TEST_LIBS)
