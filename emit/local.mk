@@ -27,3 +27,18 @@ TESTS += tests/test_emit
 tests_test_emit_SOURCES = tests/test_emit.c tests/emitdb.c tests/emitdb.h
 tests_test_emit_CFLAGS = $(TEST_CFLAGS)
 tests_test_emit_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/test_report
+TESTS += tests/test_report
+tests_test_report_SOURCES = tests/test_report.c tests/emitdb.c tests/emitdb.h
+tests_test_report_CFLAGS = $(TEST_CFLAGS)
+tests_test_report_LDADD = $(TEST_LIBS)
+
+# Renders a report in headless Chromium; skips (77) with the reason when
+# chromium is absent. Leaves the screenshot for people to look at.
+check_PROGRAMS += tests/test_report_render
+TESTS += tests/test_report_render
+tests_test_report_render_SOURCES = tests/test_report_render.c tests/emitdb.c tests/emitdb.h
+tests_test_report_render_CFLAGS = $(TEST_CFLAGS)
+tests_test_report_render_LDADD = $(TEST_LIBS)
+CLEANFILES += tests/report-screenshot.png
