@@ -581,6 +581,10 @@ static int merge_attached(pt_db_t *db, const char *path, int64_t *added) {
 
 int pt_db_merge(pt_db_t *db, const char *path, int64_t *added) {
   if (added != NULL) *added = 0;
+  if (db->readonly)
+    return pt_err_set(&db->err, PT_EINVAL,
+                      "cannot merge into '%s': it was opened read-only",
+                      db->path);
   if (same_file(path, db->path)) return PT_OK;
   int exists = 0;
   sqlite3 *probe = NULL;

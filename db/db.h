@@ -219,7 +219,7 @@ typedef struct pt_db_job_s {
  * item are ignored). Items already planned in the run are left as they are;
  * an item already measured on a device of its arch (any run) is added as
  * done or failed with that measurement, so a resumed plan skips it. On
- * return *ready (may be NULL) holds how many of the n are ready. */
+ * return *ready (may be NULL) holds how many of the run's items are ready. */
 int pt_db_jobs_add(pt_db_t *db, int64_t run_id, const pt_db_job_t *items,
                    size_t n, size_t *ready /* OUT */);
 /* Claims the next ready item of run_id for device_id (of the item's arch),
