@@ -393,8 +393,10 @@ static int finish(load_t *L, const char *path, pt_err_t *err) {
     }
   for (size_t f = 0; f < set->nfailures; f++)
     set->failures[f].series = set->series + (uintptr_t)set->failures[f].series;
-  qsort(set->devices, set->ndevices, sizeof *set->devices, str_cmp);
-  qsort(set->tool_versions, set->ntool_versions, sizeof *set->tool_versions, str_cmp);
+  /* qsort() must not be handed the NULL of an empty array. */
+  if (set->ndevices) qsort(set->devices, set->ndevices, sizeof *set->devices, str_cmp);
+  if (set->ntool_versions)
+    qsort(set->tool_versions, set->ntool_versions, sizeof *set->tool_versions, str_cmp);
   for (size_t b = 0; b < L->nbest; b++) {
     pt_query_point_t *p = find_point(set, &L->best[b]);
     size_t v = 0;
