@@ -14,7 +14,7 @@ TESTS += tests/test_emit_consumer
 tests_test_emit_consumer_SOURCES = tests/test_emit_consumer.c tests/emitdb.c tests/emitdb.h
 tests_test_emit_consumer_CFLAGS = $(TEST_CFLAGS)
 tests_test_emit_consumer_LDADD = $(TEST_LIBS)
-EXTRA_DIST += tests/consumer_main.c
+EXTRA_DIST += tests/consumer_main.c emit/README.md
 
 check_PROGRAMS += tests/test_query
 TESTS += tests/test_query
