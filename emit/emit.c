@@ -561,7 +561,7 @@ static void write_archs(const pt_emit_table_t *t, FILE *f) {
     first += (int)ar->nfamilies;
   }
   fputs("};\n\n", f);
-  fputs("/* The global default, for archs not in the table: ", f);
+  fputs("/* The global default, for archs not in the table:\n * ", f);
   default_comment(f, &t->global);
   fprintf(f, " */\n#define SPC_GLOBAL_DEFAULT %d\n"
              "#define SPC_NARCHS ((int)(sizeof spc_archs / sizeof spc_archs[0]))\n\n",
