@@ -89,7 +89,7 @@ int pt_stage_parse(const char *s, pt_stage_t *out) {
 }
 
 const char *pt_epilog_name(pt_epilog_t e) {
-  return (unsigned)e < 2 ? epilog_symbols[e] : "unknown";
+  return (unsigned)e < (unsigned)NELEMS(epilog_symbols) ? epilog_symbols[e] : "unknown";
 }
 
 int pt_epilog_parse(const char *s, pt_epilog_t *out) {
