@@ -14,6 +14,7 @@ struct cmd {
 
 static const struct cmd commands[] = {
     {"compile", cmd_compile, "compile one kernel variant to a code object"},
+    {"db", cmd_db, "create, check and merge result databases"},
     {"devices", cmd_devices, "list the GPUs and their properties"},
     {"families", cmd_families, "list the model families and their token grids"},
     {"space", cmd_space, "list a stage's knob variants and which are feasible"},
