@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "testutil.h"
 
 #define RUN(...) pt_test_pipetune((const char *const[]){__VA_ARGS__, NULL})
@@ -115,9 +116,5 @@ int main(void) {
   tcase_add_test(tc, compile_argument_errors);
   tcase_add_test(tc, compile_writes_code_object);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(s);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkmain.h"
 #include "db.h"
 #include "db_int.h"
 #include "testutil.h"
@@ -1389,9 +1390,5 @@ int main(void) {
   } else {
     printf("note: no sqlite3 CLI; db/README.md examples not run\n");
   }
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(s);
 }

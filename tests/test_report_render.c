@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkmain.h"
 #include "emitdb.h"
 #include "testutil.h"
 
@@ -213,11 +214,8 @@ int main(void) {
   tcase_set_timeout(tc, 150);
   tcase_add_test(tc, screenshot_shows_the_plots);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int status = pt_test_run_suite(s);
   dlclose(z);
   free(chromium);
-  return failed ? 1 : 0;
+  return status;
 }
