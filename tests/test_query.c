@@ -21,18 +21,11 @@
 
 static char *dir, *db_path, *slow_path, *failed_path;
 
-static char *join(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 2;
-  char *p = malloc(n);
-  snprintf(p, n, "%s/%s", a, b);
-  return p;
-}
-
 static void setup_once(void) {
   dir = pt_test_tmpdir();
-  db_path = join(dir, "a.db");
-  slow_path = join(dir, "slow.db");
-  failed_path = join(dir, "failed.db");
+  db_path = pt_test_join(dir, "a.db");
+  slow_path = pt_test_join(dir, "slow.db");
+  failed_path = pt_test_join(dir, "failed.db");
   ck_assert_int_eq(pt_emitdb_build(db_path, NULL), 0);
   /* 10% slower from 256 tokens on. */
   pt_emitdb_opts_t o = {.scale = 1.10, .scale_from = 256};
@@ -195,7 +188,7 @@ START_TEST(filters_and_bad_input) {
     ck_assert_ptr_null(s);
     ck_assert_msg(strstr(err.msg, msgs[i]), "%s", err.msg);
   }
-  char *missing = join(dir, "missing.db");
+  char *missing = pt_test_join(dir, "missing.db");
   ck_assert_int_eq(pt_query_load(missing, NULL, &s, &err), PT_ENOENT);
   free(missing);
   char *text = pt_test_write(dir, "notadb.db", "this is not a database\n");
@@ -575,7 +568,7 @@ START_TEST(query_command) {
   r = RUN("query", "best", "--db", db_path, "--routing", "zipf:0");
   expect(r, 2, "bad routing 'zipf:0'", NULL);
   pt_test_out_free(&r);
-  char *missing = join(dir, "nope.db");
+  char *missing = pt_test_join(dir, "nope.db");
   r = RUN("query", "best", "--db", missing);
   expect(r, 2, "nope.db", NULL);
   pt_test_out_free(&r);
@@ -605,7 +598,7 @@ START_TEST(diff_command_exit_codes) {
   r = RUN("diff", db_path, slow_path, "--threshold", "-3");
   expect(r, 2, "bad threshold '-3'", NULL);
   pt_test_out_free(&r);
-  char *missing = join(dir, "nope.db");
+  char *missing = pt_test_join(dir, "nope.db");
   r = RUN("diff", db_path, missing);
   expect(r, 2, "nope.db", NULL);
   pt_test_out_free(&r);

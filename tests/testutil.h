@@ -11,6 +11,8 @@ typedef struct pt_test_out_s {
   char *err;    /* captured stderr, NUL-terminated */
 } pt_test_out_t;
 
+/* dir/rel, malloc'd. */
+char *pt_test_join(const char *dir, const char *rel);
 /* Path of a file in the build tree ($PT_BUILDDIR, else "."), static buffer
  * per call site is not used: the result is malloc'd. */
 char *pt_test_build_path(const char *rel);
@@ -28,5 +30,10 @@ char *pt_test_tmpdir(void);
 void pt_test_rmdir(const char *dir);
 /* Writes text to dir/name; returns the malloc'd path. */
 char *pt_test_write(const char *dir, const char *name, const char *text);
+/* The whole file at path, NUL-terminated and malloc'd, its size in *len
+ * unless len is NULL; fails the test when it cannot be read. */
+char *pt_test_slurp(const char *path, size_t *len);
+/* The program name found on PATH (malloc'd path), or NULL. */
+char *pt_test_find_prog(const char *name);
 
 #endif
