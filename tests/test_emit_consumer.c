@@ -29,19 +29,13 @@
 static char *dir, *db_path, *gcc_path, *clang_path, *exe_gcc, *exe_clang;
 static char digest[PT_DB_HASH_HEX];
 
-static void expect(pt_test_out_t r, int status, const char *in_err) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %s\nstderr: %s",
-                r.status, status, r.out, r.err);
-  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
-}
-
 /* Emits db into out_dir (with or without a header) via the real binary. */
 static void emit_into(const char *db, const char *out_dir, int header) {
   char *c = pt_test_join(out_dir, "select_pipe_config.c");
   char *h = pt_test_join(out_dir, "select_pipe_config.h");
   pt_test_out_t r = header ? RUN("emit", "--db", db, "-o", c, "--header", h)
                            : RUN("emit", "--db", db, "-o", c);
-  expect(r, 0, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
   free(c);
   free(h);
@@ -442,7 +436,7 @@ START_TEST(deterministic_and_self_contained) {
   ck_assert_int_eq(mkdir(other, 0700), 0);
   char *copy = pt_test_join(other, "h100.db");
   pt_test_out_t r = pt_test_run("/bin/cp", (const char *const[]){db_path, copy, NULL});
-  expect(r, 0, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
   emit_into(copy, other, 1);
   char *a = pt_test_join(dir, "select_pipe_config.c"), *b = pt_test_join(other, "select_pipe_config.c");
@@ -482,10 +476,10 @@ START_TEST(nothing_to_emit_fails) {
   /* An empty database (created by pipetune db init). */
   char *empty = pt_test_join(dir, "empty.db");
   pt_test_out_t r = RUN("db", "init", empty);
-  expect(r, 0, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
   r = RUN("emit", "--db", empty, "-o", out);
-  expect(r, 1, "nothing to emit");
+  pt_test_expect(r, 1, "nothing to emit", NULL);
   ck_assert_ptr_nonnull(strstr(r.err, "0 results read"));
   pt_test_out_free(&r);
   ck_assert_int_ne(access(out, F_OK), 0);
@@ -494,7 +488,7 @@ START_TEST(nothing_to_emit_fails) {
   pt_emitdb_opts_t o = {.failed_only = 1};
   ck_assert_int_eq(pt_emitdb_build(failed, &o), 0);
   r = RUN("emit", "--db", failed, "-o", out);
-  expect(r, 1, "nothing to emit");
+  pt_test_expect(r, 1, "nothing to emit", NULL);
   ck_assert_ptr_nonnull(strstr(r.err, "failed)"));
   pt_test_out_free(&r);
   ck_assert_int_ne(access(out, F_OK), 0);
@@ -503,12 +497,12 @@ START_TEST(nothing_to_emit_fails) {
   o = (pt_emitdb_opts_t){.gemm1_only = 1};
   ck_assert_int_eq(pt_emitdb_build(half, &o), 0);
   r = RUN("emit", "--db", half, "-o", out);
-  expect(r, 1, "nothing to emit");
+  pt_test_expect(r, 1, "nothing to emit", NULL);
   pt_test_out_free(&r);
   /* A missing database is bad input. */
   char *missing = pt_test_join(dir, "missing.db");
   r = RUN("emit", "--db", missing, "-o", out);
-  expect(r, 2, "missing.db");
+  pt_test_expect(r, 2, "missing.db", NULL);
   pt_test_out_free(&r);
   ck_assert_int_ne(access(out, F_OK), 0);
   free(missing);

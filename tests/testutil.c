@@ -139,3 +139,10 @@ char *pt_test_find_prog(const char *name) {
   free(copy);
   return found;
 }
+
+void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char *in_out) {
+  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %.2000s\nstderr: %s",
+                r.status, status, r.out, r.err);
+  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
+  if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %.2000s", in_out, r.out);
+}

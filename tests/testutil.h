@@ -24,6 +24,9 @@ pt_test_out_t pt_test_pipetune(const char *const *args);
 /* Same for any program path. */
 pt_test_out_t pt_test_run(const char *prog, const char *const *args);
 void pt_test_out_free(pt_test_out_t *o);
+/* Fails the test unless r exited with status and its stderr and stdout
+ * contain in_err and in_out (each skipped when NULL). */
+void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char *in_out);
 
 /* A fresh temporary directory (malloc'd path); removed with pt_test_rmdir. */
 char *pt_test_tmpdir(void);
