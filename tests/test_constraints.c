@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "constraints.h"
 
 static const char *const arches[] = {"sm_80", "sm_86", "sm_89", "sm_90",
@@ -288,9 +289,5 @@ static Suite *constraints_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(constraints_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return pt_test_run_suite(constraints_suite());
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "knobs.h"
 
 static const char *const gemm1_default =
@@ -127,6 +128,7 @@ static const struct {
    "knob 'bm' must be one of 16, 32, 64, 128 (got '0x20')"},
   {PT_STAGE_GEMM1, "bm=32 ", "knob 'bm' must be one of 16, 32, 64, 128 (got '32 ')"},
   {PT_STAGE_GEMM1, "bm=-", "knob 'bm' must be one of 16, 32, 64, 128 (got '-')"},
+  {PT_STAGE_GEMM1, "bm=+32", "knob 'bm' must be one of 16, 32, 64, 128 (got '+32')"},
   {PT_STAGE_GEMM1, "bm=99999999999",
    "knob 'bm' must be one of 16, 32, 64, 128 (got '99999999999')"},
   {PT_STAGE_GEMM1, "bogus=1", "unknown knob 'bogus'"},
@@ -374,9 +376,5 @@ static Suite *knobs_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(knobs_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return pt_test_run_suite(knobs_suite());
 }
