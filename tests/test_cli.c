@@ -58,7 +58,13 @@ END_TEST
 
 START_TEST(compile_argument_errors) {
   pt_test_out_t r = RUN("compile");
-  pt_test_expect(r, 2, "--arch and --source are required", NULL);
+  pt_test_expect(r, 2, "--arch and one of --stage or --source are required", NULL);
+  pt_test_out_free(&r);
+  r = RUN("compile", "--stage", "gemm3", "--arch", "sm_90");
+  pt_test_expect(r, 2, "unknown stage 'gemm3'", NULL);
+  pt_test_out_free(&r);
+  r = RUN("compile", "--stage", "gemm1", "--config", "bm=48", "--arch", "sm_90");
+  pt_test_expect(r, 2, "knob 'bm' must be one of 16, 32, 64, 128 (got 48)", NULL);
   pt_test_out_free(&r);
   r = RUN("compile", "--arch", "pdp11", "--source", "/dev/null");
   pt_test_expect(r, 2, "unknown arch 'pdp11'", NULL);
