@@ -7,6 +7,7 @@
 #include <hip/hip_runtime_api.h>
 #include <hip/hip_version.h>
 #include <hip/hiprtc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,11 @@ static int hip_props(int ordinal, pt_gpu_props_t *p, pt_err_t *err) {
   return PT_OK;
 }
 
+/* hiprtc 5.2 is not thread-safe: concurrent compiles race in LLVM's target
+ * registry ("Cannot choose between targets amdgcn and amdgcn"), so the one
+ * process-wide compiler is serialized. */
+static pthread_mutex_t hiprtc_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static char *program_log(hiprtcProgram prog) {
   size_t n = 0;
   /* hiprtc reports a size of 0 (and writes nothing) for an empty log. */
@@ -100,7 +106,9 @@ static int hip_compile(const pt_gpu_compile_req_t *req, pt_gpu_code_t *out,
     return pt_err_set(err, PT_ECOMPILE, "hiprtcCreateProgram failed: %s",
                       hiprtcGetErrorString(r));
   }
+  pthread_mutex_lock(&hiprtc_lock);
   r = hiprtcCompileProgram(prog, argc, (const char **)argv);
+  pthread_mutex_unlock(&hiprtc_lock);
   pt__gpu_free_argv(argv, argc);
   out->log = program_log(prog);
   int rc = PT_OK;
