@@ -1,1 +1,27 @@
 # space/local.mk: build fragment included by Makefile.am (see HACKING.md).
+# Knobs, constraints and model families; the built-in families.json is
+# embedded as a generated C file.
+libpipetune_a_SOURCES += space/knobs.c space/knobs.h \
+	space/constraints.c space/constraints.h \
+	space/family.c space/family.h
+nodist_libpipetune_a_SOURCES += space/families-json.c
+
+space/families-json.c: $(srcdir)/space/families.json $(srcdir)/build-aux/embed-json.sh
+	$(AM_V_GEN)$(MKDIR_P) space && \
+	$(SHELL) $(srcdir)/build-aux/embed-json.sh pt__family_builtin_json \
+	  $(srcdir)/space/families.json > $@-t && mv $@-t $@
+BUILT_SOURCES += space/families-json.c
+CLEANFILES += space/families-json.c space/families-json.c-t
+EXTRA_DIST += space/families.json build-aux/embed-json.sh
+
+check_PROGRAMS += tests/test_knobs tests/test_constraints tests/test_family
+TESTS += tests/test_knobs tests/test_constraints tests/test_family
+tests_test_knobs_SOURCES = tests/test_knobs.c
+tests_test_knobs_CFLAGS = $(TEST_CFLAGS)
+tests_test_knobs_LDADD = $(TEST_LIBS)
+tests_test_constraints_SOURCES = tests/test_constraints.c
+tests_test_constraints_CFLAGS = $(TEST_CFLAGS)
+tests_test_constraints_LDADD = $(TEST_LIBS)
+tests_test_family_SOURCES = tests/test_family.c
+tests_test_family_CFLAGS = $(TEST_CFLAGS)
+tests_test_family_LDADD = $(TEST_LIBS)

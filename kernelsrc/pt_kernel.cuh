@@ -1,0 +1,47 @@
+/* The stage kernel assembled from its parts: tile scheduler (one tile per
+ * block, or a persistent loop over tiles), operand routing, mainloop and the
+ * stage's epilogue plan. Entry points: pt_moe_gemm1, pt_moe_gemm2. */
+#ifndef PT_KERNEL_CUH
+#define PT_KERNEL_CUH
+
+#include "pt_epilogue.cuh"
+
+#if PT_STAGE == 1
+#define PT_ENTRY pt_moe_gemm1
+#define PT_EPI pt_epi_gemm1
+#else
+#define PT_ENTRY pt_moe_gemm2
+#define PT_EPI pt_epi_gemm2
+#endif
+
+PT_DEV void pt_tile_run(const pt_kargs_t *a, int b, pt_rows_t rows, int wn,
+                        int kw, int lane)
+{
+  pt_work_t w = pt_work_of(a, b);
+  __syncthreads();  /* the previous tile's epilogue is done with smem */
+  pt_rows_fill(a, &w, rows);
+  __syncthreads();
+  pt_wsrc_t src;
+  pt_wsrc_init(&src, a, &w, wn, lane);
+  pt_acc_t acc;
+  pt_mainloop(&acc, a, &src, rows, pt_smem_base(), kw, lane);
+  float *C = (float *)pt_smem_base();
+  pt_acc_to_ctile(&acc, C, wn, kw, lane);
+  PT_EPI(a, &w, rows, C);
+}
+
+extern "C" __global__ void __launch_bounds__(PT_THREADS) PT_ENTRY(pt_kargs_t a)
+{
+  int warp = (int)threadIdx.x / PT_WARP, lane = pt_lane();
+  int kw = warp / PT_WN, wn = warp % PT_WN;
+  pt_rows_t rows = pt_rows_at(pt_smem_base());
+#if PT_PERSIST
+  for (int b = (int)blockIdx.x; b < a.ntiles; b += (int)gridDim.x)
+    pt_tile_run(&a, b, rows, wn, kw, lane);
+#else
+  if ((int)blockIdx.x < a.ntiles)
+    pt_tile_run(&a, (int)blockIdx.x, rows, wn, kw, lane);
+#endif
+}
+
+#endif

@@ -1,0 +1,35 @@
+/* Tile geometry derived from the knobs. Compile-time inputs: PT_BM, PT_BN,
+ * PT_KWAVE, PT_KSTAGES, PT_BHOIST, PT_SPART, PT_NT, PT_EPILOG, PT_PERSIST,
+ * PT_DTYPE (0 a4w4, 1 a8w4, 2 a16w4), PT_ACT (0 silu, 1 swiglu_oai), and
+ * PT_STAGE (1 or 2, set by the stage's source). */
+#ifndef PT_TILE_CUH
+#define PT_TILE_CUH
+
+#include "pt_common.cuh"
+
+#if !defined(PT_STAGE) || !defined(PT_BM) || !defined(PT_BN) || !defined(PT_KWAVE) || \
+    !defined(PT_KSTAGES) || !defined(PT_BHOIST) || !defined(PT_SPART) || \
+    !defined(PT_NT) || !defined(PT_PERSIST) || !defined(PT_DTYPE)
+#error "pipetune kernel built without its knob defines"
+#endif
+
+#define PT_KT 128                    /* k per warp per step: 4 MX blocks */
+#define PT_KSUP (PT_KT * PT_KWAVE)   /* k per block step */
+/* Weight rows per warp: 32 keeps loads wide at few tokens; 16 bounds the
+ * accumulators (rows x BM / warp) when BM is large. */
+#define PT_WROWS (PT_BM >= 64 ? 16 : 32)
+#define PT_MB16 (PT_WROWS / 16)
+#define PT_NB (PT_BM / PT_MMA_N)
+#define PT_WN (PT_BN / PT_WROWS)
+#define PT_NWARPS (PT_WN * PT_KWAVE)
+#define PT_THREADS (PT_WARP * PT_NWARPS)
+#define PT_CLD (PT_BN + 4)           /* C tile row stride (floats) */
+#define PT_ASTAGE_BYTES (PT_BM * PT_KSUP * 2)
+#define PT_CTILE_BYTES (PT_BM * PT_CLD * 4)
+#define PT_MAIN_BYTES (2 * PT_ASTAGE_BYTES > PT_CTILE_BYTES ? \
+                       2 * PT_ASTAGE_BYTES : PT_CTILE_BYTES)
+/* Dynamic shared memory of a stage kernel: A stages / C tile, then per-row
+ * A row index, token+slot entry and routing weight. */
+#define PT_SMEM_BYTES (PT_MAIN_BYTES + PT_BM * 12)
+
+#endif

@@ -1,0 +1,336 @@
+/* Knobs of the pipeline stages (see knobs.h). Everything walks the table
+ * below: one row per knob, in canonical spec order (DESIGN §5 and §9). */
+#include "knobs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define G1 (1u << PT_STAGE_GEMM1)
+#define G2 (1u << PT_STAGE_GEMM2)
+#define NELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+typedef struct knob_s {
+  const char *name;     /* spec key */
+  const char *alias;    /* accepted in specs, never printed; or NULL */
+  const char *define;   /* compile-time macro */
+  unsigned stages;      /* mask of 1 << pt_stage_t */
+  size_t offset;        /* of the int field in pt_variant_t */
+  int neutral;          /* value held by the other stage's variants */
+  int def[PT_STAGE_COUNT];
+  const int *values;    /* the enumerated space */
+  int nvalues;
+  const char *const *symbols;  /* spelling of each value (index = value) */
+  int (*accepts)(int value);   /* wider than values[] when set */
+  const char *accepts_text;    /* what accepts() allows, for messages */
+} knob_t;
+
+static const int bm_values[] = {16, 32, 64, 128};
+static const int bn_values[] = {64, 128, 256};
+static const int kwave_values[] = {1, 2, 4};
+static const int kstages_values[] = {1, 2};
+static const int bool_values[] = {0, 1};
+static const int spart_values[] = {0, 201, 402, 804};
+static const int epilog_values[] = {PT_EPILOG_ATOMIC, PT_EPILOG_REDUCE};
+static const char *const epilog_symbols[] = {"atomic", "reduce"};
+
+static int is_pow2_upto64(int x) {
+  return x >= 1 && x <= 64 && (x & (x - 1)) == 0;
+}
+
+/* spart = G*100 + M01 (ck_tile's spatially-local partitioner): G chunks
+ * dealt round-robin, bands of M01 tile rows. Powers of two keep the tile
+ * walk's divisions exact; the space enumerates a few of them. */
+static int spart_accepts(int v) {
+  return v == 0 || (v > 0 && is_pow2_upto64(v / 100) && is_pow2_upto64(v % 100));
+}
+
+#define VALUES(a) (a), NELEMS(a)
+static const knob_t knobs[] = {
+  {"bm", NULL, "PT_BM", G1 | G2, offsetof(pt_variant_t, bm), 0, {32, 32},
+   VALUES(bm_values), NULL, NULL, NULL},
+  {"bn", NULL, "PT_BN", G1 | G2, offsetof(pt_variant_t, bn), 0, {128, 128},
+   VALUES(bn_values), NULL, NULL, NULL},
+  {"k_wave", NULL, "PT_KWAVE", G1, offsetof(pt_variant_t, k_wave), 1, {1, 1},
+   VALUES(kwave_values), NULL, NULL, NULL},
+  {"kstages", "g2_kstages", "PT_KSTAGES", G2, offsetof(pt_variant_t, kstages),
+   1, {1, 2}, VALUES(kstages_values), NULL, NULL, NULL},
+  {"bhoist", NULL, "PT_BHOIST", G1 | G2, offsetof(pt_variant_t, bhoist), 0,
+   {0, 0}, VALUES(bool_values), NULL, NULL, NULL},
+  {"spart", NULL, "PT_SPART", G1 | G2, offsetof(pt_variant_t, spart), 0,
+   {0, 0}, VALUES(spart_values), NULL, spart_accepts,
+   "0 or G*100+M01 with G and M01 powers of two from 1 to 64"},
+  {"nt", NULL, "PT_NT", G1 | G2, offsetof(pt_variant_t, nt), 0, {0, 0},
+   VALUES(bool_values), NULL, NULL, NULL},
+  {"epilog", NULL, "PT_EPILOG", G2, offsetof(pt_variant_t, epilog),
+   PT_EPILOG_ATOMIC, {PT_EPILOG_ATOMIC, PT_EPILOG_ATOMIC},
+   VALUES(epilog_values), epilog_symbols, NULL, NULL},
+  {"persist", NULL, "PT_PERSIST", G1 | G2, offsetof(pt_variant_t, persist),
+   0, {0, 0}, VALUES(bool_values), NULL, NULL, NULL},
+};
+#undef VALUES
+
+static const char *const stage_names[PT_STAGE_COUNT] = {"gemm1", "gemm2"};
+
+const char *pt_stage_name(pt_stage_t s) {
+  return (unsigned)s < PT_STAGE_COUNT ? stage_names[s] : "unknown";
+}
+
+int pt_stage_parse(const char *s, pt_stage_t *out) {
+  for (int i = 0; i < PT_STAGE_COUNT; i++) {
+    if (strcmp(s, stage_names[i]) == 0) {
+      *out = (pt_stage_t)i;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+const char *pt_epilog_name(pt_epilog_t e) {
+  return (unsigned)e < 2 ? epilog_symbols[e] : "unknown";
+}
+
+int pt_epilog_parse(const char *s, pt_epilog_t *out) {
+  for (int i = 0; i < NELEMS(epilog_symbols); i++) {
+    if (strcmp(s, epilog_symbols[i]) == 0) {
+      *out = (pt_epilog_t)i;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int *field(pt_variant_t *v, const knob_t *k) {
+  return (int *)((char *)v + k->offset);
+}
+
+static int get(const pt_variant_t *v, const knob_t *k) {
+  return *(const int *)((const char *)v + k->offset);
+}
+
+static int in_stage(const knob_t *k, pt_stage_t s) {
+  return (k->stages & (1u << s)) != 0;
+}
+
+static int allowed(const knob_t *k, int value) {
+  if (k->accepts != NULL) return k->accepts(value);
+  for (int i = 0; i < k->nvalues; i++)
+    if (k->values[i] == value) return 1;
+  return 0;
+}
+
+/* "one of 16, 32, 64, 128" or the knob's own description. */
+static void describe_values(const knob_t *k, char *buf, size_t len) {
+  if (k->accepts_text != NULL) {
+    snprintf(buf, len, "%s", k->accepts_text);
+    return;
+  }
+  size_t n = (size_t)snprintf(buf, len, "one of ");
+  for (int i = 0; i < k->nvalues && n < len; i++) {
+    const char *sep = i > 0 ? ", " : "";
+    if (k->symbols != NULL)
+      n += (size_t)snprintf(buf + n, len - n, "%s%s", sep,
+                            k->symbols[k->values[i]]);
+    else
+      n += (size_t)snprintf(buf + n, len - n, "%s%d", sep, k->values[i]);
+  }
+}
+
+static int bad_value(const knob_t *k, const char *got, pt_err_t *err) {
+  char vals[128];
+  describe_values(k, vals, sizeof vals);
+  return pt_err_set(err, PT_EINVAL, "knob '%s' must be %s (got %s)", k->name,
+                    vals, got);
+}
+
+void pt_knobs_default(pt_stage_t stage, pt_variant_t *out) {
+  memset(out, 0, sizeof *out);
+  out->stage = stage;
+  for (int i = 0; i < NELEMS(knobs); i++)
+    *field(out, &knobs[i]) =
+        in_stage(&knobs[i], stage) ? knobs[i].def[stage] : knobs[i].neutral;
+}
+
+static void value_text(const knob_t *k, int value, char *buf, size_t len) {
+  if (k->symbols != NULL && value >= 0 && value < k->nvalues)
+    snprintf(buf, len, "%s", k->symbols[value]);
+  else
+    snprintf(buf, len, "%d", value);
+}
+
+int pt_knobs_validate(const pt_variant_t *v, pt_err_t *err) {
+  if ((unsigned)v->stage >= PT_STAGE_COUNT)
+    return pt_err_set(err, PT_EINVAL, "unknown stage %d", (int)v->stage);
+  for (int i = 0; i < NELEMS(knobs); i++) {
+    const knob_t *k = &knobs[i];
+    int value = get(v, k);
+    char got[32];
+    value_text(k, value, got, sizeof got);
+    if (in_stage(k, v->stage) && !allowed(k, value)) return bad_value(k, got, err);
+    if (!in_stage(k, v->stage) && value != k->neutral)
+      return pt_err_set(err, PT_EINVAL, "knob '%s' is not a %s knob (got %s)",
+                        k->name, pt_stage_name(v->stage), got);
+  }
+  return PT_OK;
+}
+
+static const knob_t *find_knob(const char *key, size_t len) {
+  for (int i = 0; i < NELEMS(knobs); i++) {
+    const knob_t *k = &knobs[i];
+    if (strlen(k->name) == len && memcmp(k->name, key, len) == 0) return k;
+    if (k->alias != NULL && strlen(k->alias) == len &&
+        memcmp(k->alias, key, len) == 0)
+      return k;
+  }
+  return NULL;
+}
+
+/* A decimal int, nothing else: "032" is 32, "", "+", "1e3" and "0x10" fail. */
+static int parse_int(const char *s, int *out) {
+  if (*s == '\0') return -1;
+  for (const char *p = (*s == '-') ? s + 1 : s; ; p++) {
+    if (*p == '\0') break;
+    if (*p < '0' || *p > '9') return -1;
+  }
+  errno = 0;
+  long v = strtol(s, NULL, 10);
+  if (errno != 0 || v < INT_MIN || v > INT_MAX || strcmp(s, "-") == 0) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int parse_value(const knob_t *k, const char *text, int *out,
+                       pt_err_t *err) {
+  char got[64];
+  snprintf(got, sizeof got, "'%.40s'", text);
+  if (k->symbols != NULL) {
+    for (int i = 0; i < k->nvalues; i++) {
+      if (strcmp(text, k->symbols[k->values[i]]) == 0) {
+        *out = k->values[i];
+        return PT_OK;
+      }
+    }
+    return bad_value(k, got, err);
+  }
+  if (parse_int(text, out) != 0) return bad_value(k, got, err);
+  if (!allowed(k, *out)) {
+    snprintf(got, sizeof got, "%d", *out);
+    return bad_value(k, got, err);
+  }
+  return PT_OK;
+}
+
+/* One "key=value" item of length len at item. seen marks knobs given. */
+static int parse_item(pt_stage_t stage, const char *item, size_t len,
+                      pt_variant_t *out, unsigned *seen, pt_err_t *err) {
+  char buf[64];
+  if (len == 0) return pt_err_set(err, PT_EINVAL, "empty item");
+  if (len >= sizeof buf)
+    return pt_err_set(err, PT_EINVAL, "item '%.40s...' is too long", item);
+  memcpy(buf, item, len);
+  buf[len] = '\0';
+  char *eq = strchr(buf, '=');
+  if (eq == NULL)
+    return pt_err_set(err, PT_EINVAL, "expected key=value, got '%s'", buf);
+  *eq = '\0';
+  const knob_t *k = find_knob(buf, strlen(buf));
+  if (k == NULL) return pt_err_set(err, PT_EINVAL, "unknown knob '%s'", buf);
+  if (!in_stage(k, stage))
+    return pt_err_set(err, PT_EINVAL, "knob '%s' is not a %s knob", k->name,
+                      pt_stage_name(stage));
+  unsigned bit = 1u << (k - knobs);
+  if (*seen & bit)
+    return pt_err_set(err, PT_EINVAL, "knob '%s' given twice", k->name);
+  *seen |= bit;
+  return parse_value(k, eq + 1, field(out, k), err);
+}
+
+int pt_knobs_parse(pt_stage_t stage, const char *spec, pt_variant_t *out,
+                   pt_err_t *err) {
+  if ((unsigned)stage >= PT_STAGE_COUNT)
+    return pt_err_set(err, PT_EINVAL, "unknown stage %d", (int)stage);
+  pt_variant_t v;
+  pt_knobs_default(stage, &v);
+  unsigned seen = 0;
+  int rc = PT_OK;
+  for (const char *p = spec; *spec != '\0' && rc == PT_OK;) {
+    const char *end = strchr(p, ',');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    rc = parse_item(stage, p, len, &v, &seen, err);
+    if (end == NULL) break;
+    p = end + 1;
+  }
+  if (rc != PT_OK)
+    return pt_err_prefix(err, "invalid %s variant '%.200s'",
+                         pt_stage_name(stage), spec);
+  *out = v;
+  return PT_OK;
+}
+
+int pt_knobs_format(const pt_variant_t *v, char *buf, size_t len) {
+  if (len == 0) return PT_EINVAL;
+  buf[0] = '\0';
+  if (pt_knobs_validate(v, NULL) != PT_OK) return PT_EINVAL;
+  char out[PT_KNOBS_SPEC_MAX];
+  size_t n = 0;
+  for (int i = 0; i < NELEMS(knobs); i++) {
+    const knob_t *k = &knobs[i];
+    if (!in_stage(k, v->stage)) continue;
+    char val[32];
+    value_text(k, get(v, k), val, sizeof val);
+    n += (size_t)snprintf(out + n, sizeof out - n, "%s%s=%s", n > 0 ? "," : "",
+                          k->name, val);
+    if (n >= sizeof out) return PT_EINVAL;
+  }
+  if (n >= len) return PT_EINVAL;
+  memcpy(buf, out, n + 1);
+  return (int)n;
+}
+
+int pt_knobs_values(const pt_variant_t *v, pt_knob_value_t *out) {
+  int n = 0;
+  for (int i = 0; i < NELEMS(knobs); i++) {
+    const knob_t *k = &knobs[i];
+    if (!in_stage(k, v->stage)) continue;
+    int value = get(v, k);
+    out[n].name = k->name;
+    out[n].value = value;
+    out[n].symbol = k->symbols != NULL && value >= 0 && value < k->nvalues
+                        ? k->symbols[value]
+                        : NULL;
+    n++;
+  }
+  return n;
+}
+
+size_t pt_knobs_space_size(pt_stage_t stage) {
+  size_t size = 1;
+  for (int i = 0; i < NELEMS(knobs); i++)
+    if (in_stage(&knobs[i], stage)) size *= (size_t)knobs[i].nvalues;
+  return size;
+}
+
+/* Mixed radix, the last knob of the table as the least significant digit. */
+void pt_knobs_space_at(pt_stage_t stage, size_t index, pt_variant_t *out) {
+  pt_knobs_default(stage, out);
+  for (int i = NELEMS(knobs) - 1; i >= 0; i--) {
+    const knob_t *k = &knobs[i];
+    if (!in_stage(k, stage)) continue;
+    *field(out, k) = k->values[index % (size_t)k->nvalues];
+    index /= (size_t)k->nvalues;
+  }
+}
+
+void pt_knobs_defines(const pt_variant_t *v, pt_knobs_defines_t *out) {
+  out->n = 0;
+  for (int i = 0; i < NELEMS(knobs); i++) {
+    const knob_t *k = &knobs[i];
+    if (!in_stage(k, v->stage)) continue;
+    snprintf(out->text[out->n], PT_KNOBS_DEFINE_MAX, "%s=%d", k->define,
+             get(v, k));
+    out->ptr[out->n] = out->text[out->n];
+    out->n++;
+  }
+}

@@ -1,0 +1,101 @@
+/* Tuning knobs of the two pipeline stages (DESIGN §5, §9): the variant
+ * struct, per-stage defaults, the `key=value,...` spec (parse and canonical
+ * format), the enumerated space of each stage, and the compile-time defines a
+ * variant turns into.
+ *
+ * Every knob is one row of a table in knobs.c (name, stages, values, default,
+ * define): parsing, formatting, enumeration and defines all walk that table,
+ * so a new knob is one new row and one new field here.
+ */
+#ifndef PT_KNOBS_H
+#define PT_KNOBS_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef enum {
+  PT_STAGE_GEMM1 = 0,  /* up/gate + activation + requantize */
+  PT_STAGE_GEMM2 = 1,  /* down projection + routing weight */
+  PT_STAGE_COUNT
+} pt_stage_t;
+
+typedef enum {
+  PT_EPILOG_ATOMIC = 0,  /* bf16 atomics into out */
+  PT_EPILOG_REDUCE = 1,  /* per-slot buffer, then a reduce kernel */
+} pt_epilog_t;
+
+/* One variant of one stage. Knobs that are not the stage's hold their neutral
+ * value (k_wave 1, kstages 1, epilog atomic) and never print. */
+typedef struct pt_variant_s {
+  pt_stage_t stage;
+  int bm;       /* sorted rows per tile: 16, 32, 64, 128 */
+  int bn;       /* output columns per tile: 64, 128, 256 */
+  int k_wave;   /* gemm1: warp groups splitting K: 1, 2, 4 */
+  int kstages;  /* gemm2: weight prefetch depth: 1, 2 */
+  int bhoist;   /* next K-tile's weight loads before the barrier: 0, 1 */
+  int spart;    /* 0 linear, else G*100+M01 spatially-local tile map */
+  int nt;       /* non-temporal weight loads: 0, 1 */
+  int epilog;   /* gemm2: pt_epilog_t */
+  int persist;  /* persistent grid: 0, 1 */
+} pt_variant_t;
+
+/* Upper bounds for callers' buffers. */
+#define PT_KNOBS_MAX 16        /* knobs of one stage */
+#define PT_KNOBS_SPEC_MAX 160  /* canonical spec, NUL included */
+#define PT_KNOBS_DEFINE_MAX 32 /* one "NAME=VALUE", NUL included */
+
+/* "gemm1", "gemm2"; parse returns 0, or -1 if unknown. */
+const char *pt_stage_name(pt_stage_t s);
+int pt_stage_parse(const char *s, pt_stage_t *out);
+
+/* "atomic", "reduce"; parse returns 0, or -1 if unknown. */
+const char *pt_epilog_name(pt_epilog_t e);
+int pt_epilog_parse(const char *s, pt_epilog_t *out);
+
+/* The stage's default variant. */
+void pt_knobs_default(pt_stage_t stage, pt_variant_t *out);
+
+/* Checks every knob of v against its stage's allowed values (the neutral
+ * value for knobs of the other stage): PT_EINVAL naming the knob. */
+int pt_knobs_validate(const pt_variant_t *v, pt_err_t *err);
+
+/* Parses a spec "bm=32,bn=128,..." for stage into out. Knobs left out take
+ * the stage's defaults; the empty string is the default variant. `g2_kstages`
+ * is accepted for `kstages`. PT_EINVAL for an unknown key, a knob of the other
+ * stage, a repeated knob, a malformed item or an impossible value. */
+int pt_knobs_parse(pt_stage_t stage, const char *spec, pt_variant_t *out,
+                   pt_err_t *err);
+
+/* Writes the canonical spec of v (every knob of its stage, fixed order) into
+ * buf. Returns the length, or PT_EINVAL if v is not valid or buf is too small
+ * (PT_KNOBS_SPEC_MAX always suffices). */
+int pt_knobs_format(const pt_variant_t *v, char *buf, size_t len);
+
+/* Knob-by-knob view of a variant, in canonical order: for tables and JSON. */
+typedef struct pt_knob_value_s {
+  const char *name;    /* spec key: "bm", "k_wave" */
+  int value;
+  const char *symbol;  /* "atomic" for symbolic knobs (epilog), else NULL */
+} pt_knob_value_t;
+
+/* Fills out[0..n) with the knobs of v's stage; returns n (<= PT_KNOBS_MAX). */
+int pt_knobs_values(const pt_variant_t *v, pt_knob_value_t *out);
+
+/* The enumerated space of a stage (DESIGN §5), in a fixed order: the first
+ * knob in canonical order varies slowest. pt_knobs_space_at() fills out with
+ * variant index (0 <= index < pt_knobs_space_size(stage)). */
+size_t pt_knobs_space_size(pt_stage_t stage);
+void pt_knobs_space_at(pt_stage_t stage, size_t index, pt_variant_t *out);
+
+/* Compile-time defines of a variant ("PT_BM=32", ...), one per knob of its
+ * stage; ptr[] is ready for pt_gpu_compile_req_t.defines. */
+typedef struct pt_knobs_defines_s {
+  int n;
+  char text[PT_KNOBS_MAX][PT_KNOBS_DEFINE_MAX];
+  const char *ptr[PT_KNOBS_MAX];
+} pt_knobs_defines_t;
+
+void pt_knobs_defines(const pt_variant_t *v, pt_knobs_defines_t *out);
+
+#endif
