@@ -1,0 +1,270 @@
+/* Tests of seeded routings (routing.h): the PRNG against the published
+ * xoshiro256** sequence, distinct top-k, determinism per seed, Zipf skew,
+ * softmax weights, router top-k from logits, and bad inputs. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routing.h"
+
+START_TEST(xoshiro_reference_sequence) {
+  /* xoshiro256** from state {1, 2, 3, 4}, as in the reference C code */
+  static const uint64_t want[6] = {
+    0x2d00, 0x0, 0x5a007080, 0x10e0000000009d80, 0x10e0b61ce1009d80,
+    0x870021ce143ad00,
+  };
+  pt_routing_rng_t rng = {{1, 2, 3, 4}};
+  for (int i = 0; i < 6; i++) ck_assert_uint_eq(pt_routing_rng_next(&rng), want[i]);
+}
+END_TEST
+
+START_TEST(rng_streams_are_deterministic_and_distinct) {
+  pt_routing_rng_t a, b, c, d;
+  pt_routing_rng_init(&a, 7, 0);
+  pt_routing_rng_init(&b, 7, 0);
+  pt_routing_rng_init(&c, 7, 1);
+  pt_routing_rng_init(&d, 8, 0);
+  int same_c = 0, same_d = 0;
+  for (int i = 0; i < 64; i++) {
+    uint64_t x = pt_routing_rng_next(&a);
+    ck_assert_uint_eq(x, pt_routing_rng_next(&b));
+    same_c += x == pt_routing_rng_next(&c);
+    same_d += x == pt_routing_rng_next(&d);
+  }
+  ck_assert_int_eq(same_c, 0);
+  ck_assert_int_eq(same_d, 0);
+}
+END_TEST
+
+START_TEST(rng_ranges_and_moments) {
+  pt_routing_rng_t rng;
+  pt_routing_rng_init(&rng, 1, 2);
+  enum { N = 200000, B = 7 };
+  int hist[B] = {0};
+  double sum = 0, sum2 = 0, umin = 1, umax = 0;
+  for (int i = 0; i < N; i++) {
+    uint32_t k = pt_routing_rng_below(&rng, B);
+    ck_assert_uint_lt(k, B);
+    hist[k]++;
+    double u = pt_routing_rng_uniform(&rng);
+    ck_assert(u >= 0.0 && u < 1.0);
+    umin = fmin(umin, u);
+    umax = fmax(umax, u);
+    double z = pt_routing_rng_normalish(&rng);
+    ck_assert(fabs(z) <= 2.0 * sqrt(3.0));
+    sum += z;
+    sum2 += z * z;
+  }
+  for (int k = 0; k < B; k++)
+    ck_assert_msg(abs(hist[k] - N / B) < N / B / 20, "bucket %d has %d", k, hist[k]);
+  ck_assert(umin < 1e-3 && umax > 1 - 1e-3);
+  ck_assert(fabs(sum / N) < 0.01);
+  ck_assert(fabs(sum2 / N - 1.0) < 0.02);
+  ck_assert_uint_eq(pt_routing_rng_below(&rng, 1), 0);
+}
+END_TEST
+
+START_TEST(parse_and_format) {
+  pt_routing_t r;
+  pt_err_t err;
+  char buf[32];
+  ck_assert_int_eq(pt_routing_parse("uniform", &r, &err), PT_OK);
+  ck_assert_int_eq(r.kind, PT_ROUTING_UNIFORM);
+  ck_assert_str_eq(pt_routing_format(&r, buf, sizeof buf), "uniform");
+  ck_assert_int_eq(pt_routing_parse("zipf:1.25", &r, &err), PT_OK);
+  ck_assert_int_eq(r.kind, PT_ROUTING_ZIPF);
+  ck_assert_double_eq(r.zipf_s, 1.25);
+  ck_assert_str_eq(pt_routing_format(&r, buf, sizeof buf), "zipf:1.25");
+  ck_assert_int_eq(pt_routing_parse("zipf:0", &r, &err), PT_OK);
+  static const char *bad[] = {"zipf", "zipf:", "zipf:-1", "zipf:abc",
+                              "zipf:1.2x", "zipf:inf", "zipf:nan", "normal",
+                              "Uniform", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pt_err_clear(&err);
+    ck_assert_int_eq(pt_routing_parse(bad[i], &r, &err), PT_EINVAL);
+    ck_assert_msg(strstr(err.msg, bad[i]) != NULL, "message '%s'", err.msg);
+  }
+}
+END_TEST
+
+/* Checks ids are distinct and in range and weights sum to 1 per token. */
+static void check_topk(const int32_t *ids, const float *w, int M, int E, int K) {
+  for (int t = 0; t < M; t++) {
+    double sum = 0;
+    for (int j = 0; j < K; j++) {
+      int32_t e = ids[t * K + j];
+      ck_assert(e >= 0 && e < E);
+      for (int i = 0; i < j; i++) ck_assert_int_ne(ids[t * K + i], e);
+      ck_assert(w[t * K + j] > 0.0f && w[t * K + j] <= 1.0f);
+      sum += w[t * K + j];
+    }
+    ck_assert_msg(fabs(sum - 1.0) < 1e-6, "token %d weights sum to %.9g", t, sum);
+  }
+}
+
+static void counts(const int32_t *ids, int n, int E, int *cnt) {
+  memset(cnt, 0, (size_t)E * sizeof *cnt);
+  for (int i = 0; i < n; i++) cnt[ids[i]]++;
+}
+
+START_TEST(uniform_topk) {
+  enum { M = 20000, E = 16, K = 4 };
+  static int32_t ids[M * K], ids2[M * K];
+  static float w[M * K], w2[M * K];
+  pt_routing_t r = {PT_ROUTING_UNIFORM, 0};
+  pt_err_t err;
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 5, ids, w, &err), PT_OK);
+  check_topk(ids, w, M, E, K);
+  int cnt[E];
+  counts(ids, M * K, E, cnt);
+  for (int e = 0; e < E; e++)
+    ck_assert_msg(abs(cnt[e] - M * K / E) < M * K / E / 20, "expert %d: %d", e, cnt[e]);
+  /* same seed, same routing; another seed, another */
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 5, ids2, w2, &err), PT_OK);
+  ck_assert_mem_eq(ids, ids2, sizeof ids);
+  ck_assert_mem_eq(w, w2, sizeof w);
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 6, ids2, w2, &err), PT_OK);
+  ck_assert(memcmp(ids, ids2, sizeof ids) != 0);
+}
+END_TEST
+
+START_TEST(topk_equal_to_experts) {
+  enum { M = 50, E = 6 };
+  int32_t ids[M * E];
+  float w[M * E];
+  pt_routing_t r = {PT_ROUTING_ZIPF, 1.0};
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, E, 3, ids, w, NULL), PT_OK);
+  check_topk(ids, w, M, E, E);
+  r.kind = PT_ROUTING_UNIFORM;
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, E, 3, ids, w, NULL), PT_OK);
+  check_topk(ids, w, M, E, E);
+}
+END_TEST
+
+static int cmp_desc(const void *a, const void *b) {
+  return *(const int *)b - *(const int *)a;
+}
+
+START_TEST(zipf_skews) {
+  enum { M = 5000, E = 64, K = 4 };
+  static int32_t ids[M * K];
+  static float w[M * K];
+  int cnt[E];
+  pt_routing_t r = {PT_ROUTING_ZIPF, 1.5};
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 11, ids, w, NULL), PT_OK);
+  check_topk(ids, w, M, E, K);
+  counts(ids, M * K, E, cnt);
+  qsort(cnt, E, sizeof cnt[0], cmp_desc);
+  /* rank 1 holds ~41% of the first draw's mass: it is in nearly every token */
+  ck_assert_msg(cnt[0] > M * 9 / 10, "top expert in %d of %d tokens", cnt[0], M);
+  ck_assert_msg(cnt[0] + cnt[1] + cnt[2] + cnt[3] > M * K / 2, "top four %d",
+                cnt[0] + cnt[1] + cnt[2] + cnt[3]);
+  ck_assert_msg(cnt[E - 1] < M * K / E / 4, "least expert %d", cnt[E - 1]);
+  /* which expert is hot depends on the seed (seeded rank permutation) */
+  int hot[4], differ = 0;
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 20 + i, ids, w, NULL), PT_OK);
+    counts(ids, M * K, E, cnt);
+    hot[i] = 0;
+    for (int e = 1; e < E; e++)
+      if (cnt[e] > cnt[hot[i]]) hot[i] = e;
+    differ += hot[i] != hot[0];
+  }
+  ck_assert_int_gt(differ, 0);
+  /* s = 0 is uniform */
+  r.zipf_s = 0;
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 11, ids, w, NULL), PT_OK);
+  counts(ids, M * K, E, cnt);
+  qsort(cnt, E, sizeof cnt[0], cmp_desc);
+  ck_assert_msg(cnt[0] < cnt[E - 1] * 2, "s=0 spread %d..%d", cnt[E - 1], cnt[0]);
+}
+END_TEST
+
+START_TEST(zipf_huge_exponent) {
+  enum { M = 100, E = 32, K = 5 };
+  int32_t ids[M * K];
+  float w[M * K];
+  pt_routing_t r = {PT_ROUTING_ZIPF, 400.0};  /* weights underflow past rank 6 */
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 1, ids, w, NULL), PT_OK);
+  check_topk(ids, w, M, E, K);
+  /* every token draws the same five most popular experts, in rank order */
+  for (int t = 1; t < M; t++)
+    for (int j = 0; j < K; j++) ck_assert_int_eq(ids[t * K + j], ids[j]);
+}
+END_TEST
+
+START_TEST(bad_dimensions) {
+  int32_t ids[8];
+  float w[8];
+  pt_err_t err;
+  pt_routing_t r = {PT_ROUTING_UNIFORM, 0};
+  ck_assert_int_eq(pt_routing_topk(&r, 1, 4, 5, 1, ids, w, &err), PT_EINVAL);
+  ck_assert(strstr(err.msg, "topk 5") != NULL);
+  ck_assert_int_eq(pt_routing_topk(&r, 1, 4, 0, 1, ids, w, &err), PT_EINVAL);
+  ck_assert_int_eq(pt_routing_topk(&r, -1, 4, 2, 1, ids, w, &err), PT_EINVAL);
+  ck_assert_int_eq(pt_routing_topk(&r, 1, 400, 129, 1, ids, w, &err), PT_EINVAL);
+  r = (pt_routing_t){PT_ROUTING_ZIPF, -0.5};
+  ck_assert_int_eq(pt_routing_topk(&r, 1, 4, 2, 1, ids, w, &err), PT_EINVAL);
+  ck_assert_int_eq(pt_routing_topk(&r, 0, 4, 2, 1, ids, w, &err), PT_EINVAL);
+  r.zipf_s = 1;
+  ck_assert_int_eq(pt_routing_topk(&r, 0, 4, 2, 1, ids, w, &err), PT_OK);
+}
+END_TEST
+
+START_TEST(router_topk_from_logits) {
+  const float logits[2 * 4] = {1, 3, 2, 3, -1, -2, 5, 0};
+  int32_t ids[6];
+  float w[6];
+  ck_assert_int_eq(pt_routing_topk_softmax(logits, 2, 4, 3, 1, ids, w, NULL), PT_OK);
+  ck_assert_int_eq(ids[0], 1);  /* tie of 3s: lower id first */
+  ck_assert_int_eq(ids[1], 3);
+  ck_assert_int_eq(ids[2], 2);
+  double z = 2 + exp(-1.0);
+  ck_assert_float_eq_tol(w[0], 1 / z, 1e-7);
+  ck_assert_float_eq_tol(w[1], 1 / z, 1e-7);
+  ck_assert_float_eq_tol(w[2], exp(-1.0) / z, 1e-7);
+  ck_assert_int_eq(ids[3], 2);
+  ck_assert_int_eq(ids[4], 3);
+  ck_assert_int_eq(ids[5], 0);
+  /* without renormalizing: probabilities under the softmax over all four */
+  ck_assert_int_eq(pt_routing_topk_softmax(logits, 2, 4, 3, 0, ids, w, NULL), PT_OK);
+  z = exp(-2.0) + 1 + exp(-1.0) + 1;
+  ck_assert_float_eq_tol(w[0], 1 / z, 1e-7);
+  ck_assert_float_eq_tol(w[2], exp(-1.0) / z, 1e-7);
+  z = exp(-6.0) + exp(-7.0) + 1 + exp(-5.0);
+  ck_assert_float_eq_tol(w[3], 1 / z, 1e-7);
+  ck_assert_float_eq_tol(w[5], exp(-6.0) / z, 1e-7);
+  float bad[4] = {0, NAN, 1, 2};
+  pt_err_t err;
+  ck_assert_int_eq(pt_routing_topk_softmax(bad, 1, 4, 2, 1, ids, w, &err), PT_EINVAL);
+  ck_assert(strstr(err.msg, "nan") != NULL);
+}
+END_TEST
+
+static Suite *routing_suite(void) {
+  Suite *s = suite_create("routing");
+  TCase *tc = tcase_create("rng");
+  tcase_add_test(tc, xoshiro_reference_sequence);
+  tcase_add_test(tc, rng_streams_are_deterministic_and_distinct);
+  tcase_add_test(tc, rng_ranges_and_moments);
+  tcase_add_test(tc, parse_and_format);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("topk");
+  tcase_add_test(tc, uniform_topk);
+  tcase_add_test(tc, topk_equal_to_experts);
+  tcase_add_test(tc, zipf_skews);
+  tcase_add_test(tc, zipf_huge_exponent);
+  tcase_add_test(tc, bad_dimensions);
+  tcase_add_test(tc, router_topk_from_logits);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(routing_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
