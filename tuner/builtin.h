@@ -5,6 +5,7 @@
 #define PT_BUILTIN_H
 
 int cmd_compile(int argc, const char **argv);
+int cmd_db(int argc, const char **argv);
 int cmd_devices(int argc, const char **argv);
 
 #endif

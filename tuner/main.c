@@ -14,6 +14,7 @@ struct cmd {
 
 static const struct cmd commands[] = {
     {"compile", cmd_compile, "compile one kernel variant to a code object"},
+    {"db", cmd_db, "create, check and merge result databases"},
     {"devices", cmd_devices, "list the GPUs and their properties"},
 };
 
