@@ -7,5 +7,7 @@
 int cmd_compile(int argc, const char **argv);
 int cmd_db(int argc, const char **argv);
 int cmd_devices(int argc, const char **argv);
+int cmd_tune(int argc, const char **argv);
+int cmd_worker(int argc, const char **argv);
 
 #endif

@@ -16,6 +16,8 @@ static const struct cmd commands[] = {
     {"compile", cmd_compile, "compile one kernel variant to a code object"},
     {"db", cmd_db, "create, check and merge result databases"},
     {"devices", cmd_devices, "list the GPUs and their properties"},
+    {"tune", cmd_tune, "compile and measure variants over a shape grid into a database"},
+    {"worker", cmd_worker, "measure items on one GPU for 'pipetune tune' (internal)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
