@@ -377,7 +377,7 @@ START_TEST(crash_and_hang_are_recorded_and_the_run_completes) {
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_TIMEOUT], 1);
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_VERIFY_FAIL], 1);
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_OK], 9);
-  ck_assert_int_ge(sum.restarts, 2);
+  ck_assert_int_ge(sum.restarts, 1);  /* none is needed after the last item */
   ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'crash'"
                                  " AND stage = 'gemm1' AND tokens = 1 AND spec LIKE 'bm=32,%'"), 1);
   ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'timeout'"

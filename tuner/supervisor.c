@@ -1006,7 +1006,17 @@ static void proc_finished(proc_t *p) {
   uv_close((uv_handle_t *)&p->timer, proc_handle_closed);
 }
 
-/* After the last handle of a process closed: free it, maybe respawn. */
+/* Items of the run neither finished nor claimed: what a restarted worker
+ * could still get. Before the plan exists, everything is left. */
+static size_t items_unclaimed(pt_sup_t *s) {
+  if (!s->prepared) return 1;
+  size_t claimed = 0;
+  for (int i = 0; i < s->nslots; i++) claimed += s->slots[i].item >= 0;
+  return s->total > s->done + claimed ? s->total - s->done - claimed : 0;
+}
+
+/* After the last handle of a process closed: free it, maybe respawn (not
+ * when nothing is left for it: starting a device context costs seconds). */
 static void proc_gone(slot_t *sl) {
   pt_sup_t *s = sl->sup;
   int had_job = sl->item >= 0;
@@ -1017,7 +1027,7 @@ static void proc_gone(slot_t *sl) {
     logf_(s, sl->gpu, "giving up on gpu %d", sl->gpu);
   }
   int again = s->rc == PT_OK && !s->stopping && !sl->gone &&
-              (!sl->no_more || had_job);
+              (had_job || (!sl->no_more && items_unclaimed(s) > 0));
   if (again) spawn(sl);
   if (!s->prepared) all_hello_check(s);
   maybe_finish(s);
