@@ -173,10 +173,15 @@ void pt_mx_dequantize_row(pt_mx_elem_t fmt, const uint8_t *codes,
     size_t k1 = k0 + PT_MX_BLOCK < k ? k0 + PT_MX_BLOCK : k;
     /* A power of two times an element is exact in float (see mx.h). */
     float s = (float)pt_mx_e8m0_decode(scales[b]);
-    if (fmt == PT_MX_E2M1)
-      for (size_t i = k0; i < k1; i++)
-        out[i] = e2m1_values[pt_mx_fp4_get(codes, i)] * s;
-    else
+    if (fmt == PT_MX_E2M1) {
+      size_t i = k0;  /* k0 is even: whole bytes, then an odd tail */
+      for (; i + 1 < k1; i += 2) {
+        uint8_t byte = codes[i / 2];
+        out[i] = e2m1_values[byte & 0xF] * s;
+        out[i + 1] = e2m1_values[byte >> 4] * s;
+      }
+      if (i < k1) out[i] = e2m1_values[codes[i / 2] & 0xF] * s;
+    } else
       for (size_t i = k0; i < k1; i++)
         out[i] = (float)pt_mx_e4m3_decode(codes[i]) * s;
   }

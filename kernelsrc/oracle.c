@@ -15,7 +15,8 @@
 
 #define CHUNK_ROWS 256  /* sorted rows per matmul call: bounds the buffers */
 #define TASK_COLS 32    /* output columns per matmul task */
-#define ORACLE_SBM 32   /* sort block of pt_oracle_moe; results do not depend on it */
+/* sort block of pt_oracle_moe; results do not depend on it */
+#define ORACLE_SBM 32
 
 /* ---- activation ---- */
 
@@ -163,6 +164,7 @@ static int run_tasks(task_fn *fn, const void *ctx, int ntasks, int threads,
                     threads);
     goto out;
   }
+  /* workers 1..started get threads; creation stops at the first failure */
   int started = 0;
   for (int i = 0; i < threads; i++)
     w[i] = (worker_t){fn, ctx, ntasks, threads, i,
@@ -267,7 +269,8 @@ static int check_sorted(const pt_moe_problem_t *p, const pt_moe_sorted_t *s,
       return pt_err_set(err, PT_EINVAL, "block %d has expert %d outside [0, %d)",
                         b, s->block_expert[b], E);
   for (int r = 0; r < s->padded; r++)
-    if (PT_SORT_TOKEN(s->sorted_ids[r]) < M && PT_SORT_SLOT(s->sorted_ids[r]) >= K)
+    if (PT_SORT_TOKEN(s->sorted_ids[r]) < M &&
+        PT_SORT_SLOT(s->sorted_ids[r]) >= K)
       return pt_err_set(err, PT_EINVAL, "sorted row %d has slot %d, topk is %d",
                         r, PT_SORT_SLOT(s->sorted_ids[r]), K);
   return PT_OK;
@@ -374,9 +377,11 @@ static int last_real_row(const pt_moe_sorted_t *s, int M, int b) {
 
 /* Marks count random distinct blocks of list[0..n) (shuffled in place),
  * calling how() on each. */
+typedef void mark_fn(const pt_moe_sorted_t *s, int M, int b, uint8_t *mark);
+
 static void mark_blocks(pt_routing_rng_t *rng, int *list, int n, int count,
                         const pt_moe_sorted_t *s, int M, uint8_t *mark,
-                        void (*how)(const pt_moe_sorted_t *, int, int, uint8_t *)) {
+                        mark_fn *how) {
   for (int j = 0; j < count && j < n; j++) {
     int i = j + (int)pt_routing_rng_below(rng, (uint32_t)(n - j));
     int tmp = list[j];

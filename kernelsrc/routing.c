@@ -79,7 +79,8 @@ int pt_routing_parse(const char *spec, pt_routing_t *out, pt_err_t *err) {
   double s = strtod(spec + 5, &end);
   if (end == spec + 5 || *end != '\0' || errno != 0 || !isfinite(s) || s < 0)
     return pt_err_set(err, PT_EINVAL,
-                      "bad zipf exponent in routing '%s' (expected a number >= 0)",
+                      "bad zipf exponent in routing '%s' "
+                      "(expected a number >= 0)",
                       spec);
   *out = (pt_routing_t){PT_ROUTING_ZIPF, s};
   return PT_OK;

@@ -89,7 +89,7 @@ int pt_stage_parse(const char *s, pt_stage_t *out) {
 }
 
 const char *pt_epilog_name(pt_epilog_t e) {
-  return (unsigned)e < 2 ? epilog_symbols[e] : "unknown";
+  return (unsigned)e < (unsigned)NELEMS(epilog_symbols) ? epilog_symbols[e] : "unknown";
 }
 
 int pt_epilog_parse(const char *s, pt_epilog_t *out) {
@@ -187,16 +187,16 @@ static const knob_t *find_knob(const char *key, size_t len) {
   return NULL;
 }
 
-/* A decimal int, nothing else: "032" is 32, "", "+", "1e3" and "0x10" fail. */
+/* A decimal int, nothing else: "032" is 32; "", "-", "+1", "1e3", "0x10"
+ * and out-of-range values fail. */
 static int parse_int(const char *s, int *out) {
-  if (*s == '\0') return -1;
-  for (const char *p = (*s == '-') ? s + 1 : s; ; p++) {
-    if (*p == '\0') break;
+  const char *p = s + (*s == '-');
+  if (*p == '\0') return -1;
+  for (; *p != '\0'; p++)
     if (*p < '0' || *p > '9') return -1;
-  }
   errno = 0;
   long v = strtol(s, NULL, 10);
-  if (errno != 0 || v < INT_MIN || v > INT_MAX || strcmp(s, "-") == 0) return -1;
+  if (errno != 0 || v < INT_MIN || v > INT_MAX) return -1;
   *out = (int)v;
   return 0;
 }

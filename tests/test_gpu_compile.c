@@ -7,6 +7,7 @@
 #include "config.h"
 #include "gpu.h"
 
+#if defined(PT_HAVE_CUDA) || defined(PT_HAVE_HIP)
 static const char *kSaxpy =
     "extern \"C\" __global__ void saxpy(float *y, const float *x, float a, int n) {\n"
     "  int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
@@ -67,6 +68,7 @@ static void check_defines_matter(pt_gpu_backend_t b, const char *arch) {
   pt_gpu_code_free(&a);
 }
 
+#ifdef PT_HAVE_CUDA
 START_TEST(nvrtc_sm90) { check_compiles(PT_GPU_CUDA, "sm_90"); }
 END_TEST
 START_TEST(nvrtc_error_log) { check_error_log(PT_GPU_CUDA, "sm_90"); }
@@ -82,12 +84,16 @@ START_TEST(nvrtc_regs_reported) {
   pt_gpu_code_free(&code);
 }
 END_TEST
+#endif
+#ifdef PT_HAVE_HIP
 START_TEST(hiprtc_gfx90a) { check_compiles(PT_GPU_HIP, "gfx90a"); }
 END_TEST
 START_TEST(hiprtc_error_log) { check_error_log(PT_GPU_HIP, "gfx90a"); }
 END_TEST
 START_TEST(hiprtc_defines) { check_defines_matter(PT_GPU_HIP, "gfx90a"); }
 END_TEST
+#endif
+#endif
 
 START_TEST(arch_to_backend) {
   pt_gpu_backend_t b;

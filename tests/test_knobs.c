@@ -127,6 +127,7 @@ static const struct {
    "knob 'bm' must be one of 16, 32, 64, 128 (got '0x20')"},
   {PT_STAGE_GEMM1, "bm=32 ", "knob 'bm' must be one of 16, 32, 64, 128 (got '32 ')"},
   {PT_STAGE_GEMM1, "bm=-", "knob 'bm' must be one of 16, 32, 64, 128 (got '-')"},
+  {PT_STAGE_GEMM1, "bm=+32", "knob 'bm' must be one of 16, 32, 64, 128 (got '+32')"},
   {PT_STAGE_GEMM1, "bm=99999999999",
    "knob 'bm' must be one of 16, 32, 64, 128 (got '99999999999')"},
   {PT_STAGE_GEMM1, "bogus=1", "unknown knob 'bogus'"},

@@ -265,6 +265,17 @@ START_TEST(row_packing_layout) {
   float back[70];
   pt_mx_dequantize_row(PT_MX_E2M1, codes, scales, 70, back);
   for (int i = 0; i < 70; i++) ck_assert_float_eq(back[i], v[i]);
+  /* odd length: the last byte's high nibble stays 0 */
+  const float odd[5] = {1, 2, 3, 4, 6};
+  uint8_t oc[3], os[1];
+  float ob[5];
+  pt_mx_quantize_row(PT_MX_E2M1, odd, 5, oc, os);
+  ck_assert_uint_eq(os[0], 127);
+  ck_assert_uint_eq(oc[0], 0x42);
+  ck_assert_uint_eq(oc[1], 0x65);
+  ck_assert_uint_eq(oc[2], 0x07);
+  pt_mx_dequantize_row(PT_MX_E2M1, oc, os, 5, ob);
+  for (int i = 0; i < 5; i++) ck_assert_float_eq(ob[i], odd[i]);
   uint8_t b[2] = {0, 0};
   pt_mx_fp4_set(b, 3, 0x9);
   pt_mx_fp4_set(b, 0, 0x5);

@@ -7,6 +7,12 @@
 int cmd_compile(int argc, const char **argv);
 int cmd_db(int argc, const char **argv);
 int cmd_devices(int argc, const char **argv);
+int cmd_diff(int argc, const char **argv);
+int cmd_emit(int argc, const char **argv);
+int cmd_families(int argc, const char **argv);
+int cmd_query(int argc, const char **argv);
+int cmd_report(int argc, const char **argv);
+int cmd_space(int argc, const char **argv);
 int cmd_tune(int argc, const char **argv);
 int cmd_worker(int argc, const char **argv);
 

@@ -72,8 +72,8 @@ int cmd_compile(int argc, const char **argv) {
     pt_opts_usage(opts, usage, 1);
     goto out;
   }
-  if (pt_gpu_backend_for_arch(arch, &backend, &err) != PT_OK ||
-      (src = read_file(source, &err)) == NULL) {
+  if ((src = read_file(source, &err)) == NULL ||
+      pt_gpu_backend_for_arch(arch, &backend, &err) != PT_OK) {
     status = pt_cli_error("%s", err.msg) == 2 ? pt_exit_status(err.code) : 1;
     goto out;
   }

@@ -16,6 +16,12 @@ static const struct cmd commands[] = {
     {"compile", cmd_compile, "compile one kernel variant to a code object"},
     {"db", cmd_db, "create, check and merge result databases"},
     {"devices", cmd_devices, "list the GPUs and their properties"},
+    {"diff", cmd_diff, "compare the winners of two databases; exit 1 on regressions"},
+    {"emit", cmd_emit, "generate the select_pipe_config C table (and JSON/CSV)"},
+    {"families", cmd_families, "list the model families and their token grids"},
+    {"query", cmd_query, "best, crossovers, compare and failures from a database"},
+    {"report", cmd_report, "write a self-contained HTML report with plots"},
+    {"space", cmd_space, "list a stage's knob variants and which are feasible"},
     {"tune", cmd_tune, "compile and measure variants over a shape grid into a database"},
     {"worker", cmd_worker, "measure items on one GPU for 'pipetune tune' (internal)"},
 };

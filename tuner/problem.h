@@ -43,7 +43,7 @@ int pt_problem_init(pt_moe_problem_t *p, const pt_moe_shape_t *shape,
                     pt_err_t *err);
 void pt_problem_free(pt_moe_problem_t *p);
 
-/* Number of distinct experts in p's routing. */
+/* Number of distinct experts in p's routing; -1 when out of memory. */
 int pt_problem_active_experts(const pt_moe_problem_t *p);
 
 /* Bytes of the active experts' weights and scales (w1, w1s, w2, w2s): what a

@@ -1,0 +1,710 @@
+/* The database connection and whole-database operations: opening with the
+ * schema checks and migrations, hashing, stats, digest, merge and check.
+ * The rows themselves are read and written in db_record.c. */
+#include "config.h"
+
+#include "db_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#define DB_BUSY_TIMEOUT_MS 5000
+
+/* ---- errors and statement helpers ---- */
+
+static int code_of(int sqlite_rc) {
+  switch (sqlite_rc & 0xff) {
+  case SQLITE_CONSTRAINT:
+  case SQLITE_NOTADB:
+  case SQLITE_MISMATCH:
+  case SQLITE_TOOBIG:
+  case SQLITE_RANGE: return PT_EINVAL;
+  case SQLITE_NOMEM: return PT_ENOMEM;
+  case SQLITE_IOERR:
+  case SQLITE_FULL:
+  case SQLITE_CANTOPEN:
+  case SQLITE_READONLY: return PT_EIO;
+  default: return PT_EDB;
+  }
+}
+
+static int conn_fail(sqlite3 *conn, const char *path, const char *what,
+                     pt_err_t *err) {
+  return pt_err_set(err, code_of(sqlite3_extended_errcode(conn)),
+                    "%s in '%s': %s", what, path, sqlite3_errmsg(conn));
+}
+
+int pt__db_fail(pt_db_t *db, const char *what) {
+  return conn_fail(db->conn, db->path, what, &db->err);
+}
+
+int pt__db_prepare(pt_db_t *db, const char *sql, sqlite3_stmt **st,
+                   const char *what) {
+  if (sqlite3_prepare_v2(db->conn, sql, -1, st, NULL) != SQLITE_OK)
+    return pt__db_fail(db, what);
+  return PT_OK;
+}
+
+int pt__db_exec(pt_db_t *db, const char *sql, const char *what) {
+  if (sqlite3_exec(db->conn, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return pt__db_fail(db, what);
+  return PT_OK;
+}
+
+int pt__db_begin(pt_db_t *db) {
+  return pt__db_exec(db, "BEGIN IMMEDIATE", "cannot begin a transaction");
+}
+
+int pt__db_end(pt_db_t *db, int rc) {
+  if (rc == PT_OK) rc = pt__db_exec(db, "COMMIT", "cannot commit");
+  /* The failure's message stays; a rollback that fails too leaves the
+   * transaction to be undone when the connection closes. */
+  if (rc != PT_OK && !sqlite3_get_autocommit(db->conn))
+    sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+int pt__db_bind_text(sqlite3_stmt *st, int i, const char *s) {
+  if (s == NULL) return sqlite3_bind_null(st, i);
+  return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+int pt__db_bind_int(sqlite3_stmt *st, int i, int64_t v) {
+  if (v < 0) return sqlite3_bind_null(st, i);
+  return sqlite3_bind_int64(st, i, v);
+}
+
+int pt__db_bind_real(sqlite3_stmt *st, int i, double x) {
+  if (isnan(x)) return sqlite3_bind_null(st, i);
+  return sqlite3_bind_double(st, i, x);
+}
+
+const char *pt__db_col_text(sqlite3_stmt *st, int i) {
+  const unsigned char *s = sqlite3_column_text(st, i);
+  return s != NULL ? (const char *)s : "";
+}
+
+int pt__db_col_int(sqlite3_stmt *st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return -1;
+  return sqlite3_column_int(st, i);
+}
+
+double pt__db_col_real(sqlite3_stmt *st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return NAN;
+  return sqlite3_column_double(st, i);
+}
+
+/* Runs a one-row, one-integer query on conn (a PRAGMA, a count). */
+static int conn_int(sqlite3 *conn, const char *sql, int64_t *out) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(conn, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *out = sqlite3_column_int64(st, 0);
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- hashes ---- */
+
+static void hex_of(const XXH128_hash_t h, char out[PT_DB_HASH_HEX]) {
+  static const char digits[] = "0123456789abcdef";
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash(&c, h);
+  for (int i = 0; i < 16; i++) {
+    out[2 * i] = digits[c.digest[i] >> 4];
+    out[2 * i + 1] = digits[c.digest[i] & 15];
+  }
+  out[32] = '\0';
+}
+
+void pt_db_hash(const void *data, size_t len, char out[PT_DB_HASH_HEX]) {
+  hex_of(XXH3_128bits(data, len), out);
+}
+
+/* Feeds a length-prefixed field, so that no two field lists hash alike. */
+static void hash_field(XXH3_state_t *h, const void *data, uint64_t len) {
+  unsigned char n[8];
+  for (int i = 0; i < 8; i++) n[i] = (unsigned char)(len >> (8 * i));
+  XXH3_128bits_update(h, n, sizeof n);
+  if (len > 0) XXH3_128bits_update(h, data, (size_t)len);
+}
+
+static void hash_str(XXH3_state_t *h, const char *s) {
+  hash_field(h, s, strlen(s));
+}
+
+int pt_db_compile_key(const pt_db_compile_key_t *k, char out[PT_DB_HASH_HEX],
+                      pt_err_t *err) {
+  if (k->source_hash == NULL || k->arch == NULL || k->compiler == NULL ||
+      k->ndefines < 0 || k->noptions < 0)
+    return pt_err_set(err, PT_EINVAL,
+                      "compile key needs a source hash, an arch and a compiler");
+  XXH3_state_t *h = XXH3_createState();
+  if (h == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  XXH3_128bits_reset(h);
+  hash_str(h, "pipetune compile key 1");
+  hash_str(h, k->source_hash);
+  hash_str(h, k->arch);
+  hash_str(h, k->compiler);
+  hash_field(h, NULL, (uint64_t)k->ndefines);
+  for (int i = 0; i < k->ndefines; i++) hash_str(h, k->defines[i]);
+  hash_field(h, NULL, (uint64_t)k->noptions);
+  for (int i = 0; i < k->noptions; i++) hash_str(h, k->options[i]);
+  hex_of(XXH3_128bits_digest(h), out);
+  XXH3_freeState(h);
+  return PT_OK;
+}
+
+/* ---- opening ---- */
+
+int pt_db_schema_version(void) { return pt__db_migration_count; }
+
+const char *pt_db_path(const pt_db_t *db) { return db->path; }
+int pt_db_errcode(const pt_db_t *db) { return db->err.code; }
+const char *pt_db_errmsg(const pt_db_t *db) { return db->err.msg; }
+
+/* Percent-encodes path into a "file:" URI so that SQLite takes any file
+ * name literally (URIs are on for ATTACH ... mode=ro). */
+static char *uri_of(const char *path, const char *query) {
+  size_t n = strlen(path);
+  char *uri = malloc(3 * n + strlen(query) + 16);
+  if (uri == NULL) return NULL;
+  char *o = uri + sprintf(uri, "file:%s", path[0] == '/' ? "//" : "");
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+        (*p >= '0' && *p <= '9') || strchr("/._-~", *p) != NULL)
+      *o++ = (char)*p;
+    else
+      o += sprintf(o, "%%%02X", *p);
+  }
+  strcpy(o, query);
+  return uri;
+}
+
+static int conn_open(const char *path, int flags, const char *query,
+                     sqlite3 **out, pt_err_t *err) {
+  char *uri = uri_of(path, query);
+  if (uri == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  int rc = sqlite3_open_v2(uri, out, flags | SQLITE_OPEN_URI, NULL);
+  free(uri);
+  if (rc != SQLITE_OK) {
+    rc = *out != NULL ? conn_fail(*out, path, "cannot open database", err)
+                      : pt_err_set(err, PT_ENOMEM, "out of memory");
+    sqlite3_close(*out);
+    *out = NULL;
+    return rc;
+  }
+  sqlite3_busy_timeout(*out, DB_BUSY_TIMEOUT_MS);
+  sqlite3_extended_result_codes(*out, 1);
+  return PT_OK;
+}
+
+/* Looks at the file without SQLite: whether it exists, and whether it
+ * starts like a SQLite database (an empty file is a new database). */
+static int probe_file(const char *path, pt_db_mode_t mode, int *exists,
+                      pt_err_t *err) {
+  static const char magic[16] = "SQLite format 3";
+  struct stat sb;
+  *exists = 0;
+  if (stat(path, &sb) != 0) {
+    if (errno != ENOENT)
+      return pt_err_set(err, PT_EIO, "cannot open '%s': %s", path,
+                        strerror(errno));
+    if (mode == PT_DB_CREATE) return PT_OK;
+    return pt_err_set(err, PT_ENOENT, "'%s' does not exist", path);
+  }
+  *exists = 1;
+  if (!S_ISREG(sb.st_mode))
+    return pt_err_set(err, PT_EINVAL, "'%s' is not a regular file", path);
+  if (sb.st_size == 0) return PT_OK;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return pt_err_set(err, PT_EIO, "cannot open '%s': %s", path,
+                      strerror(errno));
+  char head[16];
+  size_t got = fread(head, 1, sizeof head, f);
+  fclose(f);
+  if (got != sizeof head || memcmp(head, magic, sizeof magic) != 0)
+    return pt_err_set(err, PT_EINVAL,
+                      "'%s' is not a pipetune database (not a SQLite file)",
+                      path);
+  return PT_OK;
+}
+
+/* Decides from its header fields, read through a read-only connection,
+ * whether an existing file may be used in mode. */
+static int probe_schema(sqlite3 *conn, const char *path, pt_db_mode_t mode,
+                        pt_err_t *err) {
+  int64_t app = 0, version = 0, objects = 0;
+  int rc = conn_int(conn, "PRAGMA application_id", &app);
+  if (rc == SQLITE_OK) rc = conn_int(conn, "PRAGMA user_version", &version);
+  if (rc == SQLITE_OK)
+    rc = conn_int(conn, "SELECT count(*) FROM sqlite_schema", &objects);
+  if (rc == SQLITE_NOTADB)
+    return pt_err_set(err, PT_EINVAL,
+                      "'%s' is not a pipetune database (not a SQLite file)",
+                      path);
+  if (rc != SQLITE_OK) return conn_fail(conn, path, "cannot read", err);
+  int latest = pt__db_migration_count;
+  if (app == 0 && version == 0 && objects == 0) {
+    if (mode != PT_DB_READONLY) return PT_OK;
+    return pt_err_set(err, PT_EINVAL,
+                      "'%s' is an empty database, not a pipetune database",
+                      path);
+  }
+  if (app != PT__DB_APPLICATION_ID)
+    return pt_err_set(err, PT_EINVAL,
+                      "'%s' is a SQLite database but not a pipetune database "
+                      "(application id %lld)", path, (long long)app);
+  if (version > latest)
+    return pt_err_set(err, PT_ESCHEMA,
+                      "'%s' has schema version %lld; this pipetune supports "
+                      "up to %d", path, (long long)version, latest);
+  if (version < latest && mode == PT_DB_READONLY)
+    return pt_err_set(err, PT_ESCHEMA,
+                      "'%s' has schema version %lld; this pipetune needs %d: "
+                      "upgrade it with 'pipetune db init'",
+                      path, (long long)version, latest);
+  return PT_OK;
+}
+
+static int exec_conn(sqlite3 *conn, const char *path, const char *sql,
+                     const char *what, pt_err_t *err) {
+  if (sqlite3_exec(conn, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return conn_fail(conn, path, what, err);
+  return PT_OK;
+}
+
+/* Applies migration v (0-based) inside the caller's transaction. */
+static int migrate_one(sqlite3 *conn, const char *path, const char *sql,
+                       int v, pt_err_t *err) {
+  char what[64], pragmas[128];
+  snprintf(what, sizeof what, "cannot apply schema migration %d", v + 1);
+  snprintf(pragmas, sizeof pragmas,
+           "PRAGMA user_version = %d; PRAGMA application_id = %d", v + 1,
+           PT__DB_APPLICATION_ID);
+  int rc = exec_conn(conn, path, sql, what, err);
+  if (rc == PT_OK) rc = exec_conn(conn, path, pragmas, what, err);
+  return rc;
+}
+
+int pt__db_migrate(sqlite3 *conn, const char *path,
+                   const char *const *migrations, int n, pt_err_t *err) {
+  for (;;) {
+    int64_t v = 0;
+    int rc = exec_conn(conn, path, "BEGIN IMMEDIATE",
+                       "cannot begin a transaction", err);
+    if (rc != PT_OK) return rc;
+    /* Read under the write lock: another process may have migrated. */
+    if (conn_int(conn, "PRAGMA user_version", &v) != SQLITE_OK)
+      rc = conn_fail(conn, path, "cannot read the schema version", err);
+    else if (v > n)
+      rc = pt_err_set(err, PT_ESCHEMA,
+                      "'%s' has schema version %lld; this pipetune supports "
+                      "up to %d", path, (long long)v, n);
+    else if (v < n)
+      rc = migrate_one(conn, path, migrations[v], (int)v, err);
+    if (rc == PT_OK) rc = exec_conn(conn, path, "COMMIT", "cannot commit", err);
+    if (rc != PT_OK && !sqlite3_get_autocommit(conn))
+      sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != PT_OK || v >= n) return rc;
+  }
+}
+
+static int configure(sqlite3 *conn, const char *path, pt_db_mode_t mode,
+                     pt_err_t *err) {
+  int rc = exec_conn(conn, path, "PRAGMA foreign_keys = ON",
+                     "cannot enable foreign keys", err);
+  if (rc != PT_OK || mode == PT_DB_READONLY) return rc;
+  rc = exec_conn(conn, path, "PRAGMA journal_mode = WAL",
+                 "cannot enable WAL", err);
+  if (rc == PT_OK)
+    rc = pt__db_migrate(conn, path, pt__db_migrations, pt__db_migration_count,
+                        err);
+  return rc;
+}
+
+int pt_db_open(const char *path, pt_db_mode_t mode, pt_db_t **out,
+               pt_err_t *err) {
+  *out = NULL;
+  int exists = 0;
+  sqlite3 *conn = NULL;
+  int rc = probe_file(path, mode, &exists, err);
+  /* Decide through a read-only connection first: it never writes or
+   * checkpoints, so a refused file keeps every byte. */
+  if (rc == PT_OK && exists)
+    rc = conn_open(path, SQLITE_OPEN_READONLY, "", &conn, err);
+  if (rc == PT_OK && exists) rc = probe_schema(conn, path, mode, err);
+  if (rc == PT_OK && mode != PT_DB_READONLY) {
+    sqlite3_close(conn);
+    conn = NULL;
+    int flags = SQLITE_OPEN_READWRITE |
+                (mode == PT_DB_CREATE ? SQLITE_OPEN_CREATE : 0);
+    rc = conn_open(path, flags, "", &conn, err);
+  }
+  if (rc == PT_OK) rc = configure(conn, path, mode, err);
+  pt_db_t *db = NULL;
+  if (rc == PT_OK && ((db = calloc(1, sizeof *db)) == NULL ||
+                      (db->path = strdup(path)) == NULL))
+    rc = pt_err_set(err, PT_ENOMEM, "out of memory");
+  if (rc != PT_OK) {
+    if (db != NULL) free(db);
+    sqlite3_close(conn);
+    return rc;
+  }
+  db->conn = conn;
+  db->readonly = mode == PT_DB_READONLY;
+  *out = db;
+  return PT_OK;
+}
+
+void pt_db_close(pt_db_t *db) {
+  if (db == NULL) return;
+  /* WAL only while a writer has the file open: closed, it is one file in
+   * rollback mode, which read-only openers (and a read-only source tree)
+   * can read without creating -wal and -shm files. With other connections
+   * still open the switch fails at once, and the file stays in WAL. */
+  if (!db->readonly) {
+    sqlite3_busy_timeout(db->conn, 0);
+    sqlite3_exec(db->conn, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+  }
+  sqlite3_close(db->conn);
+  free(db->path);
+  free(db);
+}
+
+/* ---- stats and digest ---- */
+
+int pt_db_stats(pt_db_t *db, pt_db_stats_t *out) {
+  static const char sql[] =
+      "SELECT (SELECT user_version FROM pragma_user_version),"
+      " (SELECT count(*) FROM runs), (SELECT count(*) FROM devices),"
+      " (SELECT count(*) FROM kernel_sources), (SELECT count(*) FROM variants),"
+      " (SELECT count(*) FROM problems), (SELECT count(*) FROM compiles),"
+      " (SELECT count(*) FROM measurements), (SELECT count(*) FROM jobs)";
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, sql, &st, "cannot count rows");
+  if (rc == PT_OK && sqlite3_step(st) != SQLITE_ROW)
+    rc = pt__db_fail(db, "cannot count rows");
+  if (rc == PT_OK) {
+    out->schema_version = sqlite3_column_int(st, 0);
+    int64_t *counts[] = {&out->runs,     &out->devices,  &out->sources,
+                         &out->variants, &out->problems, &out->compiles,
+                         &out->measurements, &out->jobs};
+    for (int i = 0; i < 8; i++) *counts[i] = sqlite3_column_int64(st, i + 1);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Feeds one value with its type, so that NULL, 1, 1.0 and '1' differ. */
+static void hash_value(XXH3_state_t *h, sqlite3_stmt *st, int i) {
+  unsigned char tag = (unsigned char)sqlite3_column_type(st, i);
+  XXH3_128bits_update(h, &tag, 1);
+  if (tag == SQLITE_INTEGER) {
+    hash_field(h, NULL, (uint64_t)sqlite3_column_int64(st, i));
+  } else if (tag == SQLITE_FLOAT) {
+    double x = sqlite3_column_double(st, i);
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    hash_field(h, NULL, bits);
+  } else if (tag != SQLITE_NULL) {
+    const void *p = sqlite3_column_blob(st, i);
+    hash_field(h, p, (uint64_t)sqlite3_column_bytes(st, i));
+  }
+}
+
+int pt_db_digest(pt_db_t *db, char out[PT_DB_HASH_HEX]) {
+  static const char sql[] =
+      "SELECT d.host, d.backend, d.pci_bus_id, d.name, d.arch, d.driver,"
+      " p.family, p.model_dim, p.inter_dim, p.experts, p.topk, p.dtype, p.act,"
+      " p.tokens, p.routing, p.routing_param, p.seed, v.stage, v.spec,"
+      " m.regime, m.status, m.median_us, m.min_us, m.p90_us, m.spread,"
+      " m.samples, m.floor_us, m.err_max_abs, m.err_mean_abs, m.err_max_rel,"
+      " m.sm_clock_mhz, m.temp_c, m.reason, m.backend, m.compiler,"
+      " m.source_hash, m.compile_key, m.tool_version, m.created"
+      " FROM measurements m JOIN devices d ON d.id = m.device_id"
+      " JOIN problems p ON p.id = m.problem_id"
+      " JOIN variants v ON v.id = m.variant_id"
+      " ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,"
+      " 18, 19, 20";
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, sql, &st, "cannot digest");
+  if (rc != PT_OK) return rc;
+  XXH3_state_t *h = XXH3_createState();
+  if (h == NULL) {
+    sqlite3_finalize(st);
+    return pt_err_set(&db->err, PT_ENOMEM, "out of memory");
+  }
+  XXH3_128bits_reset(h);
+  hash_str(h, "pipetune measurements 1");
+  int n = sqlite3_column_count(st), src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW)
+    for (int i = 0; i < n; i++) hash_value(h, st, i);
+  if (src != SQLITE_DONE) rc = pt__db_fail(db, "cannot digest");
+  else hex_of(XXH3_128bits_digest(h), out);
+  XXH3_freeState(h);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- merge ---- */
+
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+/* Natural keys: a row of src.X is the row of main.X with the same key. */
+#define DEV_KEY(a, b)                                                       \
+  "(" a ".host, " a ".backend, " a ".pci_bus_id, " a ".name, " a ".arch, " \
+  a ".driver) = (" b ".host, " b ".backend, " b ".pci_bus_id, " b        \
+  ".name, " b ".arch, " b ".driver)"
+#define PROB_KEY(a, b)                                                      \
+  "(" a ".family, " a ".model_dim, " a ".inter_dim, " a ".experts, " a     \
+  ".topk, " a ".dtype, " a ".act, " a ".tokens, " a ".routing, " a         \
+  ".routing_param, " a ".seed) = (" b ".family, " b ".model_dim, " b       \
+  ".inter_dim, " b ".experts, " b ".topk, " b ".dtype, " b ".act, " b      \
+  ".tokens, " b ".routing, " b ".routing_param, " b ".seed)"
+#define VAR_KEY(a, b) \
+  "(" a ".stage, " a ".spec) = (" b ".stage, " b ".spec)"
+
+#define DEVICE_COLS                                                        \
+  "host, backend, name, arch, pci_bus_id, driver, sm_count, warp_size,"    \
+  " max_threads_per_block, max_threads_per_sm, regs_per_block, regs_per_sm," \
+  " smem_per_block, smem_per_block_optin, smem_per_sm, l2_bytes,"          \
+  " global_mem, clock_khz, mem_clock_khz, mem_bus_bits"
+#define VARIANT_COLS \
+  "stage, spec, bm, bn, k_wave, g2_kstages, bhoist, spart, nt, persist, epilog"
+#define PROBLEM_COLS                                                     \
+  "family, model_dim, inter_dim, experts, topk, dtype, act, tokens,"     \
+  " routing, routing_param, seed"
+/* Each statement is idempotent: merging twice adds nothing the second time.
+ * "WHERE true" keeps SQLite from reading ON CONFLICT as a join's ON. */
+static const char *const merge_sql[] = {
+    "INSERT INTO main.runs (uuid, started, finished, tool_version, command,"
+    " host, status) SELECT uuid, started, finished, tool_version, command,"
+    " host, status FROM src.runs WHERE true ON CONFLICT (uuid) DO UPDATE SET"
+    " finished = excluded.finished, status = excluded.status"
+    " WHERE runs.finished IS NULL AND excluded.finished IS NOT NULL",
+
+    "INSERT INTO main.devices (" DEVICE_COLS ") SELECT " DEVICE_COLS
+    " FROM src.devices WHERE true ON CONFLICT DO NOTHING",
+
+    "INSERT INTO main.kernel_sources (hash, name, text, created)"
+    " SELECT hash, name, text, created FROM src.kernel_sources WHERE true"
+    " ON CONFLICT (hash) DO UPDATE SET text = excluded.text"
+    " WHERE kernel_sources.text IS NULL AND excluded.text IS NOT NULL",
+
+    "INSERT INTO main.variants (" VARIANT_COLS ") SELECT " VARIANT_COLS
+    " FROM src.variants WHERE true ON CONFLICT DO NOTHING",
+
+    "INSERT INTO main.problems (" PROBLEM_COLS ") SELECT " PROBLEM_COLS
+    " FROM src.problems WHERE true ON CONFLICT DO NOTHING",
+
+    "INSERT INTO main.compiles (key, source_hash, variant_id, arch, compiler,"
+    " options, status, code, log, compile_ms, regs, spill_bytes, smem_static,"
+    " created) SELECT c.key, c.source_hash, mv.id, c.arch, c.compiler,"
+    " c.options, c.status, c.code, c.log, c.compile_ms, c.regs,"
+    " c.spill_bytes, c.smem_static, c.created FROM src.compiles c"
+    " LEFT JOIN src.variants sv ON sv.id = c.variant_id"
+    " LEFT JOIN main.variants mv ON " VAR_KEY("mv", "sv")
+    " WHERE true ON CONFLICT (key) DO NOTHING",
+
+    "INSERT INTO main.measurements (run_id, device_id, problem_id, variant_id, "
+    PT__DB_MEAS_COLS ") SELECT mr.id, md.id, mp.id, mv.id, m.regime, m.status,"
+    " m.median_us, m.min_us, m.p90_us, m.spread, m.samples, m.floor_us,"
+    " m.err_max_abs, m.err_mean_abs, m.err_max_rel, m.sm_clock_mhz, m.temp_c,"
+    " m.reason, m.backend, m.compiler, m.source_hash, m.compile_key,"
+    " m.tool_version, m.created FROM src.measurements m"
+    " JOIN src.runs sr ON sr.id = m.run_id"
+    " JOIN main.runs mr ON mr.uuid = sr.uuid"
+    " JOIN src.devices sd ON sd.id = m.device_id"
+    " JOIN main.devices md ON " DEV_KEY("md", "sd")
+    " JOIN src.problems sp ON sp.id = m.problem_id"
+    " JOIN main.problems mp ON " PROB_KEY("mp", "sp")
+    " JOIN src.variants sv ON sv.id = m.variant_id"
+    " JOIN main.variants mv ON " VAR_KEY("mv", "sv")
+    " WHERE true ON CONFLICT (device_id, problem_id, variant_id, regime)"
+    " DO UPDATE SET " PT__DB_MEAS_UPDATE
+    " WHERE excluded.created > measurements.created",
+};
+
+static int count_measurements(pt_db_t *db, int64_t *n) {
+  if (conn_int(db->conn, "SELECT count(*) FROM main.measurements", n) !=
+      SQLITE_OK)
+    return pt__db_fail(db, "cannot count measurements");
+  return PT_OK;
+}
+
+/* Refuses a source whose rows point nowhere: they could not be matched. */
+static int merge_check_source(pt_db_t *db, const char *path) {
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, "PRAGMA src.foreign_key_check", &st,
+                          "cannot check the merge source");
+  if (rc != PT_OK) return rc;
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = pt_err_set(&db->err, PT_EINVAL,
+                    "'%s' has a row of table '%s' that references a missing "
+                    "row of '%s': run 'pipetune db check' on it", path,
+                    pt__db_col_text(st, 0), pt__db_col_text(st, 2));
+  else if (src != SQLITE_DONE)
+    rc = pt__db_fail(db, "cannot check the merge source");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int merge_attached(pt_db_t *db, const char *path, int64_t *added) {
+  int64_t before = 0, after = 0;
+  int rc = merge_check_source(db, path);
+  if (rc == PT_OK) rc = count_measurements(db, &before);
+  if (rc == PT_OK) rc = pt__db_begin(db);
+  if (rc != PT_OK) return rc;
+  for (size_t i = 0; rc == PT_OK && i < sizeof merge_sql / sizeof *merge_sql;
+       i++)
+    rc = pt__db_exec(db, merge_sql[i], "cannot merge");
+  if (rc == PT_OK) rc = count_measurements(db, &after);
+  rc = pt__db_end(db, rc);
+  if (rc == PT_OK && added != NULL) *added = after - before;
+  return rc;
+}
+
+int pt_db_merge(pt_db_t *db, const char *path, int64_t *added) {
+  if (added != NULL) *added = 0;
+  if (db->readonly)
+    return pt_err_set(&db->err, PT_EINVAL,
+                      "cannot merge into '%s': it was opened read-only",
+                      db->path);
+  if (same_file(path, db->path)) return PT_OK;
+  int exists = 0;
+  sqlite3 *probe = NULL;
+  int rc = probe_file(path, PT_DB_READONLY, &exists, &db->err);
+  if (rc == PT_OK)
+    rc = conn_open(path, SQLITE_OPEN_READONLY, "", &probe, &db->err);
+  if (rc == PT_OK) rc = probe_schema(probe, path, PT_DB_READONLY, &db->err);
+  sqlite3_close(probe);
+  if (rc != PT_OK) return rc;
+  char *uri = uri_of(path, "?mode=ro");
+  if (uri == NULL) return pt_err_set(&db->err, PT_ENOMEM, "out of memory");
+  sqlite3_stmt *st = NULL;
+  rc = pt__db_prepare(db, "ATTACH ? AS src", &st, "cannot attach");
+  if (rc == PT_OK) {
+    sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = pt__db_fail(db, "cannot attach");
+    sqlite3_finalize(st);
+  }
+  free(uri);
+  if (rc != PT_OK) return rc;
+  rc = merge_attached(db, path, added);
+  sqlite3_exec(db->conn, "DETACH src", NULL, NULL, NULL);
+  return rc;
+}
+
+/* ---- check ---- */
+
+/* The first row of a check PRAGMA, or PT_OK when it returns none. */
+static int check_pragma(pt_db_t *db, const char *sql, int fk) {
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, sql, &st, "cannot check");
+  if (rc != PT_OK) return rc;
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW && fk)
+    rc = pt_err_set(&db->err, PT_EDB,
+                    "'%s': row %lld of table '%s' references a missing row "
+                    "of '%s'", db->path, (long long)sqlite3_column_int64(st, 1),
+                    pt__db_col_text(st, 0), pt__db_col_text(st, 2));
+  else if (src == SQLITE_ROW && strcmp(pt__db_col_text(st, 0), "ok") != 0)
+    rc = pt_err_set(&db->err, PT_EDB, "'%s' fails the integrity check: %s",
+                    db->path, pt__db_col_text(st, 0));
+  else if (src != SQLITE_ROW && src != SQLITE_DONE)
+    rc = pt__db_fail(db, "cannot check");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int check_header(pt_db_t *db) {
+  int64_t app = 0, version = 0;
+  if (conn_int(db->conn, "PRAGMA application_id", &app) != SQLITE_OK ||
+      conn_int(db->conn, "PRAGMA user_version", &version) != SQLITE_OK)
+    return pt__db_fail(db, "cannot read the header");
+  if (app != PT__DB_APPLICATION_ID || version != pt__db_migration_count)
+    return pt_err_set(&db->err, PT_EDB,
+                      "'%s' has application id %lld and schema version %lld; "
+                      "expected %d and %d", db->path, (long long)app,
+                      (long long)version, PT__DB_APPLICATION_ID,
+                      pt__db_migration_count);
+  return PT_OK;
+}
+
+/* Names the first difference between the sorted object lists a (the
+ * file's) and b (the reference's), or returns PT_OK when they are equal. */
+static int object_diff(pt_db_t *db, sqlite3_stmt *a, int ra, sqlite3_stmt *b,
+                       int rb) {
+  int cmp = ra != SQLITE_ROW ? 1 : rb != SQLITE_ROW ? -1 : 0;
+  for (int i = 0; cmp == 0 && i < 2; i++)
+    cmp = strcmp(pt__db_col_text(a, i), pt__db_col_text(b, i));
+  int v = pt__db_migration_count;
+  if (cmp < 0)
+    return pt_err_set(&db->err, PT_EDB,
+                      "'%s': %s '%s' is not part of schema version %d",
+                      db->path, pt__db_col_text(a, 0), pt__db_col_text(a, 1), v);
+  if (cmp > 0)
+    return pt_err_set(&db->err, PT_EDB,
+                      "'%s': %s '%s' of schema version %d is missing",
+                      db->path, pt__db_col_text(b, 0), pt__db_col_text(b, 1), v);
+  if (strcmp(pt__db_col_text(a, 2), pt__db_col_text(b, 2)) != 0)
+    return pt_err_set(&db->err, PT_EDB,
+                      "'%s': %s '%s' differs from schema version %d",
+                      db->path, pt__db_col_text(a, 0), pt__db_col_text(a, 1), v);
+  return PT_OK;
+}
+
+/* Compares the file's schema objects with those the migrations create in a
+ * fresh in-memory database, one sorted list against the other. */
+static int check_objects(pt_db_t *db) {
+  static const char sql[] =
+      "SELECT type, name, coalesce(sql, '') FROM sqlite_schema"
+      " ORDER BY type, name";
+  sqlite3 *ref = NULL;
+  sqlite3_stmt *a = NULL, *b = NULL;
+  int rc = PT_OK;
+  if (sqlite3_open(":memory:", &ref) != SQLITE_OK)
+    rc = pt_err_set(&db->err, PT_ENOMEM, "out of memory");
+  if (rc == PT_OK)
+    rc = pt__db_migrate(ref, ":memory:", pt__db_migrations,
+                        pt__db_migration_count, &db->err);
+  if (rc == PT_OK && sqlite3_prepare_v2(ref, sql, -1, &b, NULL) != SQLITE_OK)
+    rc = conn_fail(ref, ":memory:", "cannot list schema", &db->err);
+  if (rc == PT_OK) rc = pt__db_prepare(db, sql, &a, "cannot list schema");
+  while (rc == PT_OK) {
+    int ra = sqlite3_step(a), rb = sqlite3_step(b);
+    if (ra == SQLITE_DONE && rb == SQLITE_DONE) break;
+    if ((ra != SQLITE_ROW && ra != SQLITE_DONE) ||
+        (rb != SQLITE_ROW && rb != SQLITE_DONE))
+      rc = pt__db_fail(db, "cannot list schema");
+    else
+      rc = object_diff(db, a, ra, b, rb);
+  }
+  sqlite3_finalize(a);
+  sqlite3_finalize(b);
+  sqlite3_close(ref);
+  return rc;
+}
+
+int pt_db_check(pt_db_t *db) {
+  int rc = check_pragma(db, "PRAGMA integrity_check", 0);
+  if (rc == PT_OK) rc = check_pragma(db, "PRAGMA foreign_key_check", 1);
+  if (rc == PT_OK) rc = check_header(db);
+  if (rc == PT_OK) rc = check_objects(db);
+  return rc;
+}

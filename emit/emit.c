@@ -1,0 +1,687 @@
+/* The generated dispatch table (see emit.h): building it from a result set,
+ * then writing it as C. Everything written comes from the table in a fixed
+ * order and every string from the database goes through the escaper, so the
+ * same database gives the same bytes and no stored string can end a comment
+ * or a literal early. */
+#include "emit.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "moe.h"
+
+/* ---- escaping ---- */
+
+static int safe_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || (c != 0 && strchr(" _.,:;+=-#%&!^~|'()[]{}<>", c));
+}
+
+/* The spelling of byte c: itself, or a 3-digit octal escape (a following
+ * digit can never extend it). Returns its length. */
+static size_t esc_char(unsigned char c, char out[5]) {
+  if (safe_char(c)) {
+    out[0] = (char)c;
+    out[1] = '\0';
+    return 1;
+  }
+  snprintf(out, 5, "\\%03o", c);
+  return 4;
+}
+
+size_t pt_emit_c_escape(const char *s, char *buf, size_t len) {
+  size_t need = 0, w = 0;
+  int full = len == 0;
+  char unit[5];
+  for (; *s; s++) {
+    size_t u = esc_char((unsigned char)*s, unit);
+    /* Whole units only: a cut escape would spell a different string. */
+    if (!full && w + u < len) {
+      memcpy(buf + w, unit, u);
+      w += u;
+    } else {
+      full = 1;
+    }
+    need += u;
+  }
+  if (len) buf[w] = '\0';
+  return need;
+}
+
+static void put_esc(FILE *f, const char *s) {
+  char unit[5];
+  for (; s && *s; s++) {
+    esc_char((unsigned char)*s, unit);
+    fputs(unit, f);
+  }
+}
+
+/* ---- building ---- */
+
+static void free_arch(pt_emit_arch_t *a) {
+  for (size_t i = 0; i < a->nfamilies; i++) free(a->families[i].intervals);
+  free(a->families);
+}
+
+void pt_emit_free(pt_emit_table_t *t) {
+  if (t == NULL) return;
+  for (size_t i = 0; i < t->narchs; i++) free_arch(&t->archs[i]);
+  free(t->archs);
+  free(t->configs);
+  for (size_t i = 0; i < t->nskipped; i++) free(t->skipped[i]);
+  free(t->skipped);
+  free(t);
+}
+
+static int push(void *arr, size_t *n, size_t sz) {
+  void *p = realloc(*(void **)arr, (*n + 1) * sz);
+  if (p == NULL) return PT_ENOMEM;
+  memset((char *)p + *n * sz, 0, sz);
+  *(void **)arr = p;
+  (*n)++;
+  return PT_OK;
+}
+
+static int oom(pt_err_t *err) { return pt_err_set(err, PT_ENOMEM, "out of memory"); }
+
+static int parse_spec(const pt_query_set_t *set, pt_stage_t st, const char *spec,
+                      pt_variant_t *v, pt_err_t *err) {
+  if (pt_knobs_parse(st, spec, v, err) == PT_OK) return PT_OK;
+  return pt_err_prefix(err, "%s variant '%s' in '%s'", pt_stage_name(st), spec,
+                       set->source);
+}
+
+/* Index of the config joining g1 and g2, added when new. */
+static int config_of(pt_emit_table_t *t, const char *g1, const char *g2,
+                     int *index, pt_err_t *err) {
+  for (size_t i = 0; i < t->nconfigs; i++)
+    if (strcmp(t->configs[i].g1_spec, g1) == 0 && strcmp(t->configs[i].g2_spec, g2) == 0) {
+      *index = (int)i;
+      return PT_OK;
+    }
+  pt_emit_config_t c = {.g1_spec = g1, .g2_spec = g2};
+  int rc = parse_spec(t->set, PT_STAGE_GEMM1, g1, &c.g1, err);
+  if (rc == PT_OK) rc = parse_spec(t->set, PT_STAGE_GEMM2, g2, &c.g2, err);
+  if (rc != PT_OK) return rc;
+  c.sbm = c.g1.bm > c.g2.bm ? c.g1.bm : c.g2.bm;
+  if (push(&t->configs, &t->nconfigs, sizeof c) != PT_OK) return oom(err);
+  t->configs[t->nconfigs - 1] = c;
+  *index = (int)t->nconfigs - 1;
+  return PT_OK;
+}
+
+/* The runs of one stage: measured points with a winner, neighbours with the
+ * same winner merged; lo/hi of each run in *bounds (2 per run). */
+static int stage_runs(const pt_query_series_t *s, pt_emit_run_t **runs,
+                      int **bounds, size_t *nruns, size_t *npoints) {
+  size_t n = 0, r = 0, cap = s->npoints ? s->npoints : 1;
+  int *tok = malloc(cap * sizeof *tok);
+  const char **spec = malloc(cap * sizeof *spec);
+  *runs = calloc(cap, sizeof **runs);
+  *bounds = calloc(2 * cap, sizeof **bounds);
+  if (tok == NULL || spec == NULL || *runs == NULL || *bounds == NULL) {
+    free(tok);
+    free(spec);
+    return PT_ENOMEM;
+  }
+  for (size_t i = 0; i < s->npoints; i++)
+    if (s->points[i].best >= 0) {
+      tok[n] = s->points[i].tokens;
+      spec[n++] = s->points[i].vars[s->points[i].best].spec;
+    }
+  for (size_t i = 0; i < n; i++) {
+    int lo, hi;
+    pt_query_interval(tok, n, i, &lo, &hi);
+    if (r && strcmp((*runs)[r - 1].spec, spec[i]) == 0) {
+      (*runs)[r - 1].last = tok[i];
+      (*bounds)[2 * r - 1] = hi;
+      continue;
+    }
+    (*runs)[r] = (pt_emit_run_t){.first = tok[i], .last = tok[i], .spec = spec[i]};
+    (*bounds)[2 * r] = lo;
+    (*bounds)[2 * r + 1] = hi;
+    r++;
+  }
+  free(tok);
+  free(spec);
+  *nruns = r;
+  *npoints = n;
+  return PT_OK;
+}
+
+/* Joins the two stages' runs: a new interval wherever either changes. */
+static int join_runs(pt_emit_table_t *t, pt_emit_family_t *fam,
+                     const pt_emit_run_t *r1, const int *b1,
+                     const pt_emit_run_t *r2, const int *b2, pt_err_t *err) {
+  size_t i = 0, j = 0;
+  int lo = 1;
+  for (;;) {
+    int hi = b1[2 * i + 1] < b2[2 * j + 1] ? b1[2 * i + 1] : b2[2 * j + 1];
+    if (push(&fam->intervals, &fam->nintervals, sizeof *fam->intervals) != PT_OK)
+      return oom(err);
+    pt_emit_interval_t *iv = &fam->intervals[fam->nintervals - 1];
+    *iv = (pt_emit_interval_t){.lo = lo, .hi = hi, .g1 = r1[i], .g2 = r2[j]};
+    int rc = config_of(t, r1[i].spec, r2[j].spec, &iv->config, err);
+    if (rc != PT_OK || hi == INT_MAX) return rc;
+    i += b1[2 * i + 1] == hi;
+    j += b2[2 * j + 1] == hi;
+    lo = hi + 1;
+  }
+}
+
+static int family_intervals(pt_emit_table_t *t, pt_emit_family_t *fam,
+                            pt_err_t *err) {
+  pt_emit_run_t *r1 = NULL, *r2 = NULL;
+  int *b1 = NULL, *b2 = NULL;
+  size_t n1, n2;
+  int rc = stage_runs(fam->g1s, &r1, &b1, &n1, &fam->g1_points);
+  if (rc == PT_OK) rc = stage_runs(fam->g2s, &r2, &b2, &n2, &fam->g2_points);
+  if (rc != PT_OK) rc = oom(err);
+  else rc = join_runs(t, fam, r1, b1, r2, b2, err);
+  free(r1);
+  free(r2);
+  free(b1);
+  free(b2);
+  return rc;
+}
+
+static int has_winner(const pt_query_series_t *s) {
+  for (size_t i = 0; s && i < s->npoints; i++)
+    if (s->points[i].best >= 0) return 1;
+  return 0;
+}
+
+static int skip(pt_emit_table_t *t, const pt_query_series_t *s, const char *why,
+                pt_err_t *err) {
+  char msg[PT_ERRMSG_MAX];
+  snprintf(msg, sizeof msg, "family '%s' %s on '%s' left out: %s", s->family,
+           s->dtype, s->arch, why);
+  if (push(&t->skipped, &t->nskipped, sizeof *t->skipped) != PT_OK ||
+      (t->skipped[t->nskipped - 1] = strdup(msg)) == NULL)
+    return oom(err);
+  return PT_OK;
+}
+
+static int same_family(const pt_query_series_t *a, const pt_query_series_t *b) {
+  return strcmp(a->arch, b->arch) == 0 && strcmp(a->family, b->family) == 0 &&
+         a->model_dim == b->model_dim && a->inter_dim == b->inter_dim &&
+         a->experts == b->experts && a->topk == b->topk &&
+         strcmp(a->dtype, b->dtype) == 0 && strcmp(a->act, b->act) == 0;
+}
+
+static pt_emit_arch_t *arch_entry(pt_emit_table_t *t, const char *arch) {
+  if (t->narchs && strcmp(t->archs[t->narchs - 1].arch, arch) == 0)
+    return &t->archs[t->narchs - 1];
+  if (push(&t->archs, &t->narchs, sizeof *t->archs) != PT_OK) return NULL;
+  t->archs[t->narchs - 1].arch = arch;
+  return &t->archs[t->narchs - 1];
+}
+
+static int check_shape(const pt_emit_arch_t *a, const pt_emit_family_t *f,
+                       const char *source, pt_err_t *err) {
+  for (size_t i = 0; i < a->nfamilies; i++) {
+    const pt_emit_family_t *o = &a->families[i];
+    if (o->model_dim == f->model_dim && o->inter_dim == f->inter_dim &&
+        o->experts == f->experts && o->topk == f->topk && o->dtype_id == f->dtype_id)
+      return pt_err_set(err, PT_EINVAL,
+                        "families '%s' and '%s' of '%s' have the same shape and "
+                        "dtype %s on '%s': the generated lookup cannot tell them "
+                        "apart (emit one of them with --family)",
+                        o->name, f->name, source, f->dtype, a->arch);
+  }
+  return PT_OK;
+}
+
+/* Adds the family of series group [g, end) (one or two stages). */
+static int add_family(pt_emit_table_t *t, const pt_query_series_t *g, size_t n,
+                      pt_err_t *err) {
+  const pt_query_series_t *s1 = NULL, *s2 = NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(g[i].stage, "gemm1") == 0) s1 = &g[i];
+    if (strcmp(g[i].stage, "gemm2") == 0) s2 = &g[i];
+  }
+  if (!has_winner(s1) || !has_winner(s2))
+    return skip(t, g, !has_winner(s1) ? "no ok gemm1 result" : "no ok gemm2 result",
+                err);
+  pt_emit_family_t f = {.name = g->family, .dtype = g->dtype, .act = g->act,
+                        .model_dim = g->model_dim, .inter_dim = g->inter_dim,
+                        .experts = g->experts, .topk = g->topk, .g1s = s1, .g2s = s2};
+  pt_dtype_t d;
+  if (pt_dtype_parse(g->dtype, &d) != 0)
+    return pt_err_set(err, PT_EINVAL, "unknown dtype '%s' of family '%s' in '%s'",
+                      g->dtype, g->family, t->set->source);
+  f.dtype_id = (int)d;
+  pt_emit_arch_t *a = arch_entry(t, g->arch);
+  if (a == NULL) return oom(err);
+  int rc = check_shape(a, &f, t->set->source, err);
+  if (rc == PT_OK) rc = family_intervals(t, &f, err);
+  if (rc == PT_OK && push(&a->families, &a->nfamilies, sizeof f) != PT_OK) rc = oom(err);
+  if (rc != PT_OK) {
+    free(f.intervals);
+    return rc;
+  }
+  a->families[a->nfamilies - 1] = f;
+  return PT_OK;
+}
+
+static int wanted(const char *arch, const char *const *archs, size_t narchs) {
+  for (size_t i = 0; i < narchs; i++)
+    if (strcmp(archs[i], arch) == 0) return 1;
+  return narchs == 0;
+}
+
+static int check_archs(const pt_query_set_t *set, const char *const *archs,
+                       size_t narchs, pt_err_t *err) {
+  for (size_t i = 0; i < narchs; i++) {
+    size_t s = 0;
+    while (s < set->nseries && strcmp(set->series[s].arch, archs[i]) != 0) s++;
+    if (s == set->nseries)
+      return pt_err_set(err, PT_EINVAL, "no results for arch '%s' in '%s'", archs[i],
+                        set->source);
+  }
+  return PT_OK;
+}
+
+/* Appends the points with a winner of every kept family's stage series. */
+static int collect_points(const pt_emit_arch_t *a, size_t na, pt_stage_t st,
+                          const pt_query_point_t ***pts, size_t *n) {
+  size_t cap = 0;
+  *n = 0;
+  for (size_t i = 0; i < na; i++)
+    for (size_t f = 0; f < a[i].nfamilies; f++) {
+      const pt_query_series_t *s =
+          st == PT_STAGE_GEMM1 ? a[i].families[f].g1s : a[i].families[f].g2s;
+      cap += s->npoints;
+    }
+  *pts = malloc((cap ? cap : 1) * sizeof **pts);
+  if (*pts == NULL) return PT_ENOMEM;
+  for (size_t i = 0; i < na; i++)
+    for (size_t f = 0; f < a[i].nfamilies; f++) {
+      const pt_query_series_t *s =
+          st == PT_STAGE_GEMM1 ? a[i].families[f].g1s : a[i].families[f].g2s;
+      for (size_t p = 0; p < s->npoints; p++)
+        if (s->points[p].best >= 0) (*pts)[(*n)++] = &s->points[p];
+    }
+  return PT_OK;
+}
+
+/* The fixed-variant default over the kept families of archs a[0..na). */
+static int make_default(pt_emit_table_t *t, const pt_emit_arch_t *a, size_t na,
+                        pt_emit_default_t *d, pt_err_t *err) {
+  const pt_query_point_t **p1 = NULL, **p2 = NULL;
+  size_t n1, n2;
+  int rc = collect_points(a, na, PT_STAGE_GEMM1, &p1, &n1);
+  if (rc == PT_OK) rc = collect_points(a, na, PT_STAGE_GEMM2, &p2, &n2);
+  if (rc == PT_OK) rc = pt_query_fixed(p1, n1, NULL, &d->g1);
+  if (rc == PT_OK) rc = pt_query_fixed(p2, n2, NULL, &d->g2);
+  free(p1);
+  free(p2);
+  if (rc == PT_ENOMEM) return oom(err);
+  if (rc != PT_OK)
+    return pt_err_set(err, PT_ENOENT, "no default variant in '%s'", t->set->source);
+  return config_of(t, d->g1.spec, d->g2.spec, &d->config, err);
+}
+
+static int build(pt_emit_table_t *t, const char *const *archs, size_t narchs,
+                 pt_err_t *err) {
+  const pt_query_set_t *set = t->set;
+  int rc = check_archs(set, archs, narchs, err);
+  for (size_t s = 0, e; rc == PT_OK && s < set->nseries; s = e) {
+    for (e = s + 1; e < set->nseries && same_family(&set->series[s], &set->series[e]);
+         e++) {}
+    if (wanted(set->series[s].arch, archs, narchs))
+      rc = add_family(t, &set->series[s], e - s, err);
+  }
+  if (rc != PT_OK) return rc;
+  if (t->narchs == 0)
+    return pt_err_set(err, PT_ENOENT,
+                      "nothing to emit: no family of '%s' has an ok result for both "
+                      "stages (regime %s, routing %s; %zu results read, %zu failed)",
+                      set->source, set->regime, set->routing, set->nrows,
+                      set->nfailures);
+  for (size_t i = 0; rc == PT_OK && i < t->narchs; i++)
+    rc = make_default(t, &t->archs[i], 1, &t->archs[i].dflt, err);
+  if (rc == PT_OK) rc = make_default(t, t->archs, t->narchs, &t->global, err);
+  return rc;
+}
+
+int pt_emit_build(const pt_query_set_t *set, const char *const *archs,
+                  size_t narchs, pt_emit_table_t **out, pt_err_t *err) {
+  *out = NULL;
+  pt_emit_table_t *t = calloc(1, sizeof *t);
+  if (t == NULL) return oom(err);
+  t->set = set;
+  int rc = build(t, archs, narchs, err);
+  if (rc != PT_OK) {
+    pt_emit_free(t);
+    return rc;
+  }
+  *out = t;
+  return PT_OK;
+}
+
+/* ---- writing ---- */
+
+static const char rules_text[] =
+    " * select_pipe_config() fills *out and returns how it found the config:\n"
+    " *   PIPE_CONFIG_EXACT (0): the family (model_dim, inter_dim, experts, topk,\n"
+    " *     dtype) was tuned on this arch. Token counts go to the measured count\n"
+    " *     nearest in log scale, the smaller on a tie: each interval ends at the\n"
+    " *     geometric midpoint floor(sqrt(a*b)) of two neighbouring measured\n"
+    " *     counts a < b; below the smallest and above the largest measured count,\n"
+    " *     that count's config. Boundaries move only where the winner changes.\n"
+    " *   PIPE_CONFIG_NEAREST (1): untuned shape. The family of the same dtype on\n"
+    " *     this arch nearest in shape (smallest product of the larger/smaller\n"
+    " *     ratios of model_dim and inter_dim; then of experts and topk; then\n"
+    " *     table order), looked up at the token count giving the same rows per\n"
+    " *     expert: tokens * topk * its experts / (experts * its topk), rounded.\n"
+    " *   PIPE_CONFIG_ARCH_DEFAULT (2): no family of this dtype tuned on this\n"
+    " *     arch. Per stage, the variant measured at the most tuned points of the\n"
+    " *     arch with the best geometric-mean time relative to each point's best.\n"
+    " *   PIPE_CONFIG_UNKNOWN_ARCH (-1): arch not in the table. The global\n"
+    " *     default: the same rule over the tuned points of every arch.\n"
+    " *   PIPE_CONFIG_EINVAL (-2): arch or out NULL, a dtype other than\n"
+    " *     PIPE_DTYPE_*, or a count below 1; *out is left as it was.\n"
+    " * arch matches a table arch exactly, else the table arch followed by ':'\n"
+    " * and target features (\"gfx90a:sramecc+:xnack-\" matches gfx90a).\n"
+    " * sbm (the sort block) is max(g1.bm, g2.bm).\n";
+
+static void provenance(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f) {
+  const pt_query_set_t *s = t->set;
+  fputs("/* Generated by pipetune " PACKAGE_VERSION " from \"", f);
+  put_esc(f, s->source);
+  fputs("\"; do not edit.\n *\n", f);
+  fprintf(f, " * database digest: xxh3-128 %s\n * devices:", s->digest);
+  for (size_t i = 0; i < s->ndevices; i++) {
+    fputs(i ? ", \"" : " \"", f);
+    put_esc(f, s->devices[i]);
+    fputs("\"", f);
+  }
+  fputs("\n * measured: ", f);
+  put_esc(f, s->first);
+  fputs(" to ", f);
+  put_esc(f, s->last);
+  fprintf(f, " (%zu results) by pipetune", s->nrows);
+  for (size_t i = 0; i < s->ntool_versions; i++) {
+    fputs(i ? ", " : " ", f);
+    put_esc(f, s->tool_versions[i]);
+  }
+  fputs("\n * selection: regime ", f);
+  put_esc(f, s->regime);
+  fputs(", routing ", f);
+  put_esc(f, s->routing);
+  if (strcmp(s->routing, "uniform") != 0) fprintf(f, " %g", s->routing_param);
+  fputs("\n", f);
+  if (o && o->timestamp) {
+    fputs(" * generated: ", f);
+    put_esc(f, o->timestamp);
+    fputs("\n", f);
+  }
+  for (size_t i = 0; i < t->nskipped; i++) {
+    fputs(i ? " *   " : " * left out:\n *   ", f);
+    put_esc(f, t->skipped[i]);
+    fputs("\n", f);
+  }
+  fputs(" *\n", f);
+  fputs(rules_text, f);
+  fputs(" */\n", f);
+}
+
+static void declarations(const pt_emit_table_t *t, FILE *f) {
+  fprintf(f,
+          "#ifndef SELECT_PIPE_CONFIG_H\n"
+          "#define SELECT_PIPE_CONFIG_H\n\n"
+          "/* Bumped when struct pipe_config, the signature or the return codes change. */\n"
+          "#define SELECT_PIPE_CONFIG_ABI %d\n"
+          "/* The tuning database this table was generated from. */\n"
+          "#define SELECT_PIPE_CONFIG_DB_DIGEST \"%s\"\n\n"
+          "/* dtype argument */\n"
+          "#define PIPE_DTYPE_A4W4 0\n#define PIPE_DTYPE_A8W4 1\n#define PIPE_DTYPE_A16W4 2\n\n"
+          "/* g2.epilog */\n#define PIPE_EPILOG_ATOMIC 0\n#define PIPE_EPILOG_REDUCE 1\n\n"
+          "/* Return codes of select_pipe_config (see the comment above). */\n"
+          "#define PIPE_CONFIG_EXACT 0\n#define PIPE_CONFIG_NEAREST 1\n"
+          "#define PIPE_CONFIG_ARCH_DEFAULT 2\n#define PIPE_CONFIG_UNKNOWN_ARCH (-1)\n"
+          "#define PIPE_CONFIG_EINVAL (-2)\n\n"
+          "struct pipe_config {\n"
+          "  int sbm; /* sort block rows: max(g1.bm, g2.bm) */\n"
+          "  struct { int bm, bn, k_wave, bhoist, spart, nt, persist; } g1;\n"
+          "  struct { int bm, bn, kstages, bhoist, spart, nt, persist, epilog; } g2;\n"
+          "};\n\n"
+          "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+          "int select_pipe_config(const char *arch, int model_dim, int inter_dim,\n"
+          "                       int experts, int topk, int dtype, int tokens,\n"
+          "                       struct pipe_config *out);\n\n"
+          "#ifdef __cplusplus\n}\n#endif\n\n"
+          "#endif\n",
+          PT_EMIT_ABI, t->set->digest);
+}
+
+int pt_emit_check_header_name(const char *name, pt_err_t *err) {
+  for (const char *p = name; *p; p++)
+    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+      return pt_err_set(err, PT_EINVAL,
+                        "header name '%s' cannot be #included (quote, backslash "
+                        "or control character)", name);
+  return name[0] ? PT_OK : pt_err_set(err, PT_EINVAL, "empty header name");
+}
+
+static void write_configs(const pt_emit_table_t *t, FILE *f) {
+  fputs("/* Every distinct config: {sbm, {gemm1: bm, bn, k_wave, bhoist, spart, nt,\n"
+        " * persist}, {gemm2: bm, bn, kstages, bhoist, spart, nt, persist, epilog}}. */\n"
+        "static const struct pipe_config spc_configs[] = {\n", f);
+  for (size_t i = 0; i < t->nconfigs; i++) {
+    const pt_emit_config_t *c = &t->configs[i];
+    fprintf(f, "  /* %zu: gemm1 ", i);
+    put_esc(f, c->g1_spec);
+    fputs("\n   *    gemm2 ", f);
+    put_esc(f, c->g2_spec);
+    fprintf(f, " */\n  {%d, {%d, %d, %d, %d, %d, %d, %d}, {%d, %d, %d, %d, %d, %d, %d, %d}},\n",
+            c->sbm, c->g1.bm, c->g1.bn, c->g1.k_wave, c->g1.bhoist, c->g1.spart,
+            c->g1.nt, c->g1.persist, c->g2.bm, c->g2.bn, c->g2.kstages, c->g2.bhoist,
+            c->g2.spart, c->g2.nt, c->g2.persist, c->g2.epilog);
+  }
+  fputs("};\n\n", f);
+}
+
+static void put_run(FILE *f, const char *stage, const pt_emit_run_t *r) {
+  if (r->first == r->last) fprintf(f, "%s won at %d", stage, r->first);
+  else fprintf(f, "%s won at %d..%d", stage, r->first, r->last);
+}
+
+static void family_comment(FILE *f, const pt_emit_family_t *fam, const char *arch) {
+  fputs("  /* \"", f);
+  put_esc(f, fam->name);
+  fputs("\" ", f);
+  put_esc(f, fam->dtype);
+  fputs(" ", f);
+  put_esc(f, fam->act);
+  fputs(" on \"", f);
+  put_esc(f, arch);
+  fprintf(f, "\": %zu gemm1 and %zu gemm2 token counts measured */\n",
+          fam->g1_points, fam->g2_points);
+}
+
+static void write_intervals(const pt_emit_table_t *t, FILE *f) {
+  fputs("/* Token intervals of each family: the last token count of the interval\n"
+        " * and its config. */\n"
+        "static const struct spc_interval spc_intervals[] = {\n", f);
+  for (size_t a = 0; a < t->narchs; a++)
+    for (size_t i = 0; i < t->archs[a].nfamilies; i++) {
+      const pt_emit_family_t *fam = &t->archs[a].families[i];
+      family_comment(f, fam, t->archs[a].arch);
+      for (size_t k = 0; k < fam->nintervals; k++) {
+        const pt_emit_interval_t *iv = &fam->intervals[k];
+        fprintf(f, "  {%d, %d}, /* tokens %d..", iv->hi, iv->config, iv->lo);
+        if (iv->hi == INT_MAX) fputs("max: ", f);
+        else fprintf(f, "%d: ", iv->hi);
+        put_run(f, "gemm1", &iv->g1);
+        fputs(", ", f);
+        put_run(f, "gemm2", &iv->g2);
+        fputs(" */\n", f);
+      }
+    }
+  fputs("};\n\n", f);
+}
+
+static void write_families(const pt_emit_table_t *t, FILE *f) {
+  int first = 0;
+  fputs("/* {model_dim, inter_dim, experts, topk, dtype, first interval, count} */\n"
+        "static const struct spc_family spc_families[] = {\n", f);
+  for (size_t a = 0; a < t->narchs; a++)
+    for (size_t i = 0; i < t->archs[a].nfamilies; i++) {
+      const pt_emit_family_t *fam = &t->archs[a].families[i];
+      family_comment(f, fam, t->archs[a].arch);
+      fprintf(f, "  {%d, %d, %d, %d, %d, %d, %zu},\n", fam->model_dim, fam->inter_dim,
+              fam->experts, fam->topk, fam->dtype_id, first, fam->nintervals);
+      first += (int)fam->nintervals;
+    }
+  fputs("};\n\n", f);
+}
+
+static void default_comment(FILE *f, const pt_emit_default_t *d) {
+  fprintf(f, "gemm1 %.4fx of the best at %zu of %zu points, gemm2 %.4fx at %zu of %zu",
+          d->g1.geomean, d->g1.covered, d->g1.points, d->g2.geomean, d->g2.covered,
+          d->g2.points);
+}
+
+static void write_archs(const pt_emit_table_t *t, FILE *f) {
+  int first = 0;
+  fputs("/* {arch, first family, count, default config}; the default's geometric-mean\n"
+        " * time relative to each tuned point's best in the comment. */\n"
+        "static const struct spc_arch spc_archs[] = {\n", f);
+  for (size_t a = 0; a < t->narchs; a++) {
+    const pt_emit_arch_t *ar = &t->archs[a];
+    fputs("  {\"", f);
+    put_esc(f, ar->arch);
+    fprintf(f, "\", %d, %zu, %d}, /* ", first, ar->nfamilies, ar->dflt.config);
+    default_comment(f, &ar->dflt);
+    fputs(" */\n", f);
+    first += (int)ar->nfamilies;
+  }
+  fputs("};\n\n", f);
+  fputs("/* The global default, for archs not in the table:\n * ", f);
+  default_comment(f, &t->global);
+  fprintf(f, " */\n#define SPC_GLOBAL_DEFAULT %d\n"
+             "#define SPC_NARCHS ((int)(sizeof spc_archs / sizeof spc_archs[0]))\n\n",
+          t->global.config);
+}
+
+static const char lookup_code[] =
+    "/* Whether arch names the table's arch name: equal, or name followed by\n"
+    " * ':' and target features when base is set. */\n"
+    "static int spc_arch_is(const char *name, const char *arch, int base)\n"
+    "{\n"
+    "  while (*name != '\\0' && *name == *arch) {\n"
+    "    name++;\n"
+    "    arch++;\n"
+    "  }\n"
+    "  return *name == '\\0' && (*arch == '\\0' || (base && *arch == ':'));\n"
+    "}\n\n"
+    "static const struct spc_arch *spc_find_arch(const char *arch)\n"
+    "{\n"
+    "  int base, i;\n"
+    "  for (base = 0; base < 2; base++)\n"
+    "    for (i = 0; i < SPC_NARCHS; i++)\n"
+    "      if (spc_arch_is(spc_archs[i].name, arch, base))\n"
+    "        return &spc_archs[i];\n"
+    "  return 0;\n"
+    "}\n\n"
+    "static int spc_config_at(const struct spc_family *f, int tokens)\n"
+    "{\n"
+    "  int i = f->first, last = f->first + f->count - 1;\n"
+    "  while (i < last && tokens > spc_intervals[i].max_tokens)\n"
+    "    i++;\n"
+    "  return spc_intervals[i].config;\n"
+    "}\n\n"
+    "static double spc_ratio(int a, int b)\n"
+    "{\n"
+    "  return a > b ? (double)a / b : (double)b / a;\n"
+    "}\n\n"
+    "/* The same rows per expert in family f: tokens * topk / experts. */\n"
+    "static int spc_scaled_tokens(const struct spc_family *f, int tokens,\n"
+    "                             int experts, int topk)\n"
+    "{\n"
+    "  double t = (double)tokens * topk * f->experts / ((double)experts * f->topk);\n"
+    "  if (t < 1.0)\n"
+    "    return 1;\n"
+    "  if (t >= 2147483647.0)\n"
+    "    return 2147483647;\n"
+    "  return (int)(t + 0.5);\n"
+    "}\n\n"
+    "int select_pipe_config(const char *arch, int model_dim, int inter_dim,\n"
+    "                       int experts, int topk, int dtype, int tokens,\n"
+    "                       struct pipe_config *out)\n"
+    "{\n"
+    "  const struct spc_arch *a;\n"
+    "  const struct spc_family *f, *end, *near = 0;\n"
+    "  double dist = 0.0, tie = 0.0;\n"
+    "  if (arch == 0 || out == 0 || model_dim < 1 || inter_dim < 1 || experts < 1 ||\n"
+    "      topk < 1 || tokens < 1 || dtype < PIPE_DTYPE_A4W4 || dtype > PIPE_DTYPE_A16W4)\n"
+    "    return PIPE_CONFIG_EINVAL;\n"
+    "  a = spc_find_arch(arch);\n"
+    "  if (a == 0) {\n"
+    "    *out = spc_configs[SPC_GLOBAL_DEFAULT];\n"
+    "    return PIPE_CONFIG_UNKNOWN_ARCH;\n"
+    "  }\n"
+    "  end = spc_families + a->first + a->count;\n"
+    "  for (f = spc_families + a->first; f < end; f++) {\n"
+    "    double d, e;\n"
+    "    if (f->dtype != dtype)\n"
+    "      continue;\n"
+    "    if (f->model_dim == model_dim && f->inter_dim == inter_dim &&\n"
+    "        f->experts == experts && f->topk == topk) {\n"
+    "      *out = spc_configs[spc_config_at(f, tokens)];\n"
+    "      return PIPE_CONFIG_EXACT;\n"
+    "    }\n"
+    "    d = spc_ratio(f->model_dim, model_dim) * spc_ratio(f->inter_dim, inter_dim);\n"
+    "    e = spc_ratio(f->experts, experts) * spc_ratio(f->topk, topk);\n"
+    "    if (near == 0 || d < dist || (d == dist && e < tie)) {\n"
+    "      near = f;\n"
+    "      dist = d;\n"
+    "      tie = e;\n"
+    "    }\n"
+    "  }\n"
+    "  if (near == 0) {\n"
+    "    *out = spc_configs[a->config];\n"
+    "    return PIPE_CONFIG_ARCH_DEFAULT;\n"
+    "  }\n"
+    "  *out = spc_configs[spc_config_at(near, spc_scaled_tokens(near, tokens, experts, topk))];\n"
+    "  return PIPE_CONFIG_NEAREST;\n"
+    "}\n";
+
+static int finish_write(FILE *f, pt_err_t *err) {
+  if (fflush(f) != 0 || ferror(f)) return pt_err_set(err, PT_EIO, "write failed");
+  return PT_OK;
+}
+
+int pt_emit_source(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
+                   pt_err_t *err) {
+  int rc = o && o->header ? pt_emit_check_header_name(o->header, err) : PT_OK;
+  if (rc != PT_OK) return rc;
+  provenance(t, o, f);
+  if (o && o->header) fprintf(f, "\n#include \"%s\"\n\n", o->header);
+  else {
+    fputs("\n", f);
+    declarations(t, f);
+    fputs("\n", f);
+  }
+  fputs("struct spc_interval { int max_tokens, config; };\n"
+        "struct spc_family { int model_dim, inter_dim, experts, topk, dtype, first, count; };\n"
+        "struct spc_arch { const char *name; int first, count, config; };\n\n", f);
+  write_configs(t, f);
+  write_intervals(t, f);
+  write_families(t, f);
+  write_archs(t, f);
+  fputs(lookup_code, f);
+  return finish_write(f, err);
+}
+
+int pt_emit_header(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
+                   pt_err_t *err) {
+  provenance(t, o, f);
+  fputs("\n", f);
+  declarations(t, f);
+  return finish_write(f, err);
+}

@@ -1,0 +1,191 @@
+/* Result sets read from a pipetune database for the outputs (DESIGN §8):
+ * `query best|crossovers|compare|failures`, `diff`, `emit` and `report` all
+ * work from one in-memory view of the measurements, loaded once.
+ *
+ * A set holds series: one per (arch, family, shape, dtype, act, stage) for
+ * one regime and routing. A series has one point per measured token count;
+ * a point has one entry per variant (its fastest ok result over the arch's
+ * devices, or its failure) and names the winner of the database's `best`
+ * view, so every output agrees with `pipetune query best`.
+ *
+ * The query functions fill a pt_query_table_t (typed cells), which prints as
+ * an aligned table, CSV (RFC 4180) or JSON (an array of objects).
+ */
+#ifndef PT_QUERY_H
+#define PT_QUERY_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "error.h"
+
+/* ---- loading ---- */
+
+/* Restricts what is loaded; NULL strings match everything, except regime
+ * ("cold" when NULL) and routing ("uniform" when NULL). */
+typedef struct pt_query_filter_s {
+  const char *arch, *family, *dtype, *stage;
+  const char *regime;    /* "cold" or "warm" */
+  const char *routing;   /* "uniform" or "zipf" */
+  double routing_param;  /* zipf exponent; 0 for uniform */
+} pt_query_filter_t;
+
+/* One variant at one point. status is "ok" when the variant has an ok
+ * result there and never failed verification on a device of the arch
+ * (the `best` view's rule); the times are then its fastest ok result. */
+typedef struct pt_query_var_s {
+  const char *spec;      /* canonical spelling, as stored */
+  const char *status;    /* "ok", "verify_fail", "compile_fail", ... */
+  const char *reason;    /* why it is not ok; NULL when ok or unknown */
+  const char *device;    /* the device of the result kept */
+  double median_us, min_us, p90_us, spread, floor_us;  /* NaN when not ok */
+  int samples;
+} pt_query_var_t;
+
+typedef struct pt_query_point_s {
+  int tokens;
+  int best;              /* index in vars of the best view's winner; -1: none */
+  pt_query_var_t *vars;  /* ok ones first by median (then spec), failures by spec */
+  size_t nvars, nok;
+} pt_query_point_t;
+
+typedef struct pt_query_series_s {
+  const char *arch, *family, *dtype, *act, *stage;
+  int model_dim, inter_dim, experts, topk;
+  pt_query_point_t *points;  /* by tokens */
+  size_t npoints;
+} pt_query_series_t;
+
+/* One non-ok row of the results view, as stored (not merged per variant). */
+typedef struct pt_query_failure_s {
+  const pt_query_series_t *series;
+  int tokens;
+  const char *spec, *status, *reason, *device;
+} pt_query_failure_t;
+
+typedef struct pt_query_set_s {
+  const char *source;        /* the database's file name, without directories */
+  char digest[33];           /* pt_db_digest() of the whole database */
+  const char *regime, *routing;
+  double routing_param;
+  const char **devices;      /* "NAME (ARCH)", distinct, sorted */
+  size_t ndevices;
+  const char **tool_versions;  /* distinct, sorted */
+  size_t ntool_versions;
+  const char *first, *last;  /* range of the results' created times; NULL if none */
+  pt_query_series_t *series; /* by arch, family, shape, dtype, act, stage */
+  size_t nseries;
+  pt_query_failure_t *failures;  /* in series order, then tokens, spec, device */
+  size_t nfailures;
+  size_t nrows;              /* results rows read */
+  void *mem;                 /* the set's allocations */
+} pt_query_set_t;
+
+/* Reads the database at path (which must exist and be current; it is never
+ * written) into *out (free with pt_query_free). f may be NULL. PT_EINVAL for
+ * a bad filter value, the db module's errors for the file itself. A filter
+ * matching nothing gives an empty set, not an error. */
+int pt_query_load(const char *path, const pt_query_filter_t *f,
+                  pt_query_set_t **out, pt_err_t *err);
+void pt_query_free(pt_query_set_t *set);
+
+/* Parses a routing as the CLI spells it, "uniform" or "zipf:S" (S the
+ * exponent, > 0), into f->routing (pointing into s, or a literal) and
+ * f->routing_param. PT_EINVAL naming s otherwise. */
+int pt_query_parse_routing(const char *s, pt_query_filter_t *f, pt_err_t *err);
+
+/* ---- analysis ---- */
+
+/* The variant that does best over a list of points as one fixed choice
+ * (CLBlast's rule for defaults): the most points with an ok result, then
+ * the lowest geometric mean of its time relative to each point's best,
+ * then the smaller spec. Points without a winner are ignored. */
+typedef struct pt_query_fixed_s {
+  const char *spec;
+  size_t covered;   /* points where it has an ok result */
+  size_t points;    /* points with a winner */
+  double geomean;   /* >= 1; 1 when it wins every covered point */
+} pt_query_fixed_t;
+
+/* Fills *out over pts[0..n), leaving out the variant spelled exclude (may
+ * be NULL). PT_ENOENT when no variant has an ok result at any point. */
+int pt_query_fixed(const pt_query_point_t *const *pts, size_t n,
+                   const char *exclude, pt_query_fixed_t *out);
+
+/* The token counts the measured point i of a token grid stands for, by the
+ * rule the generated table uses: a token count m goes to the measured count
+ * nearest to it in log scale, the smaller on a tie; that is, point i covers
+ * (floor(sqrt(t[i-1]*t[i])), floor(sqrt(t[i]*t[i+1]))], from 1 for the first
+ * point and up to INT_MAX for the last. t must be strictly increasing. */
+void pt_query_interval(const int *t, size_t n, size_t i, int *lo, int *hi);
+
+/* floor(sqrt(a*b)) for positive a, b, exactly. */
+int pt_query_geo_mid(int a, int b);
+
+/* ---- tables ---- */
+
+typedef enum {
+  PT_QUERY_TABLE = 0,  /* aligned columns for a terminal */
+  PT_QUERY_CSV,
+  PT_QUERY_JSON,
+} pt_query_format_t;
+
+/* "table", "csv", "json"; returns 0 and sets *out, or -1 if unknown. */
+int pt_query_format_parse(const char *s, pt_query_format_t *out);
+
+typedef struct pt_query_table_s pt_query_table_t;
+
+/* A table with ncols named columns; cells are appended row by row. */
+int pt_query_table_new(const char *const *cols, int ncols,
+                       pt_query_table_t **out, pt_err_t *err);
+void pt_query_table_free(pt_query_table_t *t);
+size_t pt_query_table_rows(const pt_query_table_t *t);
+/* Appends one cell (the string is copied; NULL is a null cell). A double is
+ * printed with prec decimals; NaN is a null cell. */
+int pt_query_table_str(pt_query_table_t *t, const char *s);
+int pt_query_table_int(pt_query_table_t *t, long long v);
+int pt_query_table_num(pt_query_table_t *t, double v, int prec);
+/* The cell at row r, column c as text ("" for null), for tests. */
+const char *pt_query_table_cell(const pt_query_table_t *t, size_t r, int c,
+                                char *buf, size_t len);
+/* Prints t. PT_EIO when writing f fails, PT_ENOMEM. */
+int pt_query_table_print(const pt_query_table_t *t, pt_query_format_t fmt,
+                         FILE *f, pt_err_t *err);
+
+/* ---- the query commands' tables ---- */
+
+/* Each fills a new table (*out, free with pt_query_table_free). */
+
+/* One row per point with a winner: series, tokens, winner spec and times. */
+int pt_query_best(const pt_query_set_t *set, pt_query_table_t **out,
+                  pt_err_t *err);
+
+/* One row per run of consecutive measured points with the same winner:
+ * measured tokens first..last, the token interval the generated table gives
+ * it (pt_query_interval), the winner, the runner-up over the run
+ * (pt_query_fixed without the winner) and its margin in percent (how much
+ * slower, as a geometric mean over the run's points). */
+int pt_query_crossovers(const pt_query_set_t *set, pt_query_table_t **out,
+                        pt_err_t *err);
+
+/* Variants a and b side by side at every point where either was measured,
+ * in every series of a stage whose knobs both specs spell (they are
+ * compared in canonical form, so "bm=64" matches the stored spelling).
+ * ratio = b/a median. PT_EINVAL when a spec is malformed for every stage. */
+int pt_query_compare(const pt_query_set_t *set, const char *a, const char *b,
+                     pt_query_table_t **out, pt_err_t *err);
+
+/* Every non-ok result. */
+int pt_query_failures(const pt_query_set_t *set, pt_query_table_t **out,
+                      pt_err_t *err);
+
+/* Compares the winners of two databases point by point. verdict per point:
+ * "regression" (b's best slower than a's by more than threshold_pct),
+ * "improvement" (faster by more), "same", "lost" (a had an ok result, b's
+ * point has none), "missing" (a's point absent from b), "new" (b only).
+ * *regressions gets the count of regression and lost points. */
+int pt_query_diff(const pt_query_set_t *a, const pt_query_set_t *b,
+                  double threshold_pct, pt_query_table_t **out,
+                  size_t *regressions, pt_err_t *err);
+
+#endif

@@ -1,0 +1,34 @@
+/* The HTML report (DESIGN §8): one self-contained page (inline CSS and SVG,
+ * no script, nothing fetched) drawn from a result set.
+ *
+ * For every arch, family and dtype, and each stage:
+ *   - median time against tokens, log-log, for the leading variants (every
+ *     variant that wins a point, and the best fixed variant of
+ *     pt_query_fixed), with the tuned table (each point's winner) drawn over
+ *     them;
+ *   - under it, the winner bands: the token intervals the generated table
+ *     gives each winner (split at geometric midpoints, as emit does);
+ *   - the speedup of the tuned table over the best fixed variant per token
+ *     count, and its geometric mean;
+ * then a summary table of all series and the failures with their reasons.
+ * The same set gives the same bytes unless a timestamp is asked for.
+ */
+#ifndef PT_REPORT_H
+#define PT_REPORT_H
+
+#include <stdio.h>
+
+#include "error.h"
+#include "query.h"
+
+typedef struct pt_report_opts_s {
+  int max_variants;       /* lines per plot (winners first); 0: 6 */
+  int max_failures;       /* failure rows listed; 0: 500 */
+  const char *timestamp;  /* shown in the header; NULL: none */
+} pt_report_opts_t;
+
+/* Writes the page for set to f. o may be NULL. PT_EIO when writing fails. */
+int pt_report_write(const pt_query_set_t *set, const pt_report_opts_t *o, FILE *f,
+                    pt_err_t *err);
+
+#endif

@@ -1,0 +1,205 @@
+/* Tests of the HTML report (emit/report.h) and `pipetune report`: the page is
+ * self-contained (no script, nothing fetched), escapes every stored string,
+ * draws every series, shows the tuned table's speedup as computed from the
+ * database, lists the failures, and is deterministic. Rendering it in a
+ * browser is tests/test_report_render. */
+#include "config.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emitdb.h"
+#include "query.h"
+#include "report.h"
+#include "testutil.h"
+
+#define RUN(...) pt_test_pipetune((const char *const[]){__VA_ARGS__, NULL})
+
+static char *dir, *db_path;
+static const char odd_family[] = "<script>alert('x')</script>&\"gpt\"";
+
+static char *join(const char *a, const char *b) {
+  size_t n = strlen(a) + strlen(b) + 2;
+  char *p = malloc(n);
+  snprintf(p, n, "%s/%s", a, b);
+  return p;
+}
+
+static void setup_once(void) {
+  dir = pt_test_tmpdir();
+  db_path = join(dir, "a.db");
+  pt_emitdb_opts_t o = {.odd_family = odd_family};
+  ck_assert_int_eq(pt_emitdb_build(db_path, &o), 0);
+}
+
+static void teardown_once(void) {
+  pt_test_rmdir(dir);
+  free(dir);
+  free(db_path);
+}
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open '%s'", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *b = malloc((size_t)n + 1);
+  ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+  b[n] = '\0';
+  fclose(f);
+  return b;
+}
+
+static size_t count(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+  return n;
+}
+
+/* Writes the report of db_path via the binary; returns the page. */
+static char *report(const char *name, const char *extra) {
+  char *out = join(dir, name);
+  pt_test_out_t r = extra ? RUN("report", "--db", db_path, "-o", out, extra)
+                          : RUN("report", "--db", db_path, "-o", out);
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  ck_assert_ptr_nonnull(strstr(r.out, "wrote"));
+  pt_test_out_free(&r);
+  char *page = slurp(out);
+  free(out);
+  return page;
+}
+
+START_TEST(page_is_self_contained_and_escaped) {
+  char *page = report("r.html", NULL);
+  ck_assert_uint_eq(strncmp(page, "<!DOCTYPE html>\n", 16), 0);
+  ck_assert_ptr_nonnull(strstr(page, "</html>\n"));
+  /* Nothing to run and nothing to fetch. */
+  ck_assert_ptr_null(strstr(page, "<script"));
+  ck_assert_ptr_null(strstr(page, "src="));
+  ck_assert_ptr_null(strstr(page, "url("));
+  ck_assert_ptr_null(strstr(page, "@import"));
+  ck_assert_uint_eq(count(page, "http"), count(page, "xmlns=\"http://www.w3.org/2000/svg\""));
+  ck_assert_uint_eq(count(page, "href=\""), count(page, "href=\"#"));
+  /* The hostile family name only appears escaped. */
+  ck_assert_ptr_nonnull(
+      strstr(page, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;gpt&quot;"));
+  ck_assert_ptr_null(strstr(page, odd_family));
+  /* A reason with quotes, escaped. */
+  ck_assert_ptr_nonnull(strstr(page, "&quot;too many resources requested&quot;"));
+  free(page);
+}
+END_TEST
+
+/* Expected "%.3fx" geometric-mean speedup of each series, from the set. */
+START_TEST(every_series_is_drawn_with_its_speedup) {
+  char *page = report("r2.html", NULL);
+  pt_query_set_t *s;
+  pt_err_t err;
+  ck_assert_int_eq(pt_query_load(db_path, NULL, &s, &err), PT_OK);
+  ck_assert_uint_eq(count(page, "<svg"), 2 * s->nseries);
+  ck_assert_uint_eq(count(page, "<section class=\"stage\""), s->nseries);
+  const char *from = page;
+  for (size_t i = 0; i < s->nseries; i++) {
+    const pt_query_series_t *k = &s->series[i];
+    const pt_query_point_t **pts = malloc(k->npoints * sizeof *pts);
+    for (size_t p = 0; p < k->npoints; p++) pts[p] = &k->points[p];
+    pt_query_fixed_t fx;
+    ck_assert_int_eq(pt_query_fixed(pts, k->npoints, NULL, &fx), PT_OK);
+    double sum = 0;
+    int n = 0;
+    for (size_t p = 0; p < k->npoints; p++)
+      for (size_t v = 0; v < k->points[p].nok; v++)
+        if (strcmp(k->points[p].vars[v].spec, fx.spec) == 0) {
+          sum += log(k->points[p].vars[v].median_us /
+                     k->points[p].vars[k->points[p].best].median_us);
+          n++;
+        }
+    char want[64];
+    snprintf(want, sizeof want, "geometric-mean speedup %.3fx", exp(sum / n));
+    /* Sections come in series order. */
+    const char *at = strstr(from, want);
+    ck_assert_msg(at != NULL, "series %zu (%s %s %s): no '%s'", i, k->family, k->dtype,
+                  k->stage, want);
+    from = at + 1;
+    /* The winner at the smallest token count is in the page. */
+    ck_assert_ptr_nonnull(strstr(page, k->points[0].vars[k->points[0].best].spec));
+    free(pts);
+  }
+  char fails[64];
+  snprintf(fails, sizeof fails, "Failures (%zu)", s->nfailures);
+  ck_assert_ptr_nonnull(strstr(page, fails));
+  ck_assert_uint_eq(count(page, "<td class=\"st\">"), s->nfailures);
+  pt_query_free(s);
+  free(page);
+}
+END_TEST
+
+START_TEST(deterministic_unless_timestamped) {
+  char *a = report("d1.html", NULL), *b = report("d2.html", NULL);
+  ck_assert_str_eq(a, b);
+  char *c = report("d3.html", "--timestamp");
+  ck_assert_str_ne(a, c);
+  ck_assert_ptr_nonnull(strstr(c, "generated by pipetune " PACKAGE_VERSION " at 2"));
+  free(a);
+  free(b);
+  free(c);
+}
+END_TEST
+
+START_TEST(selection_and_bad_input) {
+  char *out = join(dir, "sel.html");
+  pt_test_out_t r = RUN("report", "--db", db_path, "-o", out, "--arch", "sm_80");
+  ck_assert_int_eq(r.status, 0);
+  pt_test_out_free(&r);
+  char *page = slurp(out);
+  ck_assert_ptr_nonnull(strstr(page, "No results match this selection"));
+  free(page);
+  r = RUN("report", "--db", db_path, "-o", out, "--stage", "gemm2", "--variants", "2");
+  ck_assert_int_eq(r.status, 0);
+  pt_test_out_free(&r);
+  page = slurp(out);
+  ck_assert_ptr_null(strstr(page, "<h3>gemm1</h3>"));
+  ck_assert_ptr_nonnull(strstr(page, "<h3>gemm2</h3>"));
+  ck_assert_ptr_null(strstr(page, "<li><span class=\"sw\" style=\"background:#2ca02c\">"));
+  free(page);
+  char *missing = join(dir, "missing.db");
+  r = RUN("report", "--db", missing, "-o", out);
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_ptr_nonnull(strstr(r.err, "missing.db"));
+  pt_test_out_free(&r);
+  r = RUN("report", "--db", db_path, "-o", out, "--variants", "0");
+  ck_assert_int_eq(r.status, 2);
+  pt_test_out_free(&r);
+  r = RUN("report", "--db", db_path);
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_ptr_nonnull(strstr(r.err, "missing -o"));
+  pt_test_out_free(&r);
+  free(missing);
+  free(out);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("report");
+  TCase *tc = tcase_create("report");
+  tcase_add_unchecked_fixture(tc, setup_once, teardown_once);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, page_is_self_contained_and_escaped);
+  tcase_add_test(tc, every_series_is_drawn_with_its_speedup);
+  tcase_add_test(tc, deterministic_unless_timestamped);
+  tcase_add_test(tc, selection_and_bad_input);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}

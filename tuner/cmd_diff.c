@@ -1,0 +1,89 @@
+/* pipetune diff A.db B.db: the winners of two databases point by point, for
+ * CI. Exit 0 when no point regressed by more than the threshold, 1 when some
+ * did (or lost every ok result), 2 for bad input. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtin.h"
+#include "opts.h"
+#include "query.h"
+
+static const char usage_text[] =
+    "pipetune diff A.db B.db [--threshold PCT] [--arch A] [--family F] "
+    "[--dtype D] [--stage S] [--regime R] [--routing R] [--format table|csv|json]";
+
+/* "5", "5%" or "2.5": a percentage >= 0. */
+static int parse_pct(const char *s, double *out) {
+  char *end;
+  double x = strtod(s, &end);
+  if (end == s || (*end != '\0' && strcmp(end, "%") != 0) || !(x >= 0) || isinf(x))
+    return -1;
+  *out = x;
+  return 0;
+}
+
+static int load(const char *path, const pt_query_filter_t *f, pt_query_set_t **out) {
+  pt_err_t err;
+  int rc = pt_query_load(path, f, out, &err);
+  if (rc == PT_OK) return 0;
+  fprintf(stderr, "error: %s\n", err.msg);
+  return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
+}
+
+static int report(const pt_query_table_t *t, pt_query_format_t fmt, size_t regressions,
+                  double threshold) {
+  pt_err_t err;
+  if (pt_query_table_print(t, fmt, stdout, &err) != PT_OK) {
+    fprintf(stderr, "error: %s\n", err.msg);
+    return 1;
+  }
+  fprintf(stderr, "diff: %zu regression%s over %g%% in %zu points compared\n",
+          regressions, regressions == 1 ? "" : "s", threshold, pt_query_table_rows(t));
+  return regressions ? 1 : 0;
+}
+
+int cmd_diff(int argc, const char **argv) {
+  const char *threshold_s = "5", *format = "table", *routing = "uniform";
+  pt_query_filter_t f = {0};
+  const pt_opt_t opts[] = {
+      PT_OPT_STRING(0, "threshold", &threshold_s, "PCT",
+                    "slowdown that counts as a regression (default 5)"),
+      PT_OPT_STRING(0, "arch", &f.arch, "ARCH", "only this arch"),
+      PT_OPT_STRING(0, "family", &f.family, "NAME", "only this family"),
+      PT_OPT_STRING(0, "dtype", &f.dtype, "DTYPE", "only this dtype"),
+      PT_OPT_STRING(0, "stage", &f.stage, "STAGE", "only gemm1 or gemm2"),
+      PT_OPT_STRING(0, "regime", &f.regime, "REGIME", "cold (default) or warm"),
+      PT_OPT_STRING(0, "routing", &routing, "ROUTING", "uniform (default) or zipf:S"),
+      PT_OPT_STRING(0, "format", &format, "FORMAT", "table (default), csv or json"),
+      PT_OPT_END(),
+  };
+  argc = pt_opts_parse(argc, argv, opts, usage_text);
+  if (argc < 0) return pt_opts_status(argc);
+  if (argc != 2) return pt_cli_error("expected two databases; usage: %s", usage_text);
+  double threshold;
+  pt_query_format_t fmt;
+  pt_err_t err;
+  if (parse_pct(threshold_s, &threshold) != 0)
+    return pt_cli_error("bad threshold '%s' (expected a percentage >= 0)", threshold_s);
+  if (pt_query_format_parse(format, &fmt) != 0)
+    return pt_cli_error("unknown format '%s' (expected table, csv or json)", format);
+  if (pt_query_parse_routing(routing, &f, &err) != PT_OK)
+    return pt_cli_error("%s", err.msg);
+  pt_query_set_t *a = NULL, *b = NULL;
+  int status = load(argv[0], &f, &a);
+  if (status == 0) status = load(argv[1], &f, &b);
+  pt_query_table_t *t = NULL;
+  size_t regressions = 0;
+  if (status == 0 && pt_query_diff(a, b, threshold, &t, &regressions, &err) != PT_OK) {
+    fprintf(stderr, "error: %s\n", err.msg);
+    status = 1;
+  } else if (status == 0) {
+    status = report(t, fmt, regressions, threshold);
+  }
+  pt_query_table_free(t);
+  pt_query_free(a);
+  pt_query_free(b);
+  return status;
+}

@@ -1,0 +1,90 @@
+/* pipetune report: one self-contained HTML page (inline SVG, no network) of
+ * a result database (DESIGN §8). The page is written through a temporary
+ * file and renamed into place. Exit 0, 2 for bad input (options, a missing
+ * or foreign database), 1 when writing fails. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "builtin.h"
+#include "opts.h"
+#include "query.h"
+#include "report.h"
+
+static const char usage_text[] =
+    "pipetune report --db FILE -o report.html [--arch A] [--family F] [--dtype D] "
+    "[--stage S] [--regime R] [--routing R] [--variants N]";
+
+static int write_page(const char *path, const pt_query_set_t *set,
+                      const pt_report_opts_t *o) {
+  size_t n = strlen(path) + 8;
+  char *tmp = malloc(n);
+  if (tmp == NULL) {
+    fprintf(stderr, "error: out of memory\n");
+    return 1;
+  }
+  snprintf(tmp, n, "%s.tmp", path);
+  pt_err_t err = {0};
+  FILE *f = fopen(tmp, "w");
+  int rc = f ? pt_report_write(set, o, f, &err) : pt_err_set(&err, PT_EIO, "cannot create it");
+  if (f && fclose(f) != 0 && rc == PT_OK) rc = pt_err_set(&err, PT_EIO, "write failed");
+  if (rc == PT_OK && rename(tmp, path) != 0)
+    rc = pt_err_set(&err, PT_EIO, "cannot rename '%s' into place", tmp);
+  if (rc != PT_OK) {
+    if (f) unlink(tmp);
+    fprintf(stderr, "error: '%s': %s\n", path, err.msg);
+  }
+  free(tmp);
+  return rc == PT_OK ? 0 : pt_exit_status(rc);
+}
+
+int cmd_report(int argc, const char **argv) {
+  const char *db = NULL, *out = NULL, *routing = "uniform";
+  int variants = 6, timestamp = 0;
+  pt_query_filter_t f = {0};
+  const pt_opt_t opts[] = {
+      PT_OPT_STRING(0, "db", &db, "FILE", "result database"),
+      PT_OPT_STRING('o', "output", &out, "FILE", "the HTML page to write"),
+      PT_OPT_STRING(0, "arch", &f.arch, "ARCH", "only this arch"),
+      PT_OPT_STRING(0, "family", &f.family, "NAME", "only this family"),
+      PT_OPT_STRING(0, "dtype", &f.dtype, "DTYPE", "only this dtype"),
+      PT_OPT_STRING(0, "stage", &f.stage, "STAGE", "only gemm1 or gemm2"),
+      PT_OPT_STRING(0, "regime", &f.regime, "REGIME", "cold (default) or warm"),
+      PT_OPT_STRING(0, "routing", &routing, "ROUTING", "uniform (default) or zipf:S"),
+      PT_OPT_INT(0, "variants", &variants, "N", "lines per plot, winners first (default 6)"),
+      PT_OPT_FLAG(0, "timestamp", &timestamp, "show the generation time"),
+      PT_OPT_END(),
+  };
+  argc = pt_opts_parse(argc, argv, opts, usage_text);
+  if (argc < 0) return pt_opts_status(argc);
+  if (argc > 0) return pt_cli_error("unexpected argument '%s'", argv[0]);
+  if (db == NULL || out == NULL)
+    return pt_cli_error("missing %s; usage: %s", db ? "-o FILE" : "--db FILE", usage_text);
+  if (variants < 1 || variants > 32)
+    return pt_cli_error("--variants must be 1 to 32 (got %d)", variants);
+  pt_err_t err;
+  if (pt_query_parse_routing(routing, &f, &err) != PT_OK) return pt_cli_error("%s", err.msg);
+  pt_query_set_t *set = NULL;
+  int rc = pt_query_load(db, &f, &set, &err);
+  if (rc != PT_OK) {
+    fprintf(stderr, "error: %s\n", err.msg);
+    return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
+  }
+  char stamp[32];
+  pt_report_opts_t o = {.max_variants = variants};
+  if (timestamp) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o.timestamp = stamp;
+  }
+  int status = write_page(out, set, &o);
+  if (status == 0)
+    printf("wrote '%s': %zu series, %zu results, %zu failed\n", out, set->nseries,
+           set->nrows, set->nfailures);
+  pt_query_free(set);
+  return status;
+}
