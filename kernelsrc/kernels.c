@@ -145,3 +145,12 @@ int pt_kernels_acc_regs(const pt_variant_t *v, int warp_size)
   /* rows x tokens of a warp's C block spread over its lanes */
   return warp_rows(v) * v->bm / warp_size;
 }
+
+int pt_kernels_regs_estimate(const pt_variant_t *v, int warp_size)
+{
+  /* weight registers: 16-byte chunk + scale per held row and stage */
+  int lrows = warp_size == 32 ? 2 : 1;
+  int stages = v->stage == PT_STAGE_GEMM1 ? 2 : v->kstages;
+  int wregs = stages * (warp_rows(v) / 16) * lrows * 5;
+  return pt_kernels_acc_regs(v, warp_size) + wregs + 64;
+}

@@ -56,5 +56,8 @@ size_t pt_kernels_smem(const pt_variant_t *v);
 /* Accumulator registers per thread (f32): the part of the register budget
  * that grows with the tile. */
 int pt_kernels_acc_regs(const pt_variant_t *v, int warp_size);
+/* Registers per thread before compiling: accumulators, weight stages and
+ * a fixed working set (measured: 135 for gemm1 bm=32,bn=128 on sm_90). */
+int pt_kernels_regs_estimate(const pt_variant_t *v, int warp_size);
 
 #endif

@@ -65,8 +65,8 @@ PT_DEV float pt_fp8_f32(unsigned b)
  * bits, so e = 0 codes come out as subnormals with the right value. */
 PT_DEV unsigned pt_fp4x2_bf2_raw(unsigned byte)
 {
-  unsigned y = byte * 0x40040u;
-  return (y | (y << 6)) & 0x81c081c0u;
+  unsigned y = byte * 0x40040u;  /* byte << 6 | byte << 18 */
+  return (y & 0x01c001c0u) | ((y << 6) & 0x80008000u);
 }
 
 #define PT_BF2_2P126 0x7e807e80u  /* (2^126, 2^126) */

@@ -18,6 +18,8 @@ PT_DEV void pt_tile_run(const pt_kargs_t *a, int b, pt_rows_t rows, int wn,
                         int kw, int lane)
 {
   pt_work_t w = pt_work_of(a, b);
+  if (!w.valid)
+    return;  /* uniform over the block */
   __syncthreads();  /* the previous tile's epilogue is done with smem */
   pt_rows_fill(a, &w, rows);
   __syncthreads();

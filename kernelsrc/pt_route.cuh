@@ -43,6 +43,10 @@ PT_DEV pt_work_t pt_work_of(const pt_kargs_t *a, int b)
   pt_sched_tile(PT_SPART, w.valid ? b : 0, m_blocks, a->nblk_n, &w.m_block,
                 &w.n_block);
   w.expert = ((const int *)a->block_expert)[w.m_block * PT_BM / a->sbm];
+  /* an expert's padding sits after its rows: a block starting on padding
+   * is all padding and loads no weights */
+  if ((((const int *)a->sorted_ids)[w.m_block * PT_BM] & 0xffffff) >= a->M)
+    w.valid = 0;
   w.k_begin = 0;
   w.k_end = pt_stage_k(a);
   return w;

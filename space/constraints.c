@@ -1,6 +1,8 @@
 /* Feasibility rules of the variant space (see constraints.h). */
 #include "constraints.h"
 
+#include "kernels.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -61,40 +63,20 @@ void pt_constraints_limits_from_props(const pt_gpu_props_t *props,
 
 /* ---- resource estimates (the kernels' contract) ---- */
 
-enum {
-  WARPS_PER_GROUP = 4,  /* warps of one K-slice group, and of gemm2's block */
-  K_STEP = 32,          /* K elements per shared-memory step (one MX block) */
-  REGS_OVERHEAD = 40,   /* addressing, loop state, dequantized fragments */
-};
-
-/* Bytes per element of A as staged in shared memory. The MMA is bf16 for
- * every dtype, so FP4/FP8 activations are dequantized on their way in. */
-static size_t staged_a_bytes(pt_dtype_t dtype) {
-  static const size_t bytes[PT_DTYPE_COUNT] = {2, 2, 2};
-  return (unsigned)dtype < PT_DTYPE_COUNT ? bytes[dtype] : 2;
-}
-
+/* The kernels define these (kernelsrc/kernels.c mirrors pt_tile.cuh). */
 int pt_constraints_threads(const pt_variant_t *v, int warp_size) {
-  int groups = v->stage == PT_STAGE_GEMM1 ? v->k_wave : 1;
-  return warp_size * WARPS_PER_GROUP * groups;
+  return pt_kernels_threads(v, warp_size);
 }
 
-/* A tile + B tile (dequantized weights, bf16) per prefetch stage + the k_wave
- * partial sums (f32) when K is split. */
+/* Two A stages (bf16 after dequant, whatever the dtype) or the f32 C tile,
+ * whichever is larger, plus the per-row tables. */
 size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype) {
-  size_t stages = v->stage == PT_STAGE_GEMM2 ? (size_t)v->kstages : 1;
-  size_t a = (size_t)v->bm * K_STEP * staged_a_bytes(dtype);
-  size_t b = (size_t)v->bn * K_STEP * 2 * stages;
-  size_t red = v->stage == PT_STAGE_GEMM1 && v->k_wave > 1
-                   ? (size_t)v->bm * v->bn * 4
-                   : 0;
-  return a + b + red;
+  (void)dtype;
+  return pt_kernels_smem(v);
 }
 
-/* Each K-slice group holds the whole bm x bn f32 tile over its lanes. */
 int pt_constraints_regs_per_thread(const pt_variant_t *v, int warp_size) {
-  int lanes = warp_size * WARPS_PER_GROUP;
-  return (v->bm * v->bn + lanes - 1) / lanes + REGS_OVERHEAD;
+  return pt_kernels_regs_estimate(v, warp_size);
 }
 
 /* ---- the rules ---- */
@@ -115,17 +97,6 @@ typedef struct rule_s {
   int (*excludes)(const ctx_t *c, char *reason, size_t len);
 } rule_t;
 
-/* After the K split each group reduces and stores bm/k_wave rows; an MMA
- * accumulator fragment spans 8 rows, so fewer leaves warps idle. */
-static int kwave_rows(const ctx_t *c, char *reason, size_t len) {
-  if (c->v->bm / c->v->k_wave >= 8) return 0;
-  snprintf(reason, len,
-           "k_wave=%d with bm=%d leaves warps without MMA rows (%d rows per "
-           "K-slice group, an accumulator fragment spans 8)",
-           c->v->k_wave, c->v->bm, c->v->bm / c->v->k_wave);
-  return 1;
-}
-
 static int threads_limit(const ctx_t *c, char *reason, size_t len) {
   if (c->threads <= c->lim->max_threads_per_block) return 0;
   snprintf(reason, len, "%d threads per block exceed the device limit %d",
@@ -140,16 +111,6 @@ static int smem_limit(const ctx_t *c, char *reason, size_t len) {
   return 1;
 }
 
-static int regs_thread_limit(const ctx_t *c, char *reason, size_t len) {
-  if (c->regs <= c->lim->regs_per_thread) return 0;
-  snprintf(reason, len,
-           "about %d registers per thread exceed the limit %d (a %dx%d f32 "
-           "accumulator tile over %d lanes)",
-           c->regs, c->lim->regs_per_thread, c->v->bm, c->v->bn,
-           WARPS_PER_GROUP * c->lim->warp_size);
-  return 1;
-}
-
 static int regs_block_limit(const ctx_t *c, char *reason, size_t len) {
   long need = (long)c->threads * c->regs;
   if (need <= c->lim->regs_per_sm) return 0;
@@ -161,14 +122,10 @@ static int regs_block_limit(const ctx_t *c, char *reason, size_t len) {
 }
 
 static const rule_t rules[] = {
-  {"kwave_rows", G1, "every K-slice group keeps at least one 8-row MMA fragment",
-   kwave_rows},
   {"threads", G1 | G2, "threads per block within the device limit",
    threads_limit},
   {"smem", G1 | G2, "shared memory per block within the opt-in limit",
    smem_limit},
-  {"regs_per_thread", G1 | G2, "accumulators fit a thread's registers",
-   regs_thread_limit},
   {"regs_per_block", G1 | G2, "one block's registers fit an SM",
    regs_block_limit},
 };

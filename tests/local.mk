@@ -1,7 +1,10 @@
 # tests/: shared test helpers, the CLI tests and the GPU test program.
 noinst_LIBRARIES += tests/libtestutil.a
-tests_libtestutil_a_SOURCES = tests/testutil.c tests/testutil.h
-TEST_LIBS += tests/libtestutil.a
+tests_libtestutil_a_SOURCES = tests/testutil.c tests/testutil.h \
+	tests/checkmain.c tests/checkmain.h
+tests_libtestutil_a_CFLAGS = $(TEST_CFLAGS)
+# Check again after it: checkmain.o calls into the static libcheck.
+TEST_LIBS += tests/libtestutil.a $(CHECK_LIBS)
 
 check_PROGRAMS += tests/test_cli tests/test_gpu_compile tests/gpu_tests
 TESTS += tests/test_cli tests/test_gpu_compile tests/gpu_tests

@@ -5,73 +5,66 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "testutil.h"
 
 #define RUN(...) pt_test_pipetune((const char *const[]){__VA_ARGS__, NULL})
 
-static void expect(pt_test_out_t r, int status, const char *in_err,
-                   const char *in_out) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %s\nstderr: %s",
-                r.status, status, r.out, r.err);
-  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
-  if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %s", in_out, r.out);
-}
-
 START_TEST(no_args_is_usage_error) {
   pt_test_out_t r = pt_test_pipetune((const char *const[]){NULL});
-  expect(r, 2, "usage: pipetune", NULL);
+  pt_test_expect(r, 2, "usage: pipetune", NULL);
   pt_test_out_free(&r);
 }
 END_TEST
 
 START_TEST(version_and_help) {
   pt_test_out_t r = RUN("--version");
-  expect(r, 0, NULL, "pipetune ");
+  pt_test_expect(r, 0, NULL, "pipetune ");
   pt_test_out_free(&r);
   r = RUN("--help");
-  expect(r, 0, NULL, "compile");
+  pt_test_expect(r, 0, NULL, "compile");
   pt_test_out_free(&r);
   r = RUN("compile", "--help");
-  expect(r, 0, NULL, "usage: pipetune compile");
+  pt_test_expect(r, 0, NULL, "usage: pipetune compile");
   pt_test_out_free(&r);
   r = RUN("devices", "-h");
-  expect(r, 0, NULL, "--format");
+  pt_test_expect(r, 0, NULL, "--format");
   pt_test_out_free(&r);
 }
 END_TEST
 
 START_TEST(unknown_command) {
   pt_test_out_t r = RUN("frobnicate");
-  expect(r, 2, "unknown command 'frobnicate'", NULL);
+  pt_test_expect(r, 2, "unknown command 'frobnicate'", NULL);
   pt_test_out_free(&r);
 }
 END_TEST
 
 START_TEST(option_errors) {
   pt_test_out_t r = RUN("devices", "--no-such-option");
-  expect(r, 2, "unknown option '--no-such-option'", "");
+  pt_test_expect(r, 2, "unknown option '--no-such-option'", "");
   pt_test_out_free(&r);
   r = RUN("devices", "--format");
-  expect(r, 2, "option '--format' needs a value", NULL);
+  pt_test_expect(r, 2, "option '--format' needs a value", NULL);
   pt_test_out_free(&r);
   r = RUN("devices", "--format", "yaml");
-  expect(r, 2, "unknown format 'yaml'", NULL);
+  pt_test_expect(r, 2, "unknown format 'yaml'", NULL);
   pt_test_out_free(&r);
   r = RUN("devices", "extra");
-  expect(r, 2, "unexpected argument 'extra'", NULL);
+  pt_test_expect(r, 2, "unexpected argument 'extra'", NULL);
   pt_test_out_free(&r);
 }
 END_TEST
 
 START_TEST(compile_argument_errors) {
   pt_test_out_t r = RUN("compile");
-  expect(r, 2, "--arch and --source are required", NULL);
+  pt_test_expect(r, 2, "--arch and --source are required", NULL);
   pt_test_out_free(&r);
   r = RUN("compile", "--arch", "pdp11", "--source", "/dev/null");
-  expect(r, 2, "unknown arch 'pdp11'", NULL);
+  pt_test_expect(r, 2, "unknown arch 'pdp11'", NULL);
   pt_test_out_free(&r);
   r = RUN("compile", "--arch", "sm_90", "--source", "/nonexistent/k.cu");
-  expect(r, 2, "cannot open '/nonexistent/k.cu'", NULL);
+  pt_test_expect(r, 2, "cannot open '/nonexistent/k.cu'", NULL);
   pt_test_out_free(&r);
 }
 END_TEST
@@ -84,7 +77,7 @@ START_TEST(compile_writes_code_object) {
   snprintf(out, sizeof out, "%s/k.bin", dir);
   pt_test_out_t r = RUN("compile", "--arch", "sm_90", "--source", src, "-DV=3", "-o", out);
   if (strstr(r.err, "without the cuda backend") == NULL) {
-    expect(r, 0, NULL, "sm_90");
+    pt_test_expect(r, 0, NULL, "sm_90");
     FILE *f = fopen(out, "rb");
     ck_assert_ptr_nonnull(f);
     unsigned char magic[4] = {0};
@@ -96,7 +89,7 @@ START_TEST(compile_writes_code_object) {
   /* A compile error is a runtime failure (1) carrying the compiler's log. */
   r = RUN("compile", "--arch", "sm_90", "--source", src);
   if (strstr(r.err, "without the cuda backend") == NULL)
-    expect(r, 1, "\"V\" is undefined", NULL);
+    pt_test_expect(r, 1, "\"V\" is undefined", NULL);
   pt_test_out_free(&r);
   pt_test_rmdir(dir);
   free(src);
@@ -115,9 +108,5 @@ int main(void) {
   tcase_add_test(tc, compile_argument_errors);
   tcase_add_test(tc, compile_writes_code_object);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(s);
 }

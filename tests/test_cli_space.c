@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "constraints.h"
 #include "family.h"
 #include "knobs.h"
@@ -308,9 +309,5 @@ static Suite *cli_space_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(cli_space_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return pt_test_run_suite(cli_space_suite());
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkmain.h"
 #include "db.h"
 #include "db_int.h"
 #include "testutil.h"
@@ -1194,18 +1195,10 @@ END_TEST
 
 #define RUN(...) pt_test_pipetune((const char *const[]){__VA_ARGS__, NULL})
 
-static void expect(pt_test_out_t r, int status, const char *in_err,
-                   const char *in_out) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %s\nstderr: %s",
-                r.status, status, r.out, r.err);
-  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
-  if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %s", in_out, r.out);
-}
-
 #define EXPECT(status, in_err, in_out, ...)  \
   do {                                       \
     pt_test_out_t r_ = RUN(__VA_ARGS__);     \
-    expect(r_, status, in_err, in_out);      \
+    pt_test_expect(r_, status, in_err, in_out);      \
     pt_test_out_free(&r_);                   \
   } while (0)
 
@@ -1242,7 +1235,7 @@ START_TEST(cli_bad_input_exits_2) {
   EXPECT(2, "is not a pipetune database", NULL, "db", "check", txt);
   EXPECT(2, "is not a pipetune database", NULL, "db", "init", txt);
   pt_test_out_t r = RUN("db", "check", newer);
-  expect(r, 2, NULL, NULL);
+  pt_test_expect(r, 2, NULL, NULL);
   ck_assert_str_eq(r.err, msg);
   pt_test_out_free(&r);
   EXPECT(2, "has schema version 7", NULL, "db", "init", newer);
@@ -1389,9 +1382,5 @@ int main(void) {
   } else {
     printf("note: no sqlite3 CLI; db/README.md examples not run\n");
   }
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(s);
 }

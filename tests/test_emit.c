@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkmain.h"
 #include "emit.h"
 #include "emitdb.h"
 #include "export.h"
@@ -22,17 +23,10 @@
 
 static char *dir, *db_path, *twin_path;
 
-static char *join(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 2;
-  char *p = malloc(n);
-  snprintf(p, n, "%s/%s", a, b);
-  return p;
-}
-
 static void setup_once(void) {
   dir = pt_test_tmpdir();
-  db_path = join(dir, "a.db");
-  twin_path = join(dir, "twin.db");
+  db_path = pt_test_join(dir, "a.db");
+  twin_path = pt_test_join(dir, "twin.db");
   ck_assert_int_eq(pt_emitdb_build(db_path, NULL), 0);
   pt_emitdb_opts_t o = {.twin = 1};
   ck_assert_int_eq(pt_emitdb_build(twin_path, &o), 0);
@@ -310,10 +304,10 @@ START_TEST(json_and_csv_match_the_table) {
 END_TEST
 
 START_TEST(emit_command_files_and_exit_codes) {
-  char *sub = join(dir, "out");
+  char *sub = pt_test_join(dir, "out");
   ck_assert_int_eq(mkdir(sub, 0700), 0);
-  char *c = join(sub, "select_pipe_config.c"), *h = join(sub, "select_pipe_config.h");
-  char *js = join(sub, "table.json"), *cs = join(sub, "table.csv");
+  char *c = pt_test_join(sub, "select_pipe_config.c"), *h = pt_test_join(sub, "select_pipe_config.h");
+  char *js = pt_test_join(sub, "table.json"), *cs = pt_test_join(sub, "table.csv");
   pt_test_out_t r = RUN("emit", "--db", db_path, "-o", c, "--header", h, "--json", js, "--csv",
                         cs, "--arch", "sm_90");
   ck_assert_msg(r.status == 0, "%s", r.err);
@@ -338,7 +332,7 @@ START_TEST(emit_command_files_and_exit_codes) {
   ck_assert_int_eq(lines, 1 + family_rows + 2);
   ck_assert_int_ge(family_rows, 3);
   /* Bad input: exit 2, nothing written. */
-  char *c2 = join(sub, "other.c");
+  char *c2 = pt_test_join(sub, "other.c");
   r = RUN("emit", "--db", db_path, "-o", c2, "--header", "x\"y.h");
   ck_assert_int_eq(r.status, 2);
   ck_assert_ptr_nonnull(strstr(r.err, "cannot be #included"));
@@ -357,7 +351,7 @@ START_TEST(emit_command_files_and_exit_codes) {
   pt_test_out_free(&r);
   ck_assert_int_ne(access(c2, F_OK), 0);
   /* A directory that does not exist: a runtime failure, no stray file. */
-  char *nodir = join(sub, "no/such/dir/x.c");
+  char *nodir = pt_test_join(sub, "no/such/dir/x.c");
   r = RUN("emit", "--db", db_path, "-o", nodir);
   ck_assert_int_eq(r.status, 1);
   ck_assert_ptr_nonnull(strstr(r.err, "cannot create it"));
@@ -388,9 +382,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return pt_test_run_suite(suite());
 }

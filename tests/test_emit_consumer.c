@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkmain.h"
 #include "db.h"
 #include "emitdb.h"
 #include "knobs.h"
@@ -28,40 +29,13 @@
 static char *dir, *db_path, *gcc_path, *clang_path, *exe_gcc, *exe_clang;
 static char digest[PT_DB_HASH_HEX];
 
-static char *join(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 2;
-  char *p = malloc(n);
-  snprintf(p, n, "%s/%s", a, b);
-  return p;
-}
-
-/* The program name found on PATH, or NULL. */
-static char *find_prog(const char *name) {
-  const char *path = getenv("PATH");
-  char *copy = strdup(path ? path : "/usr/bin:/bin");
-  char *found = NULL;
-  for (char *d = strtok(copy, ":"); d && !found; d = strtok(NULL, ":")) {
-    char *p = join(d, name);
-    if (access(p, X_OK) == 0) found = p;
-    else free(p);
-  }
-  free(copy);
-  return found;
-}
-
-static void expect(pt_test_out_t r, int status, const char *in_err) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %s\nstderr: %s",
-                r.status, status, r.out, r.err);
-  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
-}
-
 /* Emits db into out_dir (with or without a header) via the real binary. */
 static void emit_into(const char *db, const char *out_dir, int header) {
-  char *c = join(out_dir, "select_pipe_config.c");
-  char *h = join(out_dir, "select_pipe_config.h");
+  char *c = pt_test_join(out_dir, "select_pipe_config.c");
+  char *h = pt_test_join(out_dir, "select_pipe_config.h");
   pt_test_out_t r = header ? RUN("emit", "--db", db, "-o", c, "--header", h)
                            : RUN("emit", "--db", db, "-o", c);
-  expect(r, 0, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
   free(c);
   free(h);
@@ -70,8 +44,8 @@ static void emit_into(const char *db, const char *out_dir, int header) {
 /* Compiles the consumer with cc against the generated files in gen_dir. */
 static char *build_consumer(const char *cc, const char *gen_dir, const char *name) {
   char *src = pt_test_src_path("tests/consumer_main.c");
-  char *gen = join(gen_dir, "select_pipe_config.c");
-  char *exe = join(gen_dir, name);
+  char *gen = pt_test_join(gen_dir, "select_pipe_config.c");
+  char *exe = pt_test_join(gen_dir, name);
   char inc[4200];
   snprintf(inc, sizeof inc, "-I%s", gen_dir);
   pt_test_out_t r = pt_test_run(
@@ -87,7 +61,7 @@ static char *build_consumer(const char *cc, const char *gen_dir, const char *nam
 
 static void setup_once(void) {
   dir = pt_test_tmpdir();
-  db_path = join(dir, "h100.db");
+  db_path = pt_test_join(dir, "h100.db");
   ck_assert_int_eq(pt_emitdb_build(db_path, NULL), 0);
   pt_db_t *db;
   pt_err_t err;
@@ -95,9 +69,9 @@ static void setup_once(void) {
   ck_assert_int_eq(pt_db_digest(db, digest), PT_OK);
   pt_db_close(db);
   emit_into(db_path, dir, 1);
-  gcc_path = find_prog("gcc");
-  if (gcc_path == NULL) gcc_path = find_prog("cc");
-  clang_path = find_prog("clang");
+  gcc_path = pt_test_find_prog("gcc");
+  if (gcc_path == NULL) gcc_path = pt_test_find_prog("cc");
+  clang_path = pt_test_find_prog("clang");
   ck_assert_msg(gcc_path != NULL, "no gcc or cc on PATH");
   exe_gcc = build_consumer(gcc_path, dir, "consumer-gcc");
   if (clang_path) exe_clang = build_consumer(clang_path, dir, "consumer-clang");
@@ -154,7 +128,7 @@ static void want_line(lookup_t *q, int rc, const char *g1, const char *g2) {
 
 /* Runs exe on the lookups and checks every line. */
 static void check_lookups(const char *exe, const lookups_t *l, const char *want_digest) {
-  char *qpath = join(dir, "lookups.txt");
+  char *qpath = pt_test_join(dir, "lookups.txt");
   FILE *f = fopen(qpath, "w");
   ck_assert_ptr_nonnull(f);
   for (size_t i = 0; i < l->n; i++)
@@ -455,31 +429,18 @@ START_TEST(bad_arguments_leave_out_untouched) {
 }
 END_TEST
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot open '%s'", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = '\0';
-  fclose(f);
-  return b;
-}
-
 START_TEST(deterministic_and_self_contained) {
   /* Same database, another directory, no header: the same table bytes, and
    * the source compiles on its own. */
-  char *other = join(dir, "again");
+  char *other = pt_test_join(dir, "again");
   ck_assert_int_eq(mkdir(other, 0700), 0);
-  char *copy = join(other, "h100.db");
+  char *copy = pt_test_join(other, "h100.db");
   pt_test_out_t r = pt_test_run("/bin/cp", (const char *const[]){db_path, copy, NULL});
-  expect(r, 0, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
   emit_into(copy, other, 1);
-  char *a = join(dir, "select_pipe_config.c"), *b = join(other, "select_pipe_config.c");
-  char *ta = slurp(a), *tb = slurp(b);
+  char *a = pt_test_join(dir, "select_pipe_config.c"), *b = pt_test_join(other, "select_pipe_config.c");
+  char *ta = pt_test_slurp(a, NULL), *tb = pt_test_slurp(b, NULL);
   ck_assert_str_eq(ta, tb);
   ck_assert_ptr_null(strstr(ta, "generated:"));
   ck_assert_ptr_nonnull(strstr(ta, digest));
@@ -488,11 +449,11 @@ START_TEST(deterministic_and_self_contained) {
   free(ta);
   free(tb);
   emit_into(copy, other, 0);
-  tb = slurp(b);
+  tb = pt_test_slurp(b, NULL);
   ck_assert_ptr_nonnull(strstr(tb, "#define SELECT_PIPE_CONFIG_ABI 1"));
   ck_assert_ptr_null(strstr(tb, "#include"));
   free(tb);
-  char *obj = join(other, "x.o");
+  char *obj = pt_test_join(other, "x.o");
   const char *compilers[] = {gcc_path, clang_path};
   for (int i = 0; i < 2; i++) {
     if (compilers[i] == NULL) continue;
@@ -511,37 +472,37 @@ START_TEST(deterministic_and_self_contained) {
 END_TEST
 
 START_TEST(nothing_to_emit_fails) {
-  char *out = join(dir, "nothing.c");
+  char *out = pt_test_join(dir, "nothing.c");
   /* An empty database (created by pipetune db init). */
-  char *empty = join(dir, "empty.db");
+  char *empty = pt_test_join(dir, "empty.db");
   pt_test_out_t r = RUN("db", "init", empty);
-  expect(r, 0, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
   r = RUN("emit", "--db", empty, "-o", out);
-  expect(r, 1, "nothing to emit");
+  pt_test_expect(r, 1, "nothing to emit", NULL);
   ck_assert_ptr_nonnull(strstr(r.err, "0 results read"));
   pt_test_out_free(&r);
   ck_assert_int_ne(access(out, F_OK), 0);
   /* Every result failed. */
-  char *failed = join(dir, "failed.db");
+  char *failed = pt_test_join(dir, "failed.db");
   pt_emitdb_opts_t o = {.failed_only = 1};
   ck_assert_int_eq(pt_emitdb_build(failed, &o), 0);
   r = RUN("emit", "--db", failed, "-o", out);
-  expect(r, 1, "nothing to emit");
+  pt_test_expect(r, 1, "nothing to emit", NULL);
   ck_assert_ptr_nonnull(strstr(r.err, "failed)"));
   pt_test_out_free(&r);
   ck_assert_int_ne(access(out, F_OK), 0);
   /* No gemm2 results: every family lacks a stage. */
-  char *half = join(dir, "half.db");
+  char *half = pt_test_join(dir, "half.db");
   o = (pt_emitdb_opts_t){.gemm1_only = 1};
   ck_assert_int_eq(pt_emitdb_build(half, &o), 0);
   r = RUN("emit", "--db", half, "-o", out);
-  expect(r, 1, "nothing to emit");
+  pt_test_expect(r, 1, "nothing to emit", NULL);
   pt_test_out_free(&r);
   /* A missing database is bad input. */
-  char *missing = join(dir, "missing.db");
+  char *missing = pt_test_join(dir, "missing.db");
   r = RUN("emit", "--db", missing, "-o", out);
-  expect(r, 2, "missing.db");
+  pt_test_expect(r, 2, "missing.db", NULL);
   pt_test_out_free(&r);
   ck_assert_int_ne(access(out, F_OK), 0);
   free(missing);
@@ -555,9 +516,9 @@ END_TEST
 START_TEST(hostile_strings_are_escaped) {
   /* A family name and an arch string that would end a comment, a string
    * literal or a line, or form a trigraph, if written as they are. */
-  char *sub = join(dir, "odd");
+  char *sub = pt_test_join(dir, "odd");
   ck_assert_int_eq(mkdir(sub, 0700), 0);
-  char *db = join(sub, "odd.db");
+  char *db = pt_test_join(sub, "odd.db");
   /* "?\?/" is the trigraph ??/ (a backslash), spelled so this file has none. */
   pt_emitdb_opts_t o = {.odd_family = "gpt\"oss*/ #x \\\n?\?/ /*", .odd_arch = "gfx\"*/\\?\?/"};
   ck_assert_int_eq(pt_emitdb_build(db, &o), 0);
@@ -611,9 +572,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return pt_test_run_suite(suite());
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkmain.h"
 #include "family.h"
 
 static char tmpdir[64];
@@ -456,9 +457,5 @@ static Suite *family_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(family_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return pt_test_run_suite(family_suite());
 }

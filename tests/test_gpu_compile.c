@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "checkmain.h"
 #include "gpu.h"
 
 #if defined(PT_HAVE_CUDA) || defined(PT_HAVE_HIP)
@@ -133,9 +134,5 @@ int main(void) {
   tcase_add_test(amd, hiprtc_defines);
   suite_add_tcase(s, amd);
 #endif
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(s);
 }

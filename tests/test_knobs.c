@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "knobs.h"
 
 static const char *const gemm1_default =
@@ -375,9 +376,5 @@ static Suite *knobs_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(knobs_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return pt_test_run_suite(knobs_suite());
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "moe_sort.h"
 #include "routing.h"
 
@@ -268,9 +269,5 @@ static Suite *sort_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(sort_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(sort_suite());
 }

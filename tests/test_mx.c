@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "mx.h"
 #include "routing.h"
 
@@ -357,9 +358,5 @@ static Suite *mx_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(mx_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(mx_suite());
 }

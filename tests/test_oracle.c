@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "moe_sort.h"
 #include "mx.h"
 #include "oracle.h"
@@ -760,9 +761,5 @@ static Suite *oracle_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(oracle_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(oracle_suite());
 }

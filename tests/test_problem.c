@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "mx.h"
 #include "oracle.h"
 #include "problem.h"
@@ -222,9 +223,5 @@ static Suite *problem_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(problem_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(problem_suite());
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "db.h"
 #include "emitdb.h"
 #include "query.h"
@@ -20,18 +21,11 @@
 
 static char *dir, *db_path, *slow_path, *failed_path;
 
-static char *join(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 2;
-  char *p = malloc(n);
-  snprintf(p, n, "%s/%s", a, b);
-  return p;
-}
-
 static void setup_once(void) {
   dir = pt_test_tmpdir();
-  db_path = join(dir, "a.db");
-  slow_path = join(dir, "slow.db");
-  failed_path = join(dir, "failed.db");
+  db_path = pt_test_join(dir, "a.db");
+  slow_path = pt_test_join(dir, "slow.db");
+  failed_path = pt_test_join(dir, "failed.db");
   ck_assert_int_eq(pt_emitdb_build(db_path, NULL), 0);
   /* 10% slower from 256 tokens on. */
   pt_emitdb_opts_t o = {.scale = 1.10, .scale_from = 256};
@@ -194,7 +188,7 @@ START_TEST(filters_and_bad_input) {
     ck_assert_ptr_null(s);
     ck_assert_msg(strstr(err.msg, msgs[i]), "%s", err.msg);
   }
-  char *missing = join(dir, "missing.db");
+  char *missing = pt_test_join(dir, "missing.db");
   ck_assert_int_eq(pt_query_load(missing, NULL, &s, &err), PT_ENOENT);
   free(missing);
   char *text = pt_test_write(dir, "notadb.db", "this is not a database\n");
@@ -525,88 +519,81 @@ END_TEST
 
 /* ---- the commands ---- */
 
-static void expect(pt_test_out_t r, int status, const char *in_err, const char *in_out) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %.2000s\nstderr: %s",
-                r.status, status, r.out, r.err);
-  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
-  if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %.2000s", in_out, r.out);
-}
-
 START_TEST(query_command) {
   const char *verbs[] = {"best", "crossovers", "failures"};
   for (int v = 0; v < 3; v++) {
     pt_test_out_t r = RUN("query", verbs[v], "--db", db_path, "--format", "json");
-    expect(r, 0, NULL, "[");
+    pt_test_expect(r, 0, NULL, "[");
     cJSON *j = cJSON_Parse(r.out);
     ck_assert_msg(j && cJSON_IsArray(j) && cJSON_GetArraySize(j) > 0, "%s: %s", verbs[v], r.out);
     cJSON_Delete(j);
     pt_test_out_free(&r);
     r = RUN("query", verbs[v], "--db", db_path, "--format", "csv", "--arch", "gfx942");
-    expect(r, 0, NULL, "\r\n");
+    pt_test_expect(r, 0, NULL, "\r\n");
     ck_assert_ptr_null(strstr(r.out, "sm_90"));
     pt_test_out_free(&r);
   }
   pt_test_out_t r = RUN("query", "crossovers", "--db", db_path, "--family", "dsv3-tp8",
                         "--stage", "gemm2");
-  expect(r, 0, NULL, "winner");
+  pt_test_expect(r, 0, NULL, "winner");
   ck_assert_ptr_nonnull(strstr(r.out, "runner_up"));
   ck_assert_ptr_null(strstr(r.out, "gemm1"));
   pt_test_out_free(&r);
   r = RUN("query", "compare", "--db", db_path, "bm=16,bn=128", "bm=64,bn=128,spart=402");
-  expect(r, 0, NULL, "b_over_a");
+  pt_test_expect(r, 0, NULL, "b_over_a");
   pt_test_out_free(&r);
   r = RUN("query", "best", "--db", db_path, "--regime", "warm");
-  expect(r, 0, "no rows", NULL);
+  pt_test_expect(r, 0, "no rows", NULL);
   pt_test_out_free(&r);
   /* Bad input exits 2. */
   r = RUN("query", "bestest", "--db", db_path);
-  expect(r, 2, "unknown verb 'bestest'", NULL);
+  pt_test_expect(r, 2, "unknown verb 'bestest'", NULL);
   pt_test_out_free(&r);
   r = RUN("query", "best");
-  expect(r, 2, "missing --db", NULL);
+  pt_test_expect(r, 2, "missing --db", NULL);
   pt_test_out_free(&r);
   r = RUN("query", "compare", "--db", db_path, "bm=16");
-  expect(r, 2, "needs 2 variant specs", NULL);
+  pt_test_expect(r, 2, "needs 2 variant specs", NULL);
   pt_test_out_free(&r);
   r = RUN("query", "best", "--db", db_path, "--format", "xml");
-  expect(r, 2, "unknown format 'xml'", NULL);
+  pt_test_expect(r, 2, "unknown format 'xml'", NULL);
   pt_test_out_free(&r);
   r = RUN("query", "best", "--db", db_path, "--routing", "zipf:0");
-  expect(r, 2, "bad routing 'zipf:0'", NULL);
+  pt_test_expect(r, 2, "bad routing 'zipf:0'", NULL);
   pt_test_out_free(&r);
-  char *missing = join(dir, "nope.db");
+  char *missing = pt_test_join(dir, "nope.db");
   r = RUN("query", "best", "--db", missing);
-  expect(r, 2, "nope.db", NULL);
+  pt_test_expect(r, 2, "nope.db", NULL);
   pt_test_out_free(&r);
   free(missing);
   r = RUN("query", "--help");
-  expect(r, 0, NULL, "crossovers");
+  pt_test_expect(r, 0, NULL, "crossovers");
   pt_test_out_free(&r);
 }
 END_TEST
 
 START_TEST(diff_command_exit_codes) {
   pt_test_out_t r = RUN("diff", db_path, db_path);
-  expect(r, 0, "0 regressions", "same");
+  pt_test_expect(r, 0, "0 regressions", "same");
   pt_test_out_free(&r);
   r = RUN("diff", db_path, slow_path, "--threshold", "5%");
-  expect(r, 1, "regressions over 5%", "regression");
+  pt_test_expect(r, 1, "regressions over 5%", "regression");
   pt_test_out_free(&r);
   r = RUN("diff", db_path, slow_path, "--threshold", "12.5", "--format", "csv");
-  expect(r, 0, "0 regressions over 12.5%", "verdict");
+  pt_test_expect(r, 0, "0 regressions over 12.5%", "verdict");
   pt_test_out_free(&r);
   r = RUN("diff", db_path, failed_path);
-  expect(r, 1, NULL, "lost");
+  pt_test_expect(r, 1, NULL, "lost");
   pt_test_out_free(&r);
   r = RUN("diff", db_path);
-  expect(r, 2, "expected two databases", NULL);
+  pt_test_expect(r, 2, "expected two databases", NULL);
   pt_test_out_free(&r);
   r = RUN("diff", db_path, slow_path, "--threshold", "-3");
-  expect(r, 2, "bad threshold '-3'", NULL);
+  pt_test_expect(r, 2, "bad threshold '-3'", NULL);
   pt_test_out_free(&r);
-  char *missing = join(dir, "nope.db");
+  char *missing = pt_test_join(dir, "nope.db");
   r = RUN("diff", db_path, missing);
-  expect(r, 2, "nope.db", NULL);
+  pt_test_expect(r, 2, "nope.db", NULL);
   pt_test_out_free(&r);
   free(missing);
 }
@@ -634,9 +621,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return pt_test_run_suite(suite());
 }

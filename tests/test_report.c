@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "emitdb.h"
 #include "query.h"
 #include "report.h"
@@ -21,16 +22,9 @@
 static char *dir, *db_path;
 static const char odd_family[] = "<script>alert('x')</script>&\"gpt\"";
 
-static char *join(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 2;
-  char *p = malloc(n);
-  snprintf(p, n, "%s/%s", a, b);
-  return p;
-}
-
 static void setup_once(void) {
   dir = pt_test_tmpdir();
-  db_path = join(dir, "a.db");
+  db_path = pt_test_join(dir, "a.db");
   pt_emitdb_opts_t o = {.odd_family = odd_family};
   ck_assert_int_eq(pt_emitdb_build(db_path, &o), 0);
 }
@@ -41,19 +35,6 @@ static void teardown_once(void) {
   free(db_path);
 }
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot open '%s'", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = '\0';
-  fclose(f);
-  return b;
-}
-
 static size_t count(const char *hay, const char *needle) {
   size_t n = 0;
   for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
@@ -62,13 +43,13 @@ static size_t count(const char *hay, const char *needle) {
 
 /* Writes the report of db_path via the binary; returns the page. */
 static char *report(const char *name, const char *extra) {
-  char *out = join(dir, name);
+  char *out = pt_test_join(dir, name);
   pt_test_out_t r = extra ? RUN("report", "--db", db_path, "-o", out, extra)
                           : RUN("report", "--db", db_path, "-o", out);
   ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
   ck_assert_ptr_nonnull(strstr(r.out, "wrote"));
   pt_test_out_free(&r);
-  char *page = slurp(out);
+  char *page = pt_test_slurp(out, NULL);
   free(out);
   return page;
 }
@@ -151,22 +132,22 @@ START_TEST(deterministic_unless_timestamped) {
 END_TEST
 
 START_TEST(selection_and_bad_input) {
-  char *out = join(dir, "sel.html");
+  char *out = pt_test_join(dir, "sel.html");
   pt_test_out_t r = RUN("report", "--db", db_path, "-o", out, "--arch", "sm_80");
   ck_assert_int_eq(r.status, 0);
   pt_test_out_free(&r);
-  char *page = slurp(out);
+  char *page = pt_test_slurp(out, NULL);
   ck_assert_ptr_nonnull(strstr(page, "No results match this selection"));
   free(page);
   r = RUN("report", "--db", db_path, "-o", out, "--stage", "gemm2", "--variants", "2");
   ck_assert_int_eq(r.status, 0);
   pt_test_out_free(&r);
-  page = slurp(out);
+  page = pt_test_slurp(out, NULL);
   ck_assert_ptr_null(strstr(page, "<h3>gemm1</h3>"));
   ck_assert_ptr_nonnull(strstr(page, "<h3>gemm2</h3>"));
   ck_assert_ptr_null(strstr(page, "<li><span class=\"sw\" style=\"background:#2ca02c\">"));
   free(page);
-  char *missing = join(dir, "missing.db");
+  char *missing = pt_test_join(dir, "missing.db");
   r = RUN("report", "--db", missing, "-o", out);
   ck_assert_int_eq(r.status, 2);
   ck_assert_ptr_nonnull(strstr(r.err, "missing.db"));
@@ -197,9 +178,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return pt_test_run_suite(suite());
 }

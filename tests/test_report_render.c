@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkmain.h"
 #include "emitdb.h"
 #include "testutil.h"
 
@@ -26,26 +27,6 @@ typedef int (*uncompress_fn)(unsigned char *dest, unsigned long *dest_len,
 
 static char *chromium;
 static uncompress_fn z_uncompress;
-
-static char *join(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 2;
-  char *p = malloc(n);
-  snprintf(p, n, "%s/%s", a, b);
-  return p;
-}
-
-static char *find_prog(const char *name) {
-  const char *path = getenv("PATH");
-  char *copy = strdup(path ? path : "/usr/bin:/bin");
-  char *found = NULL;
-  for (char *d = strtok(copy, ":"); d && !found; d = strtok(NULL, ":")) {
-    char *p = join(d, name);
-    if (access(p, X_OK) == 0) found = p;
-    else free(p);
-  }
-  free(copy);
-  return found;
-}
 
 /* ---- PNG (8-bit RGB or RGBA, not interlaced) ---- */
 
@@ -117,18 +98,6 @@ static image_t decode_png(const unsigned char *d, size_t n) {
   return img;
 }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot open '%s'", path);
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*n ? *n : 1);
-  ck_assert_uint_eq(fread(b, 1, *n, f), *n);
-  fclose(f);
-  return b;
-}
-
 static void spill(const char *path, const unsigned char *b, size_t n) {
   FILE *f = fopen(path, "wb");
   if (f == NULL) return;
@@ -139,12 +108,12 @@ static void spill(const char *path, const unsigned char *b, size_t n) {
 /* ---- the test ---- */
 
 START_TEST(screenshot_shows_the_plots) {
-  char *dir = pt_test_tmpdir(), *db = join(dir, "a.db"), *page = join(dir, "report.html");
+  char *dir = pt_test_tmpdir(), *db = pt_test_join(dir, "a.db"), *page = pt_test_join(dir, "report.html");
   ck_assert_int_eq(pt_emitdb_build(db, NULL), 0);
   pt_test_out_t r = pt_test_pipetune((const char *const[]){"report", "--db", db, "-o", page, NULL});
   ck_assert_msg(r.status == 0, "%s", r.err);
   pt_test_out_free(&r);
-  char *shot = join(dir, "shot.png"), *profile = join(dir, "profile");
+  char *shot = pt_test_join(dir, "shot.png"), *profile = pt_test_join(dir, "profile");
   char url[4200], shot_arg[4200], profile_arg[4200];
   snprintf(url, sizeof url, "file://%s", page);
   snprintf(shot_arg, sizeof shot_arg, "--screenshot=%s", shot);
@@ -160,7 +129,7 @@ START_TEST(screenshot_shows_the_plots) {
   ck_assert_msg(r.status == 0, "chromium exit %d: %s", r.status, r.err);
   pt_test_out_free(&r);
   size_t n;
-  unsigned char *png = slurp(shot, &n);
+  unsigned char *png = (unsigned char *)pt_test_slurp(shot, &n);
   char *keep = pt_test_build_path("tests/report-screenshot.png");
   spill(keep, png, n);
   image_t img = decode_png(png, n);
@@ -195,8 +164,8 @@ START_TEST(screenshot_shows_the_plots) {
 END_TEST
 
 int main(void) {
-  chromium = find_prog("chromium");
-  if (chromium == NULL) chromium = find_prog("chromium-browser");
+  chromium = pt_test_find_prog("chromium");
+  if (chromium == NULL) chromium = pt_test_find_prog("chromium-browser");
   if (chromium == NULL) {
     printf("SKIP: no chromium on PATH (Debian: apt-get install chromium, or scripts/setup)\n");
     return 77;
@@ -213,11 +182,8 @@ int main(void) {
   tcase_set_timeout(tc, 150);
   tcase_add_test(tc, screenshot_shows_the_plots);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int status = pt_test_run_suite(s);
   dlclose(z);
   free(chromium);
-  return failed ? 1 : 0;
+  return status;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "routing.h"
 
 START_TEST(xoshiro_reference_sequence) {
@@ -262,9 +263,5 @@ static Suite *routing_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(routing_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return pt_test_run_suite(routing_suite());
 }

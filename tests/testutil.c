@@ -1,6 +1,7 @@
 /* Test helpers (see testutil.h). */
 #include "testutil.h"
 
+#include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *join(const char *dir, const char *rel) {
+char *pt_test_join(const char *dir, const char *rel) {
   size_t n = strlen(dir) + strlen(rel) + 2;
   char *p = malloc(n);
   if (p) snprintf(p, n, "%s/%s", dir, rel);
@@ -17,12 +18,12 @@ static char *join(const char *dir, const char *rel) {
 
 char *pt_test_build_path(const char *rel) {
   const char *d = getenv("PT_BUILDDIR");
-  return join(d ? d : ".", rel);
+  return pt_test_join(d ? d : ".", rel);
 }
 
 char *pt_test_src_path(const char *rel) {
   const char *d = getenv("PT_SRCDIR");
-  return join(d ? d : ".", rel);
+  return pt_test_join(d ? d : ".", rel);
 }
 
 static char *slurp_fd(int fd) {
@@ -88,7 +89,7 @@ void pt_test_out_free(pt_test_out_t *o) {
 
 char *pt_test_tmpdir(void) {
   const char *base = getenv("TMPDIR");
-  char *tmpl = join(base ? base : "/tmp", "pipetune-test-XXXXXX");
+  char *tmpl = pt_test_join(base ? base : "/tmp", "pipetune-test-XXXXXX");
   if (tmpl && mkdtemp(tmpl) == NULL) {
     free(tmpl);
     return NULL;
@@ -103,11 +104,45 @@ void pt_test_rmdir(const char *dir) {
 }
 
 char *pt_test_write(const char *dir, const char *name, const char *text) {
-  char *path = join(dir, name);
+  char *path = pt_test_join(dir, name);
   FILE *f = path ? fopen(path, "wb") : NULL;
   if (f) {
     fputs(text, f);
     fclose(f);
   }
   return path;
+}
+
+char *pt_test_slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open '%s'", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *b = malloc((size_t)n + 1);
+  ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+  b[n] = '\0';
+  fclose(f);
+  if (len) *len = (size_t)n;
+  return b;
+}
+
+char *pt_test_find_prog(const char *name) {
+  const char *path = getenv("PATH");
+  char *copy = strdup(path ? path : "/usr/bin:/bin");
+  char *found = NULL;
+  for (char *d = strtok(copy, ":"); d && !found; d = strtok(NULL, ":")) {
+    char *p = pt_test_join(d, name);
+    if (access(p, X_OK) == 0) found = p;
+    else free(p);
+  }
+  free(copy);
+  return found;
+}
+
+void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char *in_out) {
+  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %.2000s\nstderr: %s",
+                r.status, status, r.out, r.err);
+  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
+  if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %.2000s", in_out, r.out);
 }

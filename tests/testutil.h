@@ -11,6 +11,8 @@ typedef struct pt_test_out_s {
   char *err;    /* captured stderr, NUL-terminated */
 } pt_test_out_t;
 
+/* dir/rel, malloc'd. */
+char *pt_test_join(const char *dir, const char *rel);
 /* Path of a file in the build tree ($PT_BUILDDIR, else "."), static buffer
  * per call site is not used: the result is malloc'd. */
 char *pt_test_build_path(const char *rel);
@@ -22,11 +24,19 @@ pt_test_out_t pt_test_pipetune(const char *const *args);
 /* Same for any program path. */
 pt_test_out_t pt_test_run(const char *prog, const char *const *args);
 void pt_test_out_free(pt_test_out_t *o);
+/* Fails the test unless r exited with status and its stderr and stdout
+ * contain in_err and in_out (each skipped when NULL). */
+void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char *in_out);
 
 /* A fresh temporary directory (malloc'd path); removed with pt_test_rmdir. */
 char *pt_test_tmpdir(void);
 void pt_test_rmdir(const char *dir);
 /* Writes text to dir/name; returns the malloc'd path. */
 char *pt_test_write(const char *dir, const char *name, const char *text);
+/* The whole file at path, NUL-terminated and malloc'd, its size in *len
+ * unless len is NULL; fails the test when it cannot be read. */
+char *pt_test_slurp(const char *path, size_t *len);
+/* The program name found on PATH (malloc'd path), or NULL. */
+char *pt_test_find_prog(const char *name);
 
 #endif

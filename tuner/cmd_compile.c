@@ -1,12 +1,17 @@
-/* pipetune compile: compile a kernel source for one arch and report the code
- * object's size, the compile time and the registers/spills the compiler
- * reports. Needs no GPU: NVRTC for sm_*, hiprtc for gfx*. */
+/* pipetune compile: compile one stage variant of the embedded MoE kernels
+ * (--stage S --config SPEC [--dtype D] [--act A]), or a raw kernel source
+ * (--source FILE), for one arch and report the code object's size, the
+ * compile time and the registers/spills the compiler reports. Needs no GPU:
+ * NVRTC for sm_*, hiprtc for gfx*. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
 #include "gpu.h"
+#include "kernels.h"
+#include "knobs.h"
+#include "moe.h"
 #include "opts.h"
 
 static char *read_file(const char *path, pt_err_t *err) {
@@ -45,17 +50,48 @@ static int write_file(const char *path, const void *data, size_t n, pt_err_t *er
   return PT_OK;
 }
 
+/* The compile request of --stage/--config/--dtype/--act into job. */
+static int variant_job(const char *stage, const char *config, const char *dtype,
+                       const char *act, const char *arch, pt_kernels_job_t *job,
+                       char *label, size_t len, pt_err_t *err) {
+  pt_stage_t st;
+  pt_variant_t v;
+  pt_dtype_t dt = PT_DTYPE_A4W4;
+  pt_act_t ac = PT_ACT_SILU;
+  if (pt_stage_parse(stage, &st) != 0)
+    return pt_err_set(err, PT_EINVAL, "unknown stage '%s' (gemm1, gemm2)", stage);
+  if (dtype && pt_dtype_parse(dtype, &dt) != 0)
+    return pt_err_set(err, PT_EINVAL, "unknown dtype '%s' (a4w4, a8w4, a16w4)", dtype);
+  if (act && pt_act_parse(act, &ac) != 0)
+    return pt_err_set(err, PT_EINVAL, "unknown act '%s' (silu, swiglu_oai)", act);
+  int rc = pt_knobs_parse(st, config ? config : "", &v, err);
+  if (rc != PT_OK)
+    return pt_err_prefix(err, "--config");
+  char spec[PT_KNOBS_SPEC_MAX];
+  pt_knobs_format(&v, spec, sizeof spec);
+  snprintf(label, len, "%s %s %s %s", pt_stage_name(st), spec,
+           pt_dtype_name(dt), pt_act_name(ac));
+  return pt_kernels_job_init(job, &v, dt, ac, arch, err);
+}
+
 int cmd_compile(int argc, const char **argv) {
   const char *arch = NULL, *source = NULL, *output = NULL;
+  const char *stage = NULL, *config = NULL, *dtype = NULL, *act = NULL;
   pt_strlist_t defines = {0};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "arch", &arch, "ARCH", "target: sm_NN (NVRTC) or gfxNNN (hiprtc)"),
-      PT_OPT_STRING(0, "source", &source, "FILE", "kernel source file"),
+      PT_OPT_STRING(0, "stage", &stage, "S", "gemm1 or gemm2: compile a variant"),
+      PT_OPT_STRING(0, "config", &config, "SPEC", "variant knobs, e.g. bm=32,bn=128"),
+      PT_OPT_STRING(0, "dtype", &dtype, "D", "a4w4 (default), a8w4 or a16w4"),
+      PT_OPT_STRING(0, "act", &act, "A", "silu (default) or swiglu_oai"),
+      PT_OPT_STRING(0, "source", &source, "FILE", "compile a raw kernel source instead"),
       PT_OPT_LIST('D', NULL, &defines, "NAME[=VALUE]", "preprocessor define (repeatable)"),
       PT_OPT_STRING('o', "output", &output, "FILE", "write the code object here"),
       PT_OPT_END(),
   };
-  const char *usage = "pipetune compile --arch ARCH --source FILE [-D NAME=VALUE]... [-o FILE]";
+  const char *usage =
+      "pipetune compile --stage S [--config SPEC] [--dtype D] [--act A] --arch ARCH [-o FILE]\n"
+      "   or: pipetune compile --source FILE --arch ARCH [-D NAME=VALUE]... [-o FILE]";
   argc = pt_opts_parse(argc, argv, opts, usage);
   if (argc < 0) return pt_opts_status(argc);
   int status = 2;
@@ -67,19 +103,32 @@ int cmd_compile(int argc, const char **argv) {
     pt_cli_error("unexpected argument '%s'", argv[0]);
     goto out;
   }
-  if (arch == NULL || source == NULL) {
-    pt_cli_error("--arch and --source are required");
+  if (arch == NULL || (source == NULL) == (stage == NULL)) {
+    pt_cli_error("--arch and one of --stage or --source are required");
     pt_opts_usage(opts, usage, 1);
     goto out;
   }
-  if ((src = read_file(source, &err)) == NULL ||
-      pt_gpu_backend_for_arch(arch, &backend, &err) != PT_OK) {
-    status = pt_cli_error("%s", err.msg) == 2 ? pt_exit_status(err.code) : 1;
-    goto out;
+  pt_kernels_job_t job;
+  char label[PT_KNOBS_SPEC_MAX + 64];
+  pt_gpu_compile_req_t req;
+  if (stage != NULL) {
+    if (variant_job(stage, config, dtype, act, arch, &job, label, sizeof label,
+                    &err) != PT_OK) {
+      status = pt_cli_error("%s", err.msg) == 2 ? pt_exit_status(err.code) : 1;
+      goto out;
+    }
+    req = job.req;
+  } else {
+    if ((src = read_file(source, &err)) == NULL ||
+        pt_gpu_backend_for_arch(arch, &backend, &err) != PT_OK) {
+      status = pt_cli_error("%s", err.msg) == 2 ? pt_exit_status(err.code) : 1;
+      goto out;
+    }
+    req = (pt_gpu_compile_req_t){.backend = backend, .arch = arch, .source = src,
+                                 .name = source, .defines = defines.items,
+                                 .ndefines = defines.n};
+    snprintf(label, sizeof label, "%s", source);
   }
-  pt_gpu_compile_req_t req = {.backend = backend, .arch = arch, .source = src,
-                              .name = source, .defines = defines.items,
-                              .ndefines = defines.n};
   int rc = pt_gpu_compile(&req, &code, &err);
   if (rc == PT_OK && output) rc = write_file(output, code.data, code.size, &err);
   if (rc != PT_OK) {
@@ -87,7 +136,7 @@ int cmd_compile(int argc, const char **argv) {
     status = 1;
     goto out;
   }
-  printf("%s: %s %zu bytes, %.1f ms, %s, registers %d, spill bytes %d\n", source,
+  printf("%s: %s %zu bytes, %.1f ms, %s, registers %d, spill bytes %d\n", label,
          arch, code.size, code.compile_ms, code.compiler, code.regs, code.spill_bytes);
   status = 0;
 out:

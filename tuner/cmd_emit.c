@@ -5,15 +5,14 @@
  * database), 1 when the database has nothing to emit (no family with an ok
  * result for both stages) or writing fails. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "builtin.h"
 #include "emit.h"
 #include "export.h"
 #include "opts.h"
+#include "outfile.h"
 #include "query.h"
 
 static const char usage_text[] =
@@ -37,28 +36,21 @@ static int write_csv(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
   return pt_export_csv(t, f, err);
 }
 
-/* Writes path through path.tmp and a rename. */
+typedef struct emit_job_s {
+  writer_fn fn;
+  const pt_emit_table_t *t;
+  const pt_emit_opts_t *o;
+} emit_job_t;
+
+static int write_job(FILE *f, const void *ctx, pt_err_t *err) {
+  const emit_job_t *j = ctx;
+  return j->fn(j->t, j->o, f, err);
+}
+
 static int write_file(const char *path, writer_fn fn, const pt_emit_table_t *t,
                       const pt_emit_opts_t *o) {
-  size_t n = strlen(path) + 8;
-  char *tmp = malloc(n);
-  if (tmp == NULL) {
-    fprintf(stderr, "error: out of memory\n");
-    return 1;
-  }
-  snprintf(tmp, n, "%s.tmp", path);
-  pt_err_t err = {0};
-  FILE *f = fopen(tmp, "w");
-  int rc = f ? fn(t, o, f, &err) : pt_err_set(&err, PT_EIO, "cannot create it");
-  if (f && fclose(f) != 0 && rc == PT_OK) rc = pt_err_set(&err, PT_EIO, "write failed");
-  if (rc == PT_OK && rename(tmp, path) != 0)
-    rc = pt_err_set(&err, PT_EIO, "cannot rename '%s' into place", tmp);
-  if (rc != PT_OK) {
-    if (f) unlink(tmp);
-    fprintf(stderr, "error: '%s': %s\n", path, err.msg);
-  }
-  free(tmp);
-  return rc == PT_OK ? 0 : pt_exit_status(rc);
+  emit_job_t j = {fn, t, o};
+  return pt_outfile_write(path, write_job, &j);
 }
 
 static const char *base_name(const char *path) {

@@ -3,13 +3,11 @@
  * file and renamed into place. Exit 0, 2 for bad input (options, a missing
  * or foreign database), 1 when writing fails. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "builtin.h"
 #include "opts.h"
+#include "outfile.h"
 #include "query.h"
 #include "report.h"
 
@@ -17,27 +15,14 @@ static const char usage_text[] =
     "pipetune report --db FILE -o report.html [--arch A] [--family F] [--dtype D] "
     "[--stage S] [--regime R] [--routing R] [--variants N]";
 
-static int write_page(const char *path, const pt_query_set_t *set,
-                      const pt_report_opts_t *o) {
-  size_t n = strlen(path) + 8;
-  char *tmp = malloc(n);
-  if (tmp == NULL) {
-    fprintf(stderr, "error: out of memory\n");
-    return 1;
-  }
-  snprintf(tmp, n, "%s.tmp", path);
-  pt_err_t err = {0};
-  FILE *f = fopen(tmp, "w");
-  int rc = f ? pt_report_write(set, o, f, &err) : pt_err_set(&err, PT_EIO, "cannot create it");
-  if (f && fclose(f) != 0 && rc == PT_OK) rc = pt_err_set(&err, PT_EIO, "write failed");
-  if (rc == PT_OK && rename(tmp, path) != 0)
-    rc = pt_err_set(&err, PT_EIO, "cannot rename '%s' into place", tmp);
-  if (rc != PT_OK) {
-    if (f) unlink(tmp);
-    fprintf(stderr, "error: '%s': %s\n", path, err.msg);
-  }
-  free(tmp);
-  return rc == PT_OK ? 0 : pt_exit_status(rc);
+typedef struct page_s {
+  const pt_query_set_t *set;
+  const pt_report_opts_t *o;
+} page_t;
+
+static int write_page(FILE *f, const void *ctx, pt_err_t *err) {
+  const page_t *p = ctx;
+  return pt_report_write(p->set, p->o, f, err);
 }
 
 int cmd_report(int argc, const char **argv) {
@@ -81,7 +66,8 @@ int cmd_report(int argc, const char **argv) {
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
     o.timestamp = stamp;
   }
-  int status = write_page(out, set, &o);
+  page_t page = {set, &o};
+  int status = pt_outfile_write(out, write_page, &page);
   if (status == 0)
     printf("wrote '%s': %zu series, %zu results, %zu failed\n", out, set->nseries,
            set->nrows, set->nfailures);

@@ -9,4 +9,4 @@ libpipetune_a_SOURCES += tuner/gpu_hip.c
 endif
 
 pipetune_SOURCES += tuner/main.c tuner/builtin.h tuner/cmd_devices.c \
-	tuner/cmd_compile.c
+	tuner/cmd_compile.c tuner/outfile.c tuner/outfile.h

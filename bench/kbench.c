@@ -1,0 +1,406 @@
+/* kbench: verifies and benchmarks the MoE kernels on a GPU (not a test).
+ *
+ *   kbench verify [STRIDE [FIRST]]
+ *                            every STRIDE-th feasible variant (default 1) of
+ *                            both stages, for every default family and dtype,
+ *                            M in {1, 7, 128, 1000}, uniform and Zipf routing;
+ *                            prints variants x pass/fail and worst errors
+ *   kbench bench             gptoss-120b (3 dtypes) and dsv3-tp8 at M in
+ *                            {1, 16, 128, 1024, 8192}: default and best variant
+ *                            found; CSV rows for bench/report.py
+ *
+ * Compiles with 16 host threads (the device machine's cores). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "constraints.h"
+#include "family.h"
+#include "gpu.h"
+#include "kernels.h"
+#include "knobs.h"
+#include "pipeline.h"
+#include "problem.h"
+#include "routing.h"
+
+#define NTHREADS 16
+
+typedef struct cand_s {
+  pt_variant_t v;
+  pt_pipe_stage_t st;   /* loaded once, used for every problem */
+  int loaded;
+  pt_dtype_t dt;
+  pt_act_t act;
+  pt_gpu_code_t code;
+  int rc;
+  char msg[256];
+  /* verification summary */
+  int runs, fails;
+  double worst_match, worst_l2;
+  char first_fail[160];
+} cand_t;
+
+typedef struct pool_s {
+  cand_t *c;
+  int n, next;
+  const char *arch;
+  pthread_mutex_t lock;
+} pool_t;
+
+static void *compile_worker(void *arg)
+{
+  pool_t *p = arg;
+  for (;;) {
+    pthread_mutex_lock(&p->lock);
+    int i = p->next++;
+    pthread_mutex_unlock(&p->lock);
+    if (i >= p->n)
+      return NULL;
+    cand_t *c = &p->c[i];
+    pt_kernels_job_t job;
+    pt_err_t err;
+    c->rc = pt_kernels_job_init(&job, &c->v, c->dt, c->act, p->arch, &err);
+    if (c->rc == PT_OK)
+      c->rc = pt_gpu_compile(&job.req, &c->code, &err);
+    if (c->rc != PT_OK)
+      snprintf(c->msg, sizeof c->msg, "%.250s", err.msg);
+  }
+}
+
+static void compile_all(cand_t *c, int n, const char *arch)
+{
+  pool_t p = {.c = c, .n = n, .arch = arch};
+  pthread_t th[NTHREADS];
+  pthread_mutex_init(&p.lock, NULL);
+  for (int i = 0; i < NTHREADS; i++)
+    pthread_create(&th[i], NULL, compile_worker, &p);
+  for (int i = 0; i < NTHREADS; i++)
+    pthread_join(th[i], NULL);
+  pthread_mutex_destroy(&p.lock);
+}
+
+static void compile_reduce(const char *arch, pt_gpu_code_t *code)
+{
+  pt_kernels_job_t job;
+  pt_err_t err;
+  if (pt_kernels_job_reduce(&job, arch, &err) != PT_OK ||
+      pt_gpu_compile(&job.req, code, &err) != PT_OK) {
+    fprintf(stderr, "kbench: reduce kernel: %s\n", err.msg);
+    exit(1);
+  }
+}
+
+static int feasible_list(pt_stage_t stage, pt_dtype_t dt, pt_act_t act,
+                         const pt_limits_t *lim, int stride, cand_t **out)
+{
+  size_t total = pt_knobs_space_size(stage);
+  cand_t *c = calloc(total, sizeof *c);
+  int n = 0;
+  for (size_t i = 0; i < total; i += (size_t)stride) {
+    pt_variant_t v;
+    pt_verdict_t vd;
+    pt_knobs_space_at(stage, i, &v);
+    if (pt_constraints_check(&v, dt, lim, &vd, NULL) != PT_OK || !vd.feasible)
+      continue;
+    c[n].v = v;
+    c[n].dt = dt;
+    c[n].act = act;
+    c[n].worst_match = 1.0;
+    n++;
+  }
+  *out = c;
+  return n;
+}
+
+static void die(const char *what, const pt_err_t *err)
+{
+  fprintf(stderr, "kbench: %s: %s\n", what, err->msg);
+  exit(1);
+}
+
+/* ---- verify ---- */
+
+static const int kVerifyM[] = {1, 7, 128, 1000};
+
+static void verify_combo(pt_gpu_t *gpu, const pt_family_set_t *set,
+                         pt_dtype_t dt, pt_act_t act, int stride,
+                         const pt_limits_t *lim)
+{
+  cand_t *cs[2];
+  int ns[2];
+  pt_err_t err;
+  pt_gpu_code_t red;
+  compile_reduce(pt_gpu_props(gpu)->arch, &red);
+  for (int s = 0; s < 2; s++) {
+    ns[s] = feasible_list((pt_stage_t)s, dt, act, lim, stride, &cs[s]);
+    compile_all(cs[s], ns[s], pt_gpu_props(gpu)->arch);
+    for (int i = 0; i < ns[s]; i++) {
+      cand_t *c = &cs[s][i];
+      if (c->rc == PT_OK)
+        c->rc = pt_pipe_stage_load_code(gpu, &c->v, dt, act, &c->code, &red,
+                                        &c->st, &err);
+      if (c->rc != PT_OK && c->msg[0] == '\0')
+        snprintf(c->msg, sizeof c->msg, "%.250s", err.msg);
+      c->loaded = c->rc == PT_OK;
+    }
+  }
+  for (int f = 0; f < set->nfamilies; f++) {
+    const pt_family_t *fam = &set->families[f];
+    pt_moe_shape_t shape;
+    if (fam->act != act || pt_family_shape(fam, dt, &shape, NULL) != PT_OK)
+      continue;
+    for (int mi = 0; mi < 4; mi++)
+      for (int ri = 0; ri < 2; ri++) {
+        pt_routing_t r = {ri ? PT_ROUTING_ZIPF : PT_ROUTING_UNIFORM, 1.2};
+        pt_moe_problem_t p;
+        pt_pipe_t *pp;
+        if (pt_problem_init(&p, &shape, kVerifyM[mi], &r, 1234 + mi, &err) != PT_OK)
+          die("problem", &err);
+        if (pt_pipe_init(gpu, &p, 128, NTHREADS, 77, &pp, &err) != PT_OK)
+          die("pipe init", &err);
+        for (int s = 0; s < 2; s++)
+          for (int i = 0; i < ns[s]; i++) {
+            cand_t *c = &cs[s][i];
+            if (c->rc != PT_OK)
+              continue;
+            pt_pipe_check_t chk;
+            int rc = s == 0 ? pt_pipe_verify_gemm1(pp, &c->st, &chk, &err)
+                            : pt_pipe_verify_gemm2(pp, &c->st, &chk, &err);
+            if (rc != PT_OK)
+              die("verify", &err);
+            c->runs++;
+            if (chk.code_match < c->worst_match)
+              c->worst_match = chk.code_match;
+            if (chk.rel_l2 > c->worst_l2)
+              c->worst_l2 = chk.rel_l2;
+            if (!chk.pass && c->fails++ == 0)
+              snprintf(c->first_fail, sizeof c->first_fail,
+                       "%s M=%d %s match=%.4f l2=%.2e untouched=%d", fam->name,
+                       kVerifyM[mi], ri ? "zipf" : "uniform", chk.code_match,
+                       chk.rel_l2, chk.untouched);
+          }
+        pt_pipe_free(pp);
+        pt_problem_free(&p);
+      }
+  }
+  for (int s = 0; s < 2; s++) {
+    int comp_fail = 0, pass = 0, fail = 0, runs = 0;
+    double wm = 1.0, wl = 0.0;
+    for (int i = 0; i < ns[s]; i++) {
+      cand_t *c = &cs[s][i];
+      char spec[PT_KNOBS_SPEC_MAX];
+      pt_knobs_format(&c->v, spec, sizeof spec);
+      if (c->rc != PT_OK) {
+        comp_fail++;
+        printf("COMPILE-FAIL %s %s %s: %s\n", pt_stage_name(c->v.stage),
+               pt_dtype_name(dt), spec, c->msg);
+        continue;
+      }
+      runs += c->runs;
+      c->fails ? fail++ : pass++;
+      if (c->fails)
+        printf("FAIL %s %s %s: %d/%d runs failed, first %s\n",
+               pt_stage_name(c->v.stage), pt_dtype_name(dt), spec, c->fails,
+               c->runs, c->first_fail);
+      wm = c->worst_match < wm ? c->worst_match : wm;
+      wl = c->worst_l2 > wl ? c->worst_l2 : wl;
+    }
+    for (int i = 0; i < ns[s]; i++) {
+      if (cs[s][i].loaded)
+        pt_pipe_stage_unload(&cs[s][i].st);
+      pt_gpu_code_free(&cs[s][i].code);
+    }
+    printf("SUMMARY %-5s %-6s %-10s variants %4d pass %4d fail %3d "
+           "compile-fail %d runs %6d worst-code-match %.4f worst-rel-l2 %.2e\n",
+           pt_stage_name((pt_stage_t)s), pt_dtype_name(dt), pt_act_name(act),
+           ns[s], pass, fail, comp_fail, runs, wm, wl);
+    fflush(stdout);
+    free(cs[s]);
+  }
+  pt_gpu_code_free(&red);
+}
+
+static int cmd_verify(pt_gpu_t *gpu, int stride, int first_combo)
+{
+  pt_family_set_t set;
+  pt_err_t err;
+  pt_limits_t lim;
+  if (pt_family_load_builtin(&set, &err) != PT_OK)
+    die("families", &err);
+  pt_constraints_limits_from_props(pt_gpu_props(gpu), &lim);
+  static const struct { pt_dtype_t dt; pt_act_t act; } combos[] = {
+      {PT_DTYPE_A4W4, PT_ACT_SILU},       {PT_DTYPE_A8W4, PT_ACT_SILU},
+      {PT_DTYPE_A4W4, PT_ACT_SWIGLU_OAI}, {PT_DTYPE_A8W4, PT_ACT_SWIGLU_OAI},
+      {PT_DTYPE_A16W4, PT_ACT_SWIGLU_OAI},
+  };
+  for (size_t i = (size_t)first_combo; i < sizeof combos / sizeof combos[0]; i++)
+    verify_combo(gpu, &set, combos[i].dt, combos[i].act, stride, &lim);
+  pt_family_set_free(&set);
+  return 0;
+}
+
+/* ---- bench ---- */
+
+static const int kBenchM[] = {1, 16, 128, 1024, 8192};
+
+/* Candidates searched for the best variant (device time is scarce): every
+ * bm x bn x (k_wave 1 or 2 | epilog atomic or reduce), with bhoist=1, nt=1,
+ * kstages=2 and the other knobs at their defaults. */
+static int bench_cands(pt_stage_t st, pt_dtype_t dt, const pt_limits_t *lim,
+                       pt_variant_t *out, int max)
+{
+  static const int bms[] = {16, 32, 64, 128}, bns[] = {64, 128, 256};
+  int n = 0;
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 3; b++)
+      for (int k = 0; k < 2; k++)
+        for (int h = 1; h < 2 && n < max; h++) {
+          pt_variant_t v;
+          pt_verdict_t vd;
+          pt_knobs_default(st, &v);
+          v.bm = bms[a];
+          v.bn = bns[b];
+          v.bhoist = h;
+          if (st == PT_STAGE_GEMM1)
+            v.k_wave = 1 << k;
+          else if (k == 0)
+            v.kstages = 2;
+          else
+            v.epilog = PT_EPILOG_REDUCE;
+          v.nt = 1;
+          if (pt_constraints_check(&v, dt, lim, &vd, NULL) == PT_OK && vd.feasible)
+            out[n++] = v;
+        }
+  return n;
+}
+
+static double time_stage(pt_pipe_t *pp, pt_pipe_stage_t *st, int reps, pt_err_t *err)
+{
+  pt_pipe_times_t t;
+  int g1 = st->v.stage == PT_STAGE_GEMM1;
+  if (pt_pipe_time(pp, g1 ? st : NULL, g1 ? NULL : st, reps, &t, err) != PT_OK)
+    die("time", err);
+  return g1 ? t.gemm1_us : t.gemm2_us;
+}
+
+static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
+                        int M, const pt_limits_t *lim)
+{
+  pt_moe_shape_t shape;
+  pt_moe_problem_t p;
+  pt_pipe_t *pp;
+  pt_err_t err;
+  pt_routing_t r = {PT_ROUTING_UNIFORM, 0};
+  if (pt_family_shape(fam, dt, &shape, &err) != PT_OK)
+    die("shape", &err);
+  if (pt_problem_init(&p, &shape, M, &r, 42, &err) != PT_OK)
+    die("problem", &err);
+  if (pt_pipe_init(gpu, &p, 128, NTHREADS, 5, &pp, &err) != PT_OK)
+    die("pipe init", &err);
+  pt_variant_t best[2], def[2];
+  double best_us[2], def_us[2];
+  for (int s = 0; s < 2; s++) {
+    pt_variant_t cands[80];
+    int n = bench_cands((pt_stage_t)s, dt, lim, cands, 80);
+    cand_t *cc = calloc((size_t)n, sizeof *cc);
+    for (int i = 0; i < n; i++) {
+      cc[i].v = cands[i];
+      cc[i].dt = dt;
+      cc[i].act = fam->act;
+    }
+    pt_knobs_default((pt_stage_t)s, &def[s]);
+    pt_pipe_stage_t st;
+    if (pt_pipe_stage_load(gpu, &def[s], dt, fam->act, &st, &err) != PT_OK)
+      die("default", &err);
+    def_us[s] = time_stage(pp, &st, 15, &err);
+    pt_pipe_stage_unload(&st);
+    best[s] = def[s];
+    best_us[s] = def_us[s];
+    compile_all(cc, n, pt_gpu_props(gpu)->arch);
+    for (int i = 0; i < n; i++) {
+      pt_pipe_check_t chk;
+      if (cc[i].rc != PT_OK || pt_pipe_stage_load(gpu, &cc[i].v, dt, fam->act, &st, &err) != PT_OK)
+        continue;
+      int ok = (s == 0 ? pt_pipe_verify_gemm1(pp, &st, &chk, &err)
+                       : pt_pipe_verify_gemm2(pp, &st, &chk, &err)) == PT_OK && chk.pass;
+      double us = ok ? time_stage(pp, &st, 5, &err) : 1e30;
+      if (us < best_us[s]) {
+        best_us[s] = time_stage(pp, &st, 15, &err);
+        best[s] = cc[i].v;
+      }
+      pt_pipe_stage_unload(&st);
+      pt_gpu_code_free(&cc[i].code);
+    }
+    free(cc);
+  }
+  /* pipeline times of default and best pairs */
+  double pipe[2];
+  double fl1, fl2;
+  pt_problem_flops(&p, &fl1, &fl2);
+  for (int b = 0; b < 2; b++) {
+    pt_pipe_stage_t g1, g2;
+    pt_pipe_times_t t;
+    if (pt_pipe_stage_load(gpu, b ? &best[0] : &def[0], dt, fam->act, &g1, &err) != PT_OK ||
+        pt_pipe_stage_load(gpu, b ? &best[1] : &def[1], dt, fam->act, &g2, &err) != PT_OK ||
+        pt_pipe_time(pp, &g1, &g2, 15, &t, &err) != PT_OK)
+      die("pipe time", &err);
+    pipe[b] = t.pipe_us;
+    pt_pipe_stage_unload(&g1);
+    pt_pipe_stage_unload(&g2);
+  }
+  char s1[PT_KNOBS_SPEC_MAX], s2[PT_KNOBS_SPEC_MAX];
+  pt_knobs_format(&best[0], s1, sizeof s1);
+  pt_knobs_format(&best[1], s2, sizeof s2);
+  printf("CSV,%s,%s,%d,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f,%zu,%.6e,\"%s\",\"%s\"\n",
+         fam->name, pt_dtype_name(dt), M, def_us[0], def_us[1], pipe[0],
+         best_us[0], best_us[1], pipe[1], pt_problem_weight_bytes(&p),
+         fl1 + fl2, s1, s2);
+  fflush(stdout);
+  pt_pipe_free(pp);
+  pt_problem_free(&p);
+}
+
+static int cmd_bench(pt_gpu_t *gpu, int maxm)
+{
+  pt_family_set_t set;
+  pt_err_t err;
+  pt_limits_t lim;
+  if (pt_family_load_builtin(&set, &err) != PT_OK)
+    die("families", &err);
+  pt_constraints_limits_from_props(pt_gpu_props(gpu), &lim);
+  printf("CSV,family,dtype,M,def_g1_us,def_g2_us,def_pipe_us,best_g1_us,"
+         "best_g2_us,best_pipe_us,weight_bytes,flops,best_g1,best_g2\n");
+  static const struct { const char *fam; pt_dtype_t dt; } pts[] = {
+      {"gptoss-120b", PT_DTYPE_A16W4}, {"gptoss-120b", PT_DTYPE_A8W4},
+      {"gptoss-120b", PT_DTYPE_A4W4}, {"dsv3-tp8", PT_DTYPE_A4W4},
+  };
+  for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
+    const pt_family_t *f = pt_family_find(&set, pts[i].fam);
+    for (int m = 0; m < 5; m++)
+      if (f && kBenchM[m] <= maxm)
+        bench_point(gpu, f, pts[i].dt, kBenchM[m], &lim);
+  }
+  pt_family_set_free(&set);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  pt_gpu_t *gpu;
+  pt_err_t err;
+  if (argc < 2) {
+    fprintf(stderr, "usage: kbench verify [STRIDE [FIRST_COMBO]] | bench [MAX_M]\n");
+    return 2;
+  }
+  if (pt_gpu_open(PT_GPU_CUDA, 0, &gpu, &err) != PT_OK) {
+    printf("SKIP: %s\n", err.msg);
+    return 77;
+  }
+  int rc = strcmp(argv[1], "verify") == 0
+               ? cmd_verify(gpu, argc > 2 ? atoi(argv[2]) : 1,
+                            argc > 3 ? atoi(argv[3]) : 0)
+               : cmd_bench(gpu, argc > 2 ? atoi(argv[2]) : 8192);
+  pt_gpu_close(gpu);
+  return rc;
+}

@@ -1,0 +1,531 @@
+/* Host plumbing of the MoE pipeline: buffers, launches, verification and
+ * timing of stage variants (see pipeline.h). */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "moe_sort.h"
+#include "oracle.h"
+#include "pt_args.h"
+
+#define POISON 0xa5
+#define FLUSH_BYTES ((size_t)256 << 20)  /* > L2 of current GPUs */
+#define SAMPLE_ALL_ROWS 1024
+
+/* Device buffers of one problem. */
+typedef struct dbufs_s {
+  pt_gpu_ptr_t x, xs, w1, w1s, w2, w2s;
+  pt_gpu_ptr_t ids, sw, bexp;        /* sorted routing */
+  pt_gpu_ptr_t hq, hs;               /* gemm1 output (GPU's) */
+  pt_gpu_ptr_t rq, rs;               /* oracle intermediate, gemm2's input */
+  pt_gpu_ptr_t out, ybuf, flush;
+} dbufs_t;
+
+struct pt_pipe_s {
+  pt_gpu_t *gpu;
+  const pt_moe_problem_t *p;
+  pt_moe_sorted_t sorted;
+  pt_oracle_sample_t smp;
+  pt_oracle_inter_t ref_h;           /* oracle intermediate (sampled rows) */
+  float *ref_out;                    /* oracle out [M, H] (sampled tokens) */
+  size_t out_bytes;                  /* (M + 1) x H bf16: a guard row */
+  dbufs_t d;
+};
+
+int pt_pipe_padded(const pt_pipe_t *pp) { return pp->sorted.padded; }
+
+/* ---- stages ---- */
+
+static int load_module(pt_gpu_t *gpu, pt_kernels_job_t *job, const char *entry,
+                       pt_gpu_module_t **mod, pt_gpu_kernel_t **k,
+                       pt_pipe_stage_t *st, pt_err_t *err)
+{
+  pt_gpu_code_t code;
+  int rc = pt_gpu_compile(&job->req, &code, err);
+  if (rc == PT_OK && st != NULL) {
+    st->regs = code.regs;
+    st->spill_bytes = code.spill_bytes;
+    st->code_bytes = code.size;
+    st->compile_ms = code.compile_ms;
+  }
+  if (rc == PT_OK)
+    rc = pt_gpu_module_load(gpu, code.data, code.size, mod, err);
+  pt_gpu_code_free(&code);
+  if (rc == PT_OK)
+    rc = pt_gpu_kernel_get(*mod, entry, k, err);
+  return rc;
+}
+
+int pt_pipe_stage_load(pt_gpu_t *gpu, const pt_variant_t *v, pt_dtype_t dtype,
+                       pt_act_t act, pt_pipe_stage_t *out, pt_err_t *err)
+{
+  const pt_gpu_props_t *props = pt_gpu_props(gpu);
+  pt_kernels_job_t job;
+  memset(out, 0, sizeof *out);
+  out->v = *v;
+  out->dtype = dtype;
+  out->act = act;
+  out->threads = (unsigned)pt_kernels_threads(v, props->warp_size);
+  out->smem = pt_kernels_smem(v);
+  int rc = pt_kernels_job_init(&job, v, dtype, act, props->arch, err);
+  if (rc == PT_OK)
+    rc = load_module(gpu, &job, pt_kernels_entry(v->stage), &out->mod, &out->k,
+                     out, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_occupancy(out->k, (int)out->threads, out->smem,
+                          &out->blocks_per_sm, err);
+  if (rc == PT_OK && out->blocks_per_sm < 1)
+    rc = pt_err_set(err, PT_EINFEASIBLE, "no block of %u threads and %zu B "
+                    "shared memory fits an SM", out->threads, out->smem);
+  if (rc == PT_OK && v->stage == PT_STAGE_GEMM2 && v->epilog == PT_EPILOG_REDUCE) {
+    rc = pt_kernels_job_reduce(&job, props->arch, err);
+    if (rc == PT_OK)
+      rc = load_module(gpu, &job, PT_KERNELS_REDUCE_ENTRY, &out->rmod, &out->rk,
+                       NULL, err);
+  }
+  if (rc != PT_OK)
+    pt_pipe_stage_unload(out);
+  return rc;
+}
+
+static int module_of(pt_gpu_t *gpu, const pt_gpu_code_t *code,
+                     const char *entry, pt_gpu_module_t **mod,
+                     pt_gpu_kernel_t **k, pt_err_t *err)
+{
+  int rc = pt_gpu_module_load(gpu, code->data, code->size, mod, err);
+  return rc == PT_OK ? pt_gpu_kernel_get(*mod, entry, k, err) : rc;
+}
+
+int pt_pipe_stage_load_code(pt_gpu_t *gpu, const pt_variant_t *v,
+                            pt_dtype_t dtype, pt_act_t act,
+                            const pt_gpu_code_t *code,
+                            const pt_gpu_code_t *reduce_code,
+                            pt_pipe_stage_t *out, pt_err_t *err)
+{
+  const pt_gpu_props_t *props = pt_gpu_props(gpu);
+  memset(out, 0, sizeof *out);
+  out->v = *v;
+  out->dtype = dtype;
+  out->act = act;
+  out->threads = (unsigned)pt_kernels_threads(v, props->warp_size);
+  out->smem = pt_kernels_smem(v);
+  out->regs = code->regs;
+  out->spill_bytes = code->spill_bytes;
+  out->code_bytes = code->size;
+  out->compile_ms = code->compile_ms;
+  int reduce = v->stage == PT_STAGE_GEMM2 && v->epilog == PT_EPILOG_REDUCE;
+  int rc = module_of(gpu, code, pt_kernels_entry(v->stage), &out->mod, &out->k, err);
+  if (rc == PT_OK && reduce && reduce_code == NULL)
+    rc = pt_err_set(err, PT_EINVAL, "reduce epilog without the reduce kernel");
+  if (rc == PT_OK && reduce)
+    rc = module_of(gpu, reduce_code, PT_KERNELS_REDUCE_ENTRY, &out->rmod,
+                   &out->rk, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_occupancy(out->k, (int)out->threads, out->smem,
+                          &out->blocks_per_sm, err);
+  if (rc == PT_OK && out->blocks_per_sm < 1)
+    rc = pt_err_set(err, PT_EINFEASIBLE, "no block of %u threads and %zu B "
+                    "shared memory fits an SM", out->threads, out->smem);
+  if (rc != PT_OK)
+    pt_pipe_stage_unload(out);
+  return rc;
+}
+
+void pt_pipe_stage_unload(pt_pipe_stage_t *st)
+{
+  if (st->mod)
+    pt_gpu_module_unload(st->mod);
+  if (st->rmod)
+    pt_gpu_module_unload(st->rmod);
+  st->mod = st->rmod = NULL;
+  st->k = st->rk = NULL;
+}
+
+/* ---- problem setup ---- */
+
+static int upload(pt_gpu_t *gpu, pt_gpu_ptr_t *d, const void *h, size_t n,
+                  pt_err_t *err)
+{
+  int rc = pt_gpu_malloc(gpu, n ? n : 16, d, err);
+  if (rc == PT_OK && h != NULL && n > 0)
+    rc = pt_gpu_memcpy_htod(gpu, *d, h, n, err);
+  return rc;
+}
+
+static void free_dbufs(pt_gpu_t *gpu, dbufs_t *d)
+{
+  pt_gpu_ptr_t *all = (pt_gpu_ptr_t *)d;
+  for (size_t i = 0; i < sizeof *d / sizeof *all; i++)
+    if (all[i])
+      pt_gpu_free(gpu, all[i]);
+  memset(d, 0, sizeof *d);
+}
+
+static size_t inter_bytes(pt_dtype_t dt, int rows, int I)
+{
+  size_t per = dt == PT_DTYPE_A4W4 ? (size_t)I / 2 : dt == PT_DTYPE_A8W4 ? (size_t)I : (size_t)I * 2;
+  return per * (size_t)rows;
+}
+
+static int references(pt_pipe_t *pp, int threads, unsigned long long seed,
+                      pt_err_t *err)
+{
+  const pt_moe_problem_t *p = pp->p;
+  int M = p->tokens, H = p->shape.model_dim;
+  int rc = M * p->shape.topk <= SAMPLE_ALL_ROWS
+               ? pt_oracle_sample_all(&pp->smp, &pp->sorted, M, err)
+               : pt_oracle_sample_init(&pp->smp, &pp->sorted, M, 8, seed, err);
+  if (rc == PT_OK)
+    rc = pt_oracle_inter_init(&pp->ref_h, p->shape.dtype, pp->sorted.padded,
+                              p->shape.inter_dim, err);
+  if (rc == PT_OK)
+    rc = pt_oracle_gemm1(p, &pp->sorted, &pp->smp, threads, &pp->ref_h, NULL, err);
+  if (rc == PT_OK && (pp->ref_out = calloc((size_t)M * H, sizeof(float))) == NULL)
+    rc = pt_err_set(err, PT_ENOMEM, "oracle output of %d x %d", M, H);
+  if (rc == PT_OK)
+    rc = pt_oracle_gemm2_atomic(p, &pp->sorted, &pp->ref_h, &pp->smp, threads,
+                                pp->ref_out, err);
+  return rc;
+}
+
+static int upload_all(pt_pipe_t *pp, pt_err_t *err)
+{
+  const pt_moe_problem_t *p = pp->p;
+  const pt_moe_shape_t *sh = &p->shape;
+  pt_gpu_t *g = pp->gpu;
+  dbufs_t *d = &pp->d;
+  size_t M = (size_t)p->tokens, H = (size_t)sh->model_dim, I = (size_t)sh->inter_dim;
+  size_t E = (size_t)sh->experts, K = (size_t)sh->topk;
+  size_t cap = (size_t)pp->sorted.capacity, P = (size_t)pp->sorted.padded;
+  size_t xb = sh->dtype == PT_DTYPE_A4W4 ? H / 2 : sh->dtype == PT_DTYPE_A8W4 ? H : 2 * H;
+  int rc = upload(g, &d->x, p->x, M * xb, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->xs, p->xs, p->xs ? M * H / 32 : 0, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->w1, p->w1, E * 2 * I * H / 2, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->w1s, p->w1s, E * 2 * I * H / 32, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->w2, p->w2, E * H * I / 2, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->w2s, p->w2s, E * H * I / 32, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->ids, pp->sorted.sorted_ids, cap * 4, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->sw, pp->sorted.sorted_w, cap * 4, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->bexp, pp->sorted.block_expert,
+                cap / (size_t)pp->sorted.sbm * 4, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->hq, NULL, inter_bytes(sh->dtype, (int)P, (int)I), err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->hs, NULL, P * I / 32, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->rq, pp->ref_h.h, pp->ref_h.h_bytes, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->rs, pp->ref_h.hs, pp->ref_h.hs_bytes, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->out, NULL, pp->out_bytes, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->ybuf, NULL, M * K * H * 2, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->flush, NULL, FLUSH_BYTES, err);
+  return rc;
+}
+
+int pt_pipe_init(pt_gpu_t *gpu, const pt_moe_problem_t *p, int sbm,
+                 int threads, unsigned long long seed, pt_pipe_t **out,
+                 pt_err_t *err)
+{
+  pt_pipe_t *pp = calloc(1, sizeof *pp);
+  *out = NULL;
+  if (pp == NULL)
+    return pt_err_set(err, PT_ENOMEM, "pipeline state");
+  pp->gpu = gpu;
+  pp->p = p;
+  pp->out_bytes = ((size_t)p->tokens + 1) * (size_t)p->shape.model_dim * 2;
+  int rc = pt_sort_run(p->topk_ids, p->topk_w, p->tokens, p->shape.topk,
+                       p->shape.experts, sbm, &pp->sorted, err);
+  if (rc == PT_OK)
+    rc = references(pp, threads, seed, err);
+  if (rc == PT_OK)
+    rc = upload_all(pp, err);
+  if (rc != PT_OK) {
+    pt_pipe_free(pp);
+    return rc;
+  }
+  *out = pp;
+  return PT_OK;
+}
+
+void pt_pipe_free(pt_pipe_t *pp)
+{
+  if (pp == NULL)
+    return;
+  free_dbufs(pp->gpu, &pp->d);
+  pt_sort_free(&pp->sorted);
+  pt_oracle_sample_free(&pp->smp);
+  pt_oracle_inter_free(&pp->ref_h);
+  free(pp->ref_out);
+  free(pp);
+}
+
+/* ---- launches ---- */
+
+static void base_args(const pt_pipe_t *pp, pt_kargs_t *a)
+{
+  memset(a, 0, sizeof *a);
+  a->sorted_ids = pp->d.ids;
+  a->sorted_w = pp->d.sw;
+  a->block_expert = pp->d.bexp;
+  a->M = pp->p->tokens;
+  a->P = pp->sorted.padded;
+  a->H = pp->p->shape.model_dim;
+  a->I = pp->p->shape.inter_dim;
+  a->topk = pp->p->shape.topk;
+  a->sbm = pp->sorted.sbm;
+}
+
+static int launch(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_kargs_t *a,
+                  int ncols, pt_gpu_stream_t *s, pt_err_t *err)
+{
+  int bm = st->v.bm, bn = st->v.stage == PT_STAGE_GEMM1 ? st->v.bn / 2 : st->v.bn;
+  if (pp->sorted.sbm % bm != 0)
+    return pt_err_set(err, PT_EINVAL, "bm %d does not divide the sort block %d",
+                      bm, pp->sorted.sbm);
+  a->nblk_n = (ncols + bn - 1) / bn;
+  a->ntiles = a->P / bm * a->nblk_n;
+  unsigned grid = (unsigned)a->ntiles;
+  if (st->v.persist) {
+    unsigned cap = (unsigned)(pt_gpu_props(pp->gpu)->sm_count * st->blocks_per_sm);
+    grid = grid < cap ? grid : cap;
+  }
+  if (grid == 0)
+    return PT_OK;
+  unsigned g3[3] = {grid, 1, 1}, b3[3] = {st->threads, 1, 1};
+  void *args[] = {a};
+  return pt_gpu_launch(st->k, g3, b3, st->smem, s, args, err);
+}
+
+static int gemm1_on(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
+                    pt_err_t *err)
+{
+  pt_kargs_t a;
+  base_args(pp, &a);
+  a.a = pp->d.x;
+  a.as = pp->d.xs;
+  a.w = pp->d.w1;
+  a.ws = pp->d.w1s;
+  a.out = pp->d.hq;
+  a.outs = pp->d.hs;
+  return launch(pp, st, &a, a.I, s, err);
+}
+
+static int gemm2_on(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_ptr_t hq,
+                    pt_gpu_ptr_t hs, pt_gpu_stream_t *s, pt_err_t *err)
+{
+  pt_kargs_t a;
+  base_args(pp, &a);
+  a.a = hq;
+  a.as = hs;
+  a.w = pp->d.w2;
+  a.ws = pp->d.w2s;
+  a.out = pp->d.out;
+  a.ybuf = pp->d.ybuf;
+  size_t out_real = (size_t)a.M * (size_t)a.H * 2;
+  int rc = PT_OK;
+  if (st->v.epilog == PT_EPILOG_ATOMIC)
+    rc = pt_gpu_memset(pp->gpu, pp->d.out, 0, out_real, s, err);
+  if (rc == PT_OK)
+    rc = launch(pp, st, &a, a.H, s, err);
+  if (rc == PT_OK && st->v.epilog == PT_EPILOG_REDUCE) {
+    long long n = (long long)a.M * (a.H / 8);
+    unsigned g3[3] = {(unsigned)((n + PT_KERNELS_REDUCE_THREADS - 1) / PT_KERNELS_REDUCE_THREADS), 1, 1};
+    unsigned b3[3] = {PT_KERNELS_REDUCE_THREADS, 1, 1};
+    void *args[] = {&a};
+    rc = pt_gpu_launch(st->rk, g3, b3, 0, s, args, err);
+  }
+  return rc;
+}
+
+int pt_pipe_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
+                  pt_err_t *err)
+{
+  return gemm1_on(pp, st, s, err);
+}
+
+int pt_pipe_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
+                  pt_err_t *err)
+{
+  return gemm2_on(pp, st, pp->d.rq, pp->d.rs, s, err);
+}
+
+int pt_pipe_run(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
+                pt_gpu_stream_t *s, pt_err_t *err)
+{
+  int rc = gemm1_on(pp, g1, s, err);
+  return rc == PT_OK ? gemm2_on(pp, g2, pp->d.hq, pp->d.hs, s, err) : rc;
+}
+
+/* ---- verification ---- */
+
+static int all_bytes(const unsigned char *b, size_t n, unsigned char v)
+{
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != v)
+      return 0;
+  return 1;
+}
+
+/* Padding rows near sampled ones must keep the poison. */
+static int pads_untouched(const pt_pipe_t *pp, const pt_oracle_inter_t *got)
+{
+  size_t hrow = got->h_bytes / (size_t)got->rows;
+  size_t srow = got->hs ? got->hs_bytes / (size_t)got->rows : 0;
+  for (int i = 0; i < pp->smp.npad; i++) {
+    size_t r = (size_t)pp->smp.pad_rows[i];
+    if (!all_bytes((const unsigned char *)got->h + r * hrow, hrow, POISON) ||
+        (srow && !all_bytes(got->hs + r * srow, srow, POISON)))
+      return 0;
+  }
+  return 1;
+}
+
+int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
+                         pt_pipe_check_t *out, pt_err_t *err)
+{
+  const pt_moe_shape_t *sh = &pp->p->shape;
+  pt_oracle_inter_t got;
+  memset(out, 0, sizeof *out);
+  int rc = pt_oracle_inter_init(&got, sh->dtype, pp->sorted.padded,
+                                sh->inter_dim, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_memset(pp->gpu, pp->d.hq, POISON, got.h_bytes, NULL, err);
+  if (rc == PT_OK && got.hs_bytes)
+    rc = pt_gpu_memset(pp->gpu, pp->d.hs, POISON, got.hs_bytes, NULL, err);
+  if (rc == PT_OK)
+    rc = gemm1_on(pp, st, NULL, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_stream_sync(pp->gpu, NULL, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_memcpy_dtoh(pp->gpu, got.h, pp->d.hq, got.h_bytes, err);
+  if (rc == PT_OK && got.hs_bytes)
+    rc = pt_gpu_memcpy_dtoh(pp->gpu, got.hs, pp->d.hs, got.hs_bytes, err);
+  if (rc == PT_OK) {
+    pt_oracle_diff_t diff;
+    out->code_match = pt_oracle_code_match(&got, &pp->ref_h, pp->smp.rows,
+                                           pp->smp.nrows);
+    rc = pt_oracle_inter_diff(&got, &pp->ref_h, pp->smp.rows, pp->smp.nrows,
+                              &diff, err);
+    out->rel_l2 = diff.rel_l2;
+    out->untouched = pads_untouched(pp, &got);
+    out->pass = out->code_match >= 0.99 && out->untouched && diff.nonfinite == 0;
+  }
+  pt_oracle_inter_free(&got);
+  return rc;
+}
+
+int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
+                         pt_pipe_check_t *out, pt_err_t *err)
+{
+  int M = pp->p->tokens, H = pp->p->shape.model_dim;
+  size_t real = (size_t)M * H * 2;
+  unsigned char *got = malloc(pp->out_bytes);
+  memset(out, 0, sizeof *out);
+  if (got == NULL)
+    return pt_err_set(err, PT_ENOMEM, "out readback");
+  int rc = pt_gpu_memset(pp->gpu, pp->d.out, POISON, pp->out_bytes, NULL, err);
+  if (rc == PT_OK)
+    rc = pt_pipe_gemm2(pp, st, NULL, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_stream_sync(pp->gpu, NULL, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_memcpy_dtoh(pp->gpu, got, pp->d.out, pp->out_bytes, err);
+  if (rc == PT_OK) {
+    pt_oracle_diff_t diff;
+    pt_oracle_diff(got, PT_ORACLE_BF16, pp->ref_out, PT_ORACLE_F32, H,
+                   pp->smp.tokens, pp->smp.ntokens, &diff);
+    out->rel_l2 = diff.rel_l2;
+    out->code_match = 1.0;
+    out->untouched = all_bytes(got + real, pp->out_bytes - real, POISON);
+    out->pass = diff.rel_l2 <= 1e-2 && diff.nonfinite == 0 && out->untouched;
+  }
+  free(got);
+  return rc;
+}
+
+/* ---- timing ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+typedef enum { T_GEMM1, T_GEMM2, T_PIPE } what_t;
+
+static int run_what(pt_pipe_t *pp, what_t w, pt_pipe_stage_t *g1,
+                    pt_pipe_stage_t *g2, pt_err_t *err)
+{
+  switch (w) {
+  case T_GEMM1: return pt_pipe_gemm1(pp, g1, NULL, err);
+  case T_GEMM2: return pt_pipe_gemm2(pp, g2, NULL, err);
+  default: return pt_pipe_run(pp, g1, g2, NULL, err);
+  }
+}
+
+static int time_one(pt_pipe_t *pp, what_t w, pt_pipe_stage_t *g1,
+                    pt_pipe_stage_t *g2, int reps, pt_gpu_event_t *e0,
+                    pt_gpu_event_t *e1, double *us, pt_err_t *err)
+{
+  double *t = calloc((size_t)reps, sizeof *t);
+  if (t == NULL)
+    return pt_err_set(err, PT_ENOMEM, "timings");
+  int rc = run_what(pp, w, g1, g2, err);   /* warm-up */
+  for (int i = 0; rc == PT_OK && i < reps; i++) {
+    float ms = 0;
+    rc = pt_gpu_memset(pp->gpu, pp->d.flush, (uint8_t)i, FLUSH_BYTES, NULL, err);
+    if (rc == PT_OK)
+      rc = pt_gpu_event_record(e0, NULL, err);
+    if (rc == PT_OK)
+      rc = run_what(pp, w, g1, g2, err);
+    if (rc == PT_OK)
+      rc = pt_gpu_event_record(e1, NULL, err);
+    if (rc == PT_OK)
+      rc = pt_gpu_event_sync(e1, err);
+    if (rc == PT_OK)
+      rc = pt_gpu_event_elapsed(e0, e1, &ms, err);
+    t[i] = 1000.0 * ms;
+  }
+  if (rc == PT_OK) {
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    *us = t[reps / 2];
+  }
+  free(t);
+  return rc;
+}
+
+int pt_pipe_time(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
+                 int reps, pt_pipe_times_t *out, pt_err_t *err)
+{
+  pt_gpu_event_t *e0 = NULL, *e1 = NULL;
+  memset(out, 0, sizeof *out);
+  if (reps < 1)
+    return pt_err_set(err, PT_EINVAL, "reps %d < 1", reps);
+  int rc = pt_gpu_event_create(pp->gpu, &e0, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_event_create(pp->gpu, &e1, err);
+  if (rc == PT_OK && g1)
+    rc = time_one(pp, T_GEMM1, g1, g2, reps, e0, e1, &out->gemm1_us, err);
+  if (rc == PT_OK && g2)
+    rc = time_one(pp, T_GEMM2, g1, g2, reps, e0, e1, &out->gemm2_us, err);
+  if (rc == PT_OK && g1 && g2)
+    rc = time_one(pp, T_PIPE, g1, g2, reps, e0, e1, &out->pipe_us, err);
+  if (e0)
+    pt_gpu_event_destroy(e0);
+  if (e1)
+    pt_gpu_event_destroy(e1);
+  return rc;
+}

@@ -1,0 +1,93 @@
+/* Host plumbing of the MoE pipeline on one GPU: uploads a problem and its
+ * host-sorted routing, compiles and loads stage variants, launches gemm1,
+ * gemm2 (zeroing out for the atomic epilog, running the reduce kernel for
+ * the reduce epilog), verifies each stage against the host oracle
+ * (DESIGN §6) and times stages with events in the cold-L2 regime.
+ *
+ * Verification reference: gemm1 is compared with the oracle's requantized
+ * intermediate; gemm2 runs on the oracle's intermediate (uploaded), so both
+ * references are computed once per problem and shared by every variant.
+ * Large problems are checked on a deterministic row sample. */
+#ifndef PT_PIPELINE_H
+#define PT_PIPELINE_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "gpu.h"
+#include "knobs.h"
+#include "moe.h"
+
+typedef struct pt_pipe_s pt_pipe_t;
+
+/* A compiled and loaded stage variant. */
+typedef struct pt_pipe_stage_s {
+  pt_variant_t v;
+  pt_dtype_t dtype;
+  pt_act_t act;
+  pt_gpu_module_t *mod, *rmod;     /* rmod: reduce kernel (reduce epilog) */
+  pt_gpu_kernel_t *k, *rk;
+  unsigned threads;
+  size_t smem;
+  int blocks_per_sm;
+  int regs, spill_bytes;           /* as the compiler reports them */
+  size_t code_bytes;
+  double compile_ms;
+} pt_pipe_stage_t;
+
+/* Compiles v for the device's arch and loads it. PT_ECOMPILE with the log
+ * in err, PT_EINFEASIBLE when the device cannot run one block of it. */
+int pt_pipe_stage_load(pt_gpu_t *gpu, const pt_variant_t *v, pt_dtype_t dtype,
+                       pt_act_t act, pt_pipe_stage_t *out, pt_err_t *err);
+/* The same from code compiled beforehand (pt_kernels_job_init for v, and
+ * for the reduce epilog pt_kernels_job_reduce): no compile here. */
+int pt_pipe_stage_load_code(pt_gpu_t *gpu, const pt_variant_t *v,
+                            pt_dtype_t dtype, pt_act_t act,
+                            const pt_gpu_code_t *code,
+                            const pt_gpu_code_t *reduce_code,
+                            pt_pipe_stage_t *out, pt_err_t *err);
+void pt_pipe_stage_unload(pt_pipe_stage_t *st);
+
+/* Uploads p (which must outlive the pipe), sorts its routing with sort block
+ * sbm (a multiple of every BM that will run; 128 fits all) and computes the
+ * oracle references with `threads` host threads: every row when M*K <= 1024,
+ * else a sample of 8 sort blocks (seeded by seed). */
+int pt_pipe_init(pt_gpu_t *gpu, const pt_moe_problem_t *p, int sbm,
+                 int threads, unsigned long long seed, pt_pipe_t **out,
+                 pt_err_t *err);
+void pt_pipe_free(pt_pipe_t *pp);
+int pt_pipe_padded(const pt_pipe_t *pp);   /* P of the sort */
+
+/* Launch one stage on stream s (NULL: default). gemm1 writes the GPU's
+ * intermediate; gemm2 reads the oracle's (see above) and writes out. */
+int pt_pipe_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
+                  pt_err_t *err);
+int pt_pipe_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
+                  pt_err_t *err);
+/* gemm1 then gemm2 on gemm1's own output. */
+int pt_pipe_run(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
+                pt_gpu_stream_t *s, pt_err_t *err);
+
+typedef struct pt_pipe_check_s {
+  double code_match;   /* gemm1: fraction of identical codes (sampled rows) */
+  double rel_l2;       /* gemm1: of the dequantized intermediate; gemm2: of out */
+  int untouched;       /* padding rows / the guard row past out kept the poison */
+  int pass;            /* all of DESIGN §6's criteria */
+} pt_pipe_check_t;
+
+/* Poisons the outputs, runs the stage, compares with the oracle. A failed
+ * comparison is not an error: it is reported in out->pass. */
+int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
+                         pt_pipe_check_t *out, pt_err_t *err);
+int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
+                         pt_pipe_check_t *out, pt_err_t *err);
+
+/* Median microseconds over reps runs (after a warm-up), each after an L2
+ * flush: gemm1 alone, gemm2 alone, gemm1+gemm2. */
+typedef struct pt_pipe_times_s {
+  double gemm1_us, gemm2_us, pipe_us;
+} pt_pipe_times_t;
+int pt_pipe_time(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
+                 int reps, pt_pipe_times_t *out, pt_err_t *err);
+
+#endif
