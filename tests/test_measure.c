@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "measure.h"
 
@@ -203,11 +205,21 @@ START_TEST(gpu_cold_is_slower_than_warm) {
 }
 END_TEST
 
+/* Asked in a child process: CUDA initialized here would not survive the
+ * fork Check makes for each test. */
 static int have_cuda_gpu(void) {
-  int n = 0;
-  pt_err_t err;
-  return (pt_gpu_backends_built() & (1u << PT_GPU_CUDA)) &&
-         pt_gpu_count(PT_GPU_CUDA, &n, &err) == PT_OK && n > 0;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int n = 0;
+    pt_err_t err;
+    _exit((pt_gpu_backends_built() & (1u << PT_GPU_CUDA)) &&
+                  pt_gpu_count(PT_GPU_CUDA, &n, &err) == PT_OK && n > 0
+              ? 0
+              : 1);
+  }
+  int ws = 0;
+  return pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
 }
 
 int main(void) {

@@ -218,6 +218,7 @@ START_TEST(result_round_trip_keeps_not_applicable) {
   pt_proto_result_init(&r, 9);
   strcpy(r.status, "crash");
   strcpy(r.reason, "illegal address \"quoted\"\nsecond line");
+  r.fatal = 1;
   char *line = pt_proto_result(&r);
   ck_assert_ptr_eq(strchr(line, '\n'), line + strlen(line) - 1);
   pt_proto_msg_t m;
@@ -226,6 +227,7 @@ START_TEST(result_round_trip_keeps_not_applicable) {
   ck_assert_int_eq(m.result.id, 9);
   ck_assert_str_eq(m.result.status, "crash");
   ck_assert_str_eq(m.result.reason, r.reason);
+  ck_assert_int_eq(m.result.fatal, 1);
   ck_assert(isnan(m.result.median_us) && isnan(m.result.floor_us));
   ck_assert_int_eq(m.result.samples, -1);
   ck_assert_int_eq(m.result.temp_c, -1);

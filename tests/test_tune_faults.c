@@ -118,10 +118,12 @@ static int fb_run(void *state, const pt_proto_item_t *it, pt_worker_begin_fn beg
   if (rc != PT_OK) return rc;
   if (f->faults.slow_ms > 0) usleep((useconds_t)f->faults.slow_ms * 1000);
   const unsigned one[3] = {1, 1, 1}, warp[3] = {32, 1, 1};
-  if (fault == PT_WORKER_FAULT_CRASH || fault == PT_WORKER_FAULT_HANG) {
-    void *args[] = {fault == PT_WORKER_FAULT_CRASH ? &f->x : &f->flag};
-    rc = pt_gpu_launch(fault == PT_WORKER_FAULT_CRASH ? f->oob : f->spin, one, warp, 0,
-                       f->m.stream, args, err);
+  /* On a device both crash rules write out of bounds: the driver reports
+   * it, the worker says so and exits (a fatal result). */
+  int oob = fault == PT_WORKER_FAULT_CRASH || fault == PT_WORKER_FAULT_FATAL;
+  if (oob || fault == PT_WORKER_FAULT_HANG) {
+    void *args[] = {oob ? &f->x : &f->flag};
+    rc = pt_gpu_launch(oob ? f->oob : f->spin, one, warp, 0, f->m.stream, args, err);
     if (rc == PT_OK) rc = pt_gpu_stream_sync(f->gpu, f->m.stream, err);
     if (rc == PT_OK) rc = pt_err_set(err, PT_EGPU, "the faulting kernel did not fault");
     snprintf(res->status, sizeof res->status, "crash");
@@ -166,15 +168,27 @@ static int worker_main(int argc, char **argv) {
 
 /* ---- helpers ---- */
 
+/* Whether a device of backend b is usable, asked in a child process: CUDA
+ * initialized here would not survive the fork Check makes for each test. */
 static int have_gpu(pt_gpu_backend_t b) {
-  int n = 0;
-  pt_err_t err;
-  return (pt_gpu_backends_built() & (1u << b)) && pt_gpu_count(b, &n, &err) == PT_OK &&
-         n > 0;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int n = 0;
+    pt_err_t err;
+    _exit((pt_gpu_backends_built() & (1u << b)) && pt_gpu_count(b, &n, &err) == PT_OK &&
+                  n > 0
+              ? 0
+              : 1);
+  }
+  int ws = 0;
+  return pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
 }
 
+/* Decided once in main (PT_TEST_MODE): workers on the GPU or simulated. */
 static int gpu_mode(void) {
-  return getenv("PT_TEST_SIMULATE") == NULL && have_gpu(PT_GPU_CUDA);
+  const char *m = getenv("PT_TEST_MODE");
+  return m != NULL && strcmp(m, "gpu") == 0;
 }
 
 /* The arch the simulated device reports: one this build can compile for. */
@@ -366,24 +380,38 @@ START_TEST(crash_and_hang_are_recorded_and_the_run_completes) {
   setenv("PT_TEST_CRASH", "gemm1/bm=32,*/t=1", 1);
   setenv("PT_TEST_HANG", "gemm2/bm=64,*/t=16", 1);
   setenv("PT_TEST_VERIFY_FAIL", "gemm1/bm=16,*/t=16", 1);
+  setenv("PT_TEST_FATAL", "gemm2/bm=16,*/t=1", 1);
   pt_sup_summary_t sum;
   pt_err_t err;
   int rc = run(&w, 0, &sum, &err);
   ck_assert_msg(rc == PT_OK, "%s\n%s", err.msg, w.log);
+  /* What went wrong, and why, as recorded: shown so that a GPU run documents
+   * the device's own error messages. */
+  char *faults = sql_text(w.db, "SELECT group_concat(stage || ' t=' || tokens || ' ' || spec"
+                                " || ': ' || status || ': ' || reason, char(10)) FROM results"
+                                " WHERE status <> 'ok'");
+  printf("recorded faults:\n%s\n", faults);
+  fflush(stdout);
+  ck_assert_msg(sum.by_status[PT_DB_STATUS_CRASH] == 2 && sum.by_status[PT_DB_STATUS_TIMEOUT] == 1,
+                "crash %zu, timeout %zu:\n%s\n%s", sum.by_status[PT_DB_STATUS_CRASH],
+                sum.by_status[PT_DB_STATUS_TIMEOUT], faults, w.log);
+  free(faults);
   ck_assert_int_eq(sum.end, PT_SUP_FINISHED);
   ck_assert_uint_eq(sum.planned, 12);
   ck_assert_uint_eq(sum.done, 12);
-  ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_CRASH], 1);
+  ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_CRASH], 2);
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_TIMEOUT], 1);
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_VERIFY_FAIL], 1);
-  ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_OK], 9);
+  ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_OK], 8);
   ck_assert_int_ge(sum.restarts, 1);  /* none is needed after the last item */
   ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'crash'"
                                  " AND stage = 'gemm1' AND tokens = 1 AND spec LIKE 'bm=32,%'"), 1);
   ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'timeout'"
                                  " AND stage = 'gemm2' AND tokens = 16 AND spec LIKE 'bm=64,%'"), 1);
   ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM measurements WHERE status = 'ok'"
-                                 " AND samples >= 5 AND min_us > 0 AND median_us <= p90_us"), 9);
+                                 " AND samples >= 5 AND min_us > 0 AND median_us <= p90_us"), 8);
+  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'crash'"
+                                 " AND stage = 'gemm2' AND tokens = 1 AND spec LIKE 'bm=16,%'"), 1);
   /* The variant that failed verification is not the best of its problem. */
   char *best = sql_text(w.db, "SELECT spec FROM best WHERE stage = 'gemm1' AND tokens = 16");
   ck_assert_msg(strncmp(best, "bm=16,", 6) != 0 && best[0] != '\0', "best is '%s'", best);
@@ -630,8 +658,10 @@ END_TEST
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--worker") == 0) return worker_main(argc, argv);
-  printf("%s\n", gpu_mode() ? "workers: this program on the GPU (real faulting kernels)"
-                            : "workers: pipetune worker, simulated backend (no GPU)");
+  int gpu = getenv("PT_TEST_SIMULATE") == NULL && have_gpu(PT_GPU_CUDA);
+  setenv("PT_TEST_MODE", gpu ? "gpu" : "sim", 1);
+  printf("%s\n", gpu ? "workers: this program on the GPU (real faulting kernels)"
+                     : "workers: pipetune worker, simulated backend (no GPU)");
   Suite *s = suite_create("tune_faults");
   TCase *sup = tcase_create("supervisor");
   tcase_set_timeout(sup, 120);

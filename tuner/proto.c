@@ -224,7 +224,8 @@ char *pt_proto_result(const pt_proto_result_t *r) {
            add_num(o, "err_max_rel", r->err_max_rel) &&
            add_count(o, "sm_clock_mhz", r->sm_clock_mhz) &&
            (r->temp_c != -1 ? add_num(o, "temp_c", r->temp_c)
-                                   : cJSON_AddNullToObject(o, "temp_c") != NULL) && add_str(o, "reason", r->reason);
+                                   : cJSON_AddNullToObject(o, "temp_c") != NULL) && add_str(o, "reason", r->reason) &&
+           cJSON_AddBoolToObject(o, "fatal", r->fatal) != NULL;
   return finish_line(o, ok);
 }
 
@@ -383,6 +384,11 @@ static int parse_result(const cJSON *o, pt_proto_result_t *r, pt_err_t *err) {
   if (rc == PT_OK) rc = get_int32(o, "sm_clock_mhz", 0, 1, &r->sm_clock_mhz, err);
   if (rc == PT_OK) rc = get_int32(o, "temp_c", -300, 1, &r->temp_c, err);
   if (rc == PT_OK) rc = get_str(o, "reason", r->reason, sizeof r->reason, err);
+  const cJSON *fatal = cJSON_GetObjectItemCaseSensitive(o, "fatal");
+  if (rc == PT_OK && !cJSON_IsBool(fatal))
+    rc = pt_err_set(err, PT_EINVAL, "field 'fatal' %s",
+                    fatal == NULL ? "is missing" : "is not true or false");
+  r->fatal = rc == PT_OK && cJSON_IsTrue(fatal);
   return rc;
 }
 

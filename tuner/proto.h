@@ -6,7 +6,8 @@
  *   worker -> supervisor
  *     hello   {"type":"hello","gpu":N,"backend":"cuda",...device props...}
  *     begin   {"type":"begin","id":ID}   setup done, kernels about to run
- *     result  {"type":"result","id":ID,"status":"ok",...statistics...}
+ *     result  {"type":"result","id":ID,"status":"ok",...statistics...,
+ *              "fatal":false}    fatal: the device is lost, the worker exits
  *   supervisor -> worker
  *     item    {"type":"item","id":ID,...problem, variant, regime, code...}
  *   The worker exits when its stdin ends.
@@ -97,6 +98,7 @@ typedef struct pt_proto_result_s {
   double err_max_abs, err_mean_abs, err_max_rel;
   int sm_clock_mhz, temp_c;
   char reason[512];                /* why not ok; empty when ok */
+  int fatal;                       /* the worker exits after this result */
 } pt_proto_result_t;
 
 /* Sets every statistic to "not applicable", status "ok", empty reason. */

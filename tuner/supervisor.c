@@ -579,8 +579,8 @@ static void finish_result(pt_sup_t *s, slot_t *sl, const pt_proto_result_t *r) {
   pt_db_measurement_t m;
   char why[REASON_MAX];
   measurement_base(s, &sl->job, sl->item, &m);
-  if (pt_db_status_parse(r->status, &m.status) != 0 ||
-      m.status == PT_DB_STATUS_COMPILE_FAIL || m.status == PT_DB_STATUS_INFEASIBLE) {
+  /* Workers never compile; a device limit found at load time is infeasible. */
+  if (pt_db_status_parse(r->status, &m.status) != 0 || m.status == PT_DB_STATUS_COMPILE_FAIL) {
     snprintf(why, sizeof why, "worker reported status '%s'", r->status);
     m.status = PT_DB_STATUS_CRASH;
     m.reason = why;
@@ -907,7 +907,8 @@ static void on_message(pt_sup_t *s, slot_t *sl, const char *line) {
     finish_result(s, sl, &msg.result);
     sl->state = S_IDLE;
     sl->item = -1;
-    if (s->stopping) close_input(sl);
+    /* A worker that lost its device exits: give it nothing more, restart it. */
+    if (s->stopping || msg.result.fatal) close_input(sl);
     else dispatch(s, sl);
     maybe_finish(s);
   }

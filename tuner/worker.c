@@ -33,6 +33,7 @@ int pt_worker_faults_from_env(pt_worker_faults_t *f, pt_err_t *err) {
   int rc = copy_env("PT_TEST_CRASH", f->crash, sizeof f->crash, err);
   if (rc == PT_OK) rc = copy_env("PT_TEST_HANG", f->hang, sizeof f->hang, err);
   if (rc == PT_OK) rc = copy_env("PT_TEST_VERIFY_FAIL", f->verify, sizeof f->verify, err);
+  if (rc == PT_OK) rc = copy_env("PT_TEST_FATAL", f->fatal, sizeof f->fatal, err);
   const char *slow = getenv("PT_TEST_SLOW_MS");
   if (rc == PT_OK && slow != NULL) {
     char *end = NULL;
@@ -66,6 +67,7 @@ pt_worker_fault_t pt_worker_fault_for(const pt_worker_faults_t *f,
   if (matches(f->crash, key)) return PT_WORKER_FAULT_CRASH;
   if (matches(f->hang, key)) return PT_WORKER_FAULT_HANG;
   if (matches(f->verify, key)) return PT_WORKER_FAULT_VERIFY;
+  if (matches(f->fatal, key)) return PT_WORKER_FAULT_FATAL;
   return PT_WORKER_FAULT_NONE;
 }
 
@@ -151,6 +153,8 @@ static int test_run(void *state, const pt_proto_item_t *it,
   if (rc != PT_OK) return rc;
   if (s->faults.slow_ms > 0) sleep_ms(s->faults.slow_ms);
   if (fault == PT_WORKER_FAULT_CRASH) raise(SIGKILL);
+  if (fault == PT_WORKER_FAULT_FATAL)
+    return pt_err_set(err, PT_EGPU, "simulated sticky device error");
   while (fault == PT_WORKER_FAULT_HANG) pause();
   if (fault == PT_WORKER_FAULT_VERIFY) {
     snprintf(res->status, sizeof res->status, "verify_fail");
@@ -274,6 +278,7 @@ static int serve(const pt_worker_backend_t *b, void *state, int in_fd,
       snprintf(res.status, sizeof res.status, "crash");
       snprintf(res.reason, sizeof res.reason, "%.500s", run_err.msg);
     }
+    res.fatal = run_rc != PT_OK;
     rc = send_line(out_fd, pt_proto_result(&res), err);
     if (rc == PT_OK && run_rc != PT_OK) {
       *err = run_err;

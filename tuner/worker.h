@@ -50,24 +50,28 @@ int pt_worker_main(const pt_worker_backend_t *b, int gpu, int in_fd, int out_fd,
  *   PT_TEST_CRASH        the worker dies (SIGKILL) while measuring the item
  *   PT_TEST_HANG         the worker stops answering after "begin"
  *   PT_TEST_VERIFY_FAIL  the item fails verification
+ *   PT_TEST_FATAL        the device is lost while measuring the item: the
+ *                        worker reports it (status crash, fatal) and exits
  *   PT_TEST_SLOW_MS      every item takes this many more milliseconds
- * The test backend obeys them; a test program's own backend may too. */
+ * The test backend obeys them; a test program's own backend may too. Rules
+ * are tried in this order: crash, hang, verify, fatal. */
 typedef enum {
   PT_WORKER_FAULT_NONE = 0,
   PT_WORKER_FAULT_CRASH,
   PT_WORKER_FAULT_HANG,
   PT_WORKER_FAULT_VERIFY,
+  PT_WORKER_FAULT_FATAL,
 } pt_worker_fault_t;
 
 typedef struct pt_worker_faults_s {
-  char crash[512], hang[512], verify[512];
+  char crash[512], hang[512], verify[512], fatal[512];
   int slow_ms;
 } pt_worker_faults_t;
 
 /* Reads the variables above; PT_EINVAL naming the variable if one is too
  * long or PT_TEST_SLOW_MS is not a count of milliseconds. */
 int pt_worker_faults_from_env(pt_worker_faults_t *f, pt_err_t *err);
-/* The fault the rules give key (crash first, then hang, then verify). */
+/* The fault the rules give key. */
 pt_worker_fault_t pt_worker_fault_for(const pt_worker_faults_t *f,
                                       const char *key);
 
