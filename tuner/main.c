@@ -22,6 +22,8 @@ static const struct cmd commands[] = {
     {"query", cmd_query, "best, crossovers, compare and failures from a database"},
     {"report", cmd_report, "write a self-contained HTML report with plots"},
     {"space", cmd_space, "list a stage's knob variants and which are feasible"},
+    {"tune", cmd_tune, "compile and measure variants over a shape grid into a database"},
+    {"worker", cmd_worker, "measure items on one GPU for 'pipetune tune' (internal)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

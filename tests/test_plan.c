@@ -1,0 +1,280 @@
+/* The work plan: contents, order, interleaving, shards, variant specs and
+ * the option parsers, with the bad inputs themselves. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+
+static pt_family_set_t builtin(void) {
+  pt_family_set_t set;
+  ck_assert_int_eq(pt_family_load_builtin(&set, NULL), PT_OK);
+  return set;
+}
+
+static int same_item(const pt_plan_item_t *a, const pt_plan_item_t *b) {
+  return a->problem == b->problem && memcmp(&a->variant, &b->variant, sizeof a->variant) == 0;
+}
+
+START_TEST(smoke_plan_covers_every_candidate_once) {
+  pt_family_set_t set = builtin();
+  pt_plan_req_t req;
+  pt_plan_t plan;
+  pt_plan_req_smoke(&req);
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, NULL), PT_OK);
+  ck_assert_int_eq(plan.nproblems, 4);
+  ck_assert_int_eq(plan.nvariants[PT_STAGE_GEMM1], 8);
+  ck_assert_int_eq(plan.nvariants[PT_STAGE_GEMM2], 16);
+  ck_assert_uint_eq(plan.nitems, 4 * 24);
+  ck_assert_uint_eq(plan.ntotal, plan.nitems);
+  const int tokens[] = {1, 16, 128, 1024};
+  for (int p = 0; p < 4; p++) {
+    ck_assert_str_eq(plan.problems[p].family->name, "gptoss-120b");
+    ck_assert_int_eq(plan.problems[p].shape.dtype, PT_DTYPE_A16W4);
+    ck_assert_int_eq(plan.problems[p].tokens, tokens[p]);
+  }
+  for (size_t i = 0; i < plan.nitems; i++) {
+    ck_assert_int_eq(plan.items[i].problem, (int)(i / 24));  /* problem-major */
+    for (size_t j = 0; j < i; j++) ck_assert(!same_item(&plan.items[i], &plan.items[j]));
+  }
+  pt_plan_free(&plan);
+  pt_family_set_free(&set);
+}
+END_TEST
+
+/* Same request, same plan; and within a problem the candidates are not in
+ * knob order: both stages and all block sizes are mixed from the start. */
+START_TEST(order_is_deterministic_and_interleaved) {
+  pt_family_set_t set = builtin();
+  pt_plan_req_t req;
+  pt_plan_t a, b;
+  pt_plan_req_smoke(&req);
+  ck_assert_int_eq(pt_plan_build(&set, &req, &a, NULL), PT_OK);
+  ck_assert_int_eq(pt_plan_build(&set, &req, &b, NULL), PT_OK);
+  ck_assert_uint_eq(a.nitems, b.nitems);
+  for (size_t i = 0; i < a.nitems; i++) ck_assert(same_item(&a.items[i], &b.items[i]));
+  for (int p = 0; p < a.nproblems; p++) {
+    const pt_plan_item_t *it = &a.items[p * 24];
+    int stages = 0, in_order = 1, first_half_g1 = 0;
+    for (int i = 0; i < 12; i++) {
+      stages |= 1 << it[i].variant.stage;
+      first_half_g1 += it[i].variant.stage == PT_STAGE_GEMM1;
+    }
+    for (int i = 1; i < 24; i++)
+      if (it[i].variant.stage < it[i - 1].variant.stage ||
+          (it[i].variant.stage == it[i - 1].variant.stage && it[i].variant.bm < it[i - 1].variant.bm))
+        in_order = 0;
+    ck_assert_int_eq(stages, 3);
+    ck_assert(first_half_g1 < 12);
+    ck_assert(!in_order);
+  }
+  /* Different problems get different permutations. */
+  int differ = 0;
+  for (int i = 0; i < 24; i++) differ |= !(a.items[i].variant.stage == a.items[24 + i].variant.stage &&
+                                           a.items[i].variant.bm == a.items[24 + i].variant.bm &&
+                                           a.items[i].variant.bn == a.items[24 + i].variant.bn);
+  ck_assert(differ);
+  pt_plan_free(&a);
+  pt_plan_free(&b);
+  pt_family_set_free(&set);
+}
+END_TEST
+
+START_TEST(shards_partition_the_plan) {
+  pt_family_set_t set = builtin();
+  pt_plan_req_t req;
+  pt_plan_t full, part[3];
+  pt_plan_req_smoke(&req);
+  ck_assert_int_eq(pt_plan_build(&set, &req, &full, NULL), PT_OK);
+  size_t seen = 0;
+  for (int s = 0; s < 3; s++) {
+    req.shard = s;
+    req.nshards = 3;
+    ck_assert_int_eq(pt_plan_build(&set, &req, &part[s], NULL), PT_OK);
+    ck_assert_uint_eq(part[s].ntotal, full.nitems);
+    ck_assert_uint_eq(part[s].nitems, full.nitems / 3);
+    /* Shard s holds items s, s+3, ... of the whole plan, in plan order. */
+    for (size_t i = 0; i < part[s].nitems; i++)
+      ck_assert(same_item(&part[s].items[i], &full.items[i * 3 + (size_t)s]));
+    seen += part[s].nitems;
+  }
+  ck_assert_uint_eq(seen, full.nitems);
+  for (int s = 0; s < 3; s++) pt_plan_free(&part[s]);
+  pt_plan_free(&full);
+  pt_family_set_free(&set);
+}
+END_TEST
+
+START_TEST(family_dtype_tokens_stage_select) {
+  pt_family_set_t set = builtin();
+  pt_plan_req_t req;
+  pt_plan_t plan;
+  pt_plan_req_smoke(&req);
+  req.family = "gptoss-120b";
+  req.dtype = -1;
+  req.tokens = NULL;
+  req.ntokens = 0;
+  req.stage = PT_STAGE_GEMM1;
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, NULL), PT_OK);
+  /* Every dtype of the family times its 16-point token grid. */
+  ck_assert_int_eq(plan.nproblems, 3 * 16);
+  ck_assert_int_eq(plan.problems[0].shape.dtype, PT_DTYPE_A4W4);
+  ck_assert_int_eq(plan.problems[16].shape.dtype, PT_DTYPE_A8W4);
+  ck_assert_int_eq(plan.problems[16 + 15].tokens, 32768);
+  ck_assert_int_eq(plan.nvariants[PT_STAGE_GEMM2], 0);
+  for (size_t i = 0; i < plan.nitems; i++)
+    ck_assert_int_eq(plan.items[i].variant.stage, PT_STAGE_GEMM1);
+  pt_plan_free(&plan);
+  req.family = NULL;
+  req.dtype = PT_DTYPE_A4W4;
+  const int tok[] = {8};
+  req.tokens = tok;
+  req.ntokens = 1;
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, NULL), PT_OK);
+  ck_assert_int_eq(plan.nproblems, 3);  /* dsv3, kimik2, gptoss have a4w4 */
+  pt_plan_free(&plan);
+  pt_family_set_free(&set);
+}
+END_TEST
+
+START_TEST(variant_specs_expand) {
+  pt_variant_t *v = NULL;
+  int n = 0;
+  const char *alt[] = {"bm=16|32,bn=128", "bm=32,bn=128"};
+  ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM1, alt, 2, &v, &n, NULL), PT_OK);
+  ck_assert_int_eq(n, 2);  /* the duplicate is dropped */
+  ck_assert_int_eq(v[0].bm, 16);
+  ck_assert_int_eq(v[1].bm, 32);
+  ck_assert_int_eq(v[1].bn, 128);
+  free(v);
+  const char *g1only[] = {"k_wave=2|4"};
+  ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM1, g1only, 1, &v, &n, NULL), PT_OK);
+  ck_assert_int_eq(n, 2);
+  free(v);
+  ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM2, g1only, 1, &v, &n, NULL), PT_OK);
+  ck_assert_int_eq(n, 0);
+  free(v);
+  const char *kst[] = {"g2_kstages=1"};
+  ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM2, kst, 1, &v, &n, NULL), PT_OK);
+  ck_assert_int_eq(n, 1);
+  ck_assert_int_eq(v[0].kstages, 1);
+  free(v);
+  const char *all[] = {"all"};
+  ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM2, all, 1, &v, &n, NULL), PT_OK);
+  ck_assert_uint_eq((size_t)n, pt_knobs_space_size(PT_STAGE_GEMM2));
+  free(v);
+  const char *dflt[] = {""};
+  ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM2, dflt, 1, &v, &n, NULL), PT_OK);
+  pt_variant_t d;
+  pt_knobs_default(PT_STAGE_GEMM2, &d);
+  ck_assert_int_eq(n, 1);
+  ck_assert(memcmp(&v[0], &d, sizeof d) == 0);
+  free(v);
+}
+END_TEST
+
+START_TEST(variant_specs_refused) {
+  const struct { const char *spec, *why; } bad[] = {
+      {"bm=17", "bm"},        {"bm", "not key=value"}, {"frob=1", "frob"},
+      {"bm=", "empty value"}, {"bm=16|", "empty value"}, {"=16", "not key=value"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pt_variant_t *v = (pt_variant_t *)1;
+    int n = 5;
+    pt_err_t err;
+    const char *specs[] = {bad[i].spec};
+    ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM1, specs, 1, &v, &n, &err), PT_EINVAL);
+    ck_assert_ptr_null(v);
+    ck_assert_int_eq(n, 0);
+    ck_assert_msg(strstr(err.msg, bad[i].why) != NULL, "'%s': %s", bad[i].spec, err.msg);
+    ck_assert_msg(strstr(err.msg, "variant spec '") == err.msg, "%s", err.msg);
+  }
+}
+END_TEST
+
+START_TEST(tokens_and_shards_parse) {
+  int *t = NULL, n = 0, i = 0, k = 0;
+  ck_assert_int_eq(pt_plan_parse_tokens("1,16,128,8192", &t, &n, NULL), PT_OK);
+  ck_assert_int_eq(n, 4);
+  ck_assert_int_eq(t[3], 8192);
+  free(t);
+  const struct { const char *list, *why; } bad[] = {
+      {"0", "'0'"},       {"1,1", "not strictly increasing at 1"},
+      {"4,2", "at 2"},    {"a", "'a'"},
+      {"1,", "''"},       {"", "''"},
+      {"1,-3", "'-3'"},   {"16777216", "'16777216'"},
+      {"1, 2", "' 2'"},
+  };
+  for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+    pt_err_t err;
+    ck_assert_int_eq(pt_plan_parse_tokens(bad[j].list, &t, &n, &err), PT_EINVAL);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(strstr(err.msg, bad[j].why) != NULL, "'%s': %s", bad[j].list, err.msg);
+  }
+  ck_assert_int_eq(pt_plan_parse_shard("0/1", &i, &k, NULL), PT_OK);
+  ck_assert_int_eq(pt_plan_parse_shard("3/4", &i, &k, NULL), PT_OK);
+  ck_assert_int_eq(i, 3);
+  ck_assert_int_eq(k, 4);
+  const char *bad_shards[] = {"1/1", "-1/2", "a/b", "1/0", "0/2x", "0", "/2", "0/+2"};
+  for (size_t j = 0; j < sizeof bad_shards / sizeof bad_shards[0]; j++) {
+    pt_err_t err;
+    ck_assert_int_eq(pt_plan_parse_shard(bad_shards[j], &i, &k, &err), PT_EINVAL);
+    ck_assert(strstr(err.msg, bad_shards[j]) != NULL);
+  }
+}
+END_TEST
+
+START_TEST(requests_refused) {
+  pt_family_set_t set = builtin();
+  pt_plan_req_t req;
+  pt_plan_t plan;
+  pt_err_t err;
+  pt_plan_req_smoke(&req);
+  req.family = "dsv9";
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, &err), PT_EINVAL);
+  ck_assert(strstr(err.msg, "option --family") && strstr(err.msg, "'dsv9'"));
+  req.family = "dsv3-tp8";  /* a4w4 only */
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, &err), PT_EINVAL);
+  ck_assert_msg(strstr(err.msg, "option --dtype: family 'dsv3-tp8' has no dtype 'a16w4'"), "%s",
+                err.msg);
+  pt_plan_req_smoke(&req);
+  const char *g1[] = {"k_wave=2"};
+  req.stage = PT_STAGE_GEMM2;
+  req.variants = g1;
+  req.nvariants = 1;
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, &err), PT_EINVAL);
+  ck_assert(strstr(err.msg, "the plan is empty"));
+  pt_plan_req_smoke(&req);
+  const int dup[] = {4, 4};
+  req.tokens = dup;
+  req.ntokens = 2;
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, &err), PT_EINVAL);
+  ck_assert(strstr(err.msg, "option --tokens"));
+  pt_plan_req_smoke(&req);
+  req.shard = 2;
+  req.nshards = 2;
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, &err), PT_EINVAL);
+  ck_assert(strstr(err.msg, "option --shard"));
+  ck_assert_ptr_null(plan.items);
+  pt_family_set_free(&set);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("plan");
+  TCase *tc = tcase_create("plan");
+  tcase_add_test(tc, smoke_plan_covers_every_candidate_once);
+  tcase_add_test(tc, order_is_deterministic_and_interleaved);
+  tcase_add_test(tc, shards_partition_the_plan);
+  tcase_add_test(tc, family_dtype_tokens_stage_select);
+  tcase_add_test(tc, variant_specs_expand);
+  tcase_add_test(tc, variant_specs_refused);
+  tcase_add_test(tc, tokens_and_shards_parse);
+  tcase_add_test(tc, requests_refused);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}

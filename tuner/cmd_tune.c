@@ -1,0 +1,389 @@
+/* pipetune tune: plan, compile and measure variants over a shape grid into a
+ * database (DESIGN §6, §7). Every option is checked before any worker
+ * starts; with no GPU it compile-checks the plan and says that timing needs
+ * one. Progress goes to stderr (one live line on a terminal, log lines
+ * otherwise), the summary to stdout. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "builtin.h"
+#include "db.h"
+#include "family.h"
+#include "opts.h"
+#include "plan.h"
+#include "routing.h"
+#include "supervisor.h"
+
+#define GPUS_MAX 64
+
+typedef struct tune_args_s {
+  const char *family, *grid, *dtype, *tokens, *stage, *db, *gpus, *budget;
+  const char *shard, *arch, *routing;
+  pt_strlist_t variants;
+  int jobs, resume, warm, seed, timeout, min_samples, min_ms, compile_only;
+} tune_args_t;
+
+typedef struct progress_s {
+  int tty;
+  int line_shown;
+  size_t compiled, compile_total;
+} progress_t;
+
+/* "8h", "90m", "1h30m", "45s", "600" (seconds). */
+static int parse_duration(const char *s, double *out, pt_err_t *err) {
+  double total = 0.0;
+  const char *p = s;
+  if (*p == '\0') return pt_err_set(err, PT_EINVAL, "option --budget: empty duration");
+  while (*p != '\0') {
+    char *end = NULL;
+    double v = strtod(p, &end);
+    if (end == p || !(v >= 0.0) || !isfinite(v))
+      return pt_err_set(err, PT_EINVAL,
+                        "option --budget: '%s' is not a duration like 8h, 90m, 1h30m or 45s", s);
+    double unit = 1.0;
+    if (*end == 'h') unit = 3600.0;
+    else if (*end == 'm') unit = 60.0;
+    else if (*end == 's') unit = 1.0;
+    else if (*end != '\0' || p != s)
+      return pt_err_set(err, PT_EINVAL,
+                        "option --budget: '%s' is not a duration like 8h, 90m, 1h30m or 45s", s);
+    total += v * unit;
+    p = *end != '\0' ? end + 1 : end;
+  }
+  if (total <= 0.0)
+    return pt_err_set(err, PT_EINVAL, "option --budget: '%s' is not a positive duration", s);
+  *out = total;
+  return PT_OK;
+}
+
+/* "0,1,3": distinct device ordinals into gpus[]. */
+static int parse_gpus(const char *s, int *gpus, int *n, pt_err_t *err) {
+  int cnt = 0;
+  for (const char *p = s;; cnt++) {
+    char *end = NULL;
+    long v = strtol(p, &end, 10);
+    if (end == p || *p == '-' || *p == '+' || v > 1024 ||
+        (*end != ',' && *end != '\0') || cnt == GPUS_MAX)
+      return pt_err_set(err, PT_EINVAL,
+                        "option --gpus: '%s' is not a list of device ordinals like 0,1", s);
+    for (int i = 0; i < cnt; i++)
+      if (gpus[i] == (int)v)
+        return pt_err_set(err, PT_EINVAL, "option --gpus: gpu %ld is listed twice", v);
+    gpus[cnt] = (int)v;
+    if (*end == '\0') break;
+    p = end + 1;
+  }
+  *n = cnt + 1;
+  return PT_OK;
+}
+
+/* The devices this host has: CUDA first, else HIP. */
+static int count_gpus(int *gpus) {
+  const pt_gpu_backend_t order[] = {PT_GPU_CUDA, PT_GPU_HIP};
+  for (int b = 0; b < 2; b++) {
+    int n = 0;
+    pt_err_t e;
+    if (!(pt_gpu_backends_built() & (1u << order[b]))) continue;
+    if (pt_gpu_count(order[b], &n, &e) != PT_OK || n <= 0) continue;
+    if (n > GPUS_MAX) n = GPUS_MAX;
+    for (int i = 0; i < n; i++) gpus[i] = i;
+    return n;
+  }
+  return 0;
+}
+
+static const char *default_arch(void) {
+  return pt_gpu_backends_built() & (1u << PT_GPU_CUDA) ? "sm_90" : "gfx90a";
+}
+
+/* ---- progress ---- */
+
+static void clear_line(progress_t *pg) {
+  if (pg->tty && pg->line_shown) fputs("\r\033[K", stderr);
+  pg->line_shown = 0;
+}
+
+static void fmt_eta(double s, char *buf, size_t len) {
+  long t = (long)(s + 0.5);
+  if (t >= 3600) snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void show_result(progress_t *pg, const pt_sup_event_t *ev) {
+  const pt_plan_problem_t *pr = ev->problem;
+  char eta[32] = "-", best[96] = "";
+  double rate = ev->elapsed_s > 0 ? (double)ev->done / ev->elapsed_s : 0.0;
+  if (rate > 0) fmt_eta((double)(ev->total - ev->done) / rate, eta, sizeof eta);
+  if (ev->best_spec != NULL)
+    snprintf(best, sizeof best, "best %.1f us %s", ev->best_us, ev->best_spec);
+  if (pg->tty) {
+    clear_line(pg);
+    fprintf(stderr, "[%zu/%zu] %.1f/s ETA %s | %s %s %s t=%d %s", ev->done, ev->total,
+            rate, eta, pr->family->name, pt_dtype_name(pr->shape.dtype),
+            pt_stage_name(ev->stage), pr->tokens, best[0] ? best : "no result yet");
+    pg->line_shown = 1;
+    if (strcmp(ev->status, "ok") != 0) {
+      clear_line(pg);
+      fprintf(stderr, "%s %s t=%d %s: %s%s%s\n", pr->family->name,
+              pt_stage_name(ev->stage), pr->tokens, ev->spec, ev->status,
+              ev->msg ? ": " : "", ev->msg ? ev->msg : "");
+    }
+  } else {
+    char med[32] = "";
+    if (strcmp(ev->status, "ok") == 0) snprintf(med, sizeof med, " %.2f us", ev->median_us);
+    fprintf(stderr, "[%zu/%zu] %s %s %s t=%d %s: %s%s%s%s (%s)\n", ev->done, ev->total,
+            pr->family->name, pt_dtype_name(pr->shape.dtype), pt_stage_name(ev->stage),
+            pr->tokens, ev->spec, ev->status, med, ev->msg ? ": " : "",
+            ev->msg ? ev->msg : "", best[0] ? best : "no result yet");
+  }
+  fflush(stderr);
+}
+
+static void on_event(void *ud, const pt_sup_event_t *ev) {
+  progress_t *pg = ud;
+  if (ev->type == PT_SUP_EV_LOG) {
+    clear_line(pg);
+    if (ev->gpu >= 0) fprintf(stderr, "gpu %d: %s\n", ev->gpu, ev->msg);
+    else fprintf(stderr, "%s\n", ev->msg);
+  } else if (ev->type == PT_SUP_EV_COMPILED) {
+    if (pg->tty) {
+      clear_line(pg);
+      fprintf(stderr, "compiling %d/%d %s", ev->compiled, ev->compile_total, ev->spec);
+      pg->line_shown = 1;
+    }
+    if (!ev->compile_ok || !pg->tty) {
+      clear_line(pg);
+      fprintf(stderr, "compile %d/%d %s: %s%s%s\n", ev->compiled, ev->compile_total,
+              ev->spec, ev->compile_ok ? "ok" : "failed", ev->cached ? " (cached)" : "",
+              ev->msg ? ev->msg : "");
+    }
+  } else {
+    show_result(pg, ev);
+  }
+  fflush(stderr);
+}
+
+/* ---- the command ---- */
+
+static int build_request(const tune_args_t *a, pt_family_set_t *set, pt_plan_req_t *req,
+                         int **tokens, pt_err_t *err) {
+  int rc = a->grid != NULL ? pt_family_load_file(a->grid, set, err)
+                           : pt_family_load_builtin(set, err);
+  if (rc != PT_OK) return a->grid != NULL ? pt_err_prefix(err, "option --grid") : rc;
+  pt_plan_req_smoke(req);
+  if (a->family != NULL || a->grid != NULL) {
+    req->family = a->family;
+    req->dtype = -1;
+    req->tokens = NULL;
+    req->ntokens = 0;
+  }
+  pt_dtype_t d;
+  pt_stage_t st;
+  if (a->dtype != NULL) {
+    if (pt_dtype_parse(a->dtype, &d) != 0)
+      return pt_err_set(err, PT_EINVAL, "option --dtype: unknown dtype '%s' (a4w4, a8w4, a16w4)",
+                        a->dtype);
+    req->dtype = (int)d;
+  }
+  if (a->stage != NULL) {
+    if (pt_stage_parse(a->stage, &st) != 0)
+      return pt_err_set(err, PT_EINVAL, "option --stage: unknown stage '%s' (gemm1, gemm2)",
+                        a->stage);
+    req->stage = (int)st;
+  }
+  if (a->tokens != NULL) {
+    rc = pt_plan_parse_tokens(a->tokens, tokens, &req->ntokens, err);
+    if (rc != PT_OK) return pt_err_prefix(err, "option --tokens");
+    req->tokens = *tokens;
+  }
+  if (a->variants.n > 0) {
+    req->variants = a->variants.items;
+    req->nvariants = a->variants.n;
+  }
+  if (a->shard != NULL &&
+      pt_plan_parse_shard(a->shard, &req->shard, &req->nshards, err) != PT_OK)
+    return pt_err_prefix(err, "option --shard");
+  return PT_OK;
+}
+
+static int check_numbers(const tune_args_t *a, double *budget, pt_err_t *err) {
+  pt_routing_t r;
+  *budget = 0.0;
+  if (a->jobs < 0) return pt_err_set(err, PT_EINVAL, "option --jobs: %d is not a count", a->jobs);
+  if (a->timeout < 0)
+    return pt_err_set(err, PT_EINVAL, "option --timeout: %d is not a count of seconds", a->timeout);
+  if (a->min_samples < 0 || a->min_ms < 0)
+    return pt_err_set(err, PT_EINVAL, "options --min-samples and --min-ms take counts >= 0");
+  if (a->seed < 0) return pt_err_set(err, PT_EINVAL, "option --seed: %d is negative", a->seed);
+  if (a->routing != NULL && pt_routing_parse(a->routing, &r, err) != PT_OK)
+    return pt_err_prefix(err, "option --routing");
+  if (a->arch != NULL) {
+    pt_gpu_backend_t b;
+    int rc = pt_gpu_backend_for_arch(a->arch, &b, err);
+    if (rc != PT_OK) return pt_err_prefix(err, "option --arch");
+  }
+  return a->budget != NULL ? parse_duration(a->budget, budget, err) : PT_OK;
+}
+
+static char *command_line(int argc, const char **argv) {
+  size_t n = strlen("pipetune") + 1;
+  for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+  char *s = malloc(n), *p = s;
+  if (s == NULL) return NULL;
+  p += sprintf(p, "pipetune");
+  for (int i = 0; i < argc; i++) p += sprintf(p, " %s", argv[i]);
+  return s;
+}
+
+static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
+                          int compile_only) {
+  if (o->ngpus == 0) {
+    printf("%scompile-checked %d variants for %s: %d compiled, %d cached, "
+           "%d failed, %d infeasible, in %.1f s\n", compile_only ? "" : "no GPU found: ",
+           s->units, s->arch, s->compiled, s->cached, s->compile_failed, s->infeasible,
+           s->wall_s);
+    if (s->compiled > 0 && s->compile_wall_s > 0)
+      printf("compile rate %.1f variants/s\n", s->compiled / s->compile_wall_s);
+    if (!compile_only) printf("timing needs a GPU: nothing was measured\n");
+    return;
+  }
+  printf("tune: %zu of %zu planned items measured on %d gpu(s) (%s), %zu already in '%s'\n",
+         s->done, s->planned, o->ngpus, s->arch, s->skipped, pt_db_path(o->db));
+  printf("results:");
+  for (int i = 0; i < PT_DB_STATUS_COUNT; i++)
+    if (s->by_status[i] > 0)
+      printf(" %zu %s", s->by_status[i], pt_db_status_name((pt_db_status_t)i));
+  printf("\ncompiles: %d units, %d compiled", s->units, s->compiled);
+  if (s->compiled > 0 && s->compile_wall_s > 0)
+    printf(" (%.1f/s)", s->compiled / s->compile_wall_s);
+  printf(", %d cached, %d failed, %d infeasible\n", s->cached, s->compile_failed,
+         s->infeasible);
+  printf("wall %.1f s, %d worker restart(s), run %lld\n", s->wall_s, s->restarts,
+         (long long)s->run_id);
+}
+
+static int run_tune(const tune_args_t *a, char *cmdline) {
+  pt_family_set_t set = {0};
+  pt_plan_req_t req;
+  pt_plan_t plan = {0};
+  pt_db_t *db = NULL;
+  int *tokens = NULL, gpus[GPUS_MAX], ngpus = 0;
+  double budget = 0.0;
+  pt_err_t err;
+  pt_err_clear(&err);
+  int rc = check_numbers(a, &budget, &err);
+  if (rc == PT_OK) rc = build_request(a, &set, &req, &tokens, &err);
+  if (rc == PT_OK && a->gpus != NULL) rc = parse_gpus(a->gpus, gpus, &ngpus, &err);
+  if (rc == PT_OK) rc = pt_plan_build(&set, &req, &plan, &err);
+  if (rc == PT_OK && pt_db_open(a->db, PT_DB_CREATE, &db, &err) != PT_OK)
+    rc = err.code;
+  if (rc != PT_OK) {
+    pt_cli_error("%s", err.msg);
+    free(tokens);
+    pt_plan_free(&plan);
+    pt_family_set_free(&set);
+    return pt_exit_status(rc);
+  }
+  if (a->compile_only) ngpus = 0;
+  else if (a->gpus == NULL) ngpus = count_gpus(gpus);
+  char exe[4096], host[256] = "unknown";
+  size_t exe_len = sizeof exe, host_len = sizeof host;
+  if (uv_exepath(exe, &exe_len) != 0) snprintf(exe, sizeof exe, "%s", "/proc/self/exe");
+  uv_os_gethostname(host, &host_len);
+  const char *worker_argv[] = {exe, "worker", NULL};
+  progress_t pg = {.tty = isatty(STDERR_FILENO)};
+  pt_sup_opts_t o = {
+      .db = db, .plan = &plan, .gpus = gpus, .ngpus = ngpus, .worker_argv = worker_argv,
+      .arch = a->arch != NULL ? a->arch : default_arch(), .host = host,
+      .command = cmdline != NULL ? cmdline : "pipetune tune", .routing = a->routing,
+      .seed = (uint64_t)a->seed, .warm = a->warm, .min_samples = a->min_samples,
+      .min_ms = a->min_ms > 0 ? a->min_ms : -1.0, .resume = a->resume, .jobs = a->jobs,
+      .budget_s = budget, .item_timeout_s = a->timeout, .handle_signals = 1,
+      .on_event = on_event, .event_ud = &pg};
+  if (ngpus == 0 && !a->compile_only)
+    fprintf(stderr, "no GPU found: compile-checking the plan for %s (timing needs a GPU)\n",
+            o.arch);
+  pt_sup_summary_t sum;
+  rc = pt_sup_run(&o, &sum, &err);
+  clear_line(&pg);
+  int status = 0;
+  if (rc != PT_OK) {
+    status = pt_cli_error("%s", err.msg) == 2 ? pt_exit_status(rc) : 1;
+  } else {
+    print_summary(&o, &sum, a->compile_only);
+    if (sum.end == PT_SUP_INTERRUPTED) {
+      fprintf(stderr, "interrupted: %zu items left; run again with --resume to finish\n",
+              sum.planned - sum.skipped - sum.done);
+      status = 128 + SIGINT;
+    } else if (sum.end == PT_SUP_BUDGET) {
+      fprintf(stderr, "budget reached: %zu items left; run again with --resume to finish\n",
+              sum.planned - sum.skipped - sum.done);
+    } else if (ngpus == 0 && sum.compile_failed > 0) {
+      status = 1;
+    }
+  }
+  pt_db_close(db);
+  free(tokens);
+  pt_plan_free(&plan);
+  pt_family_set_free(&set);
+  return status;
+}
+
+int cmd_tune(int argc, const char **argv) {
+  tune_args_t a = {.seed = 1};
+  char *cmdline = command_line(argc, argv);  /* before parsing reorders argv */
+  const pt_opt_t opts[] = {
+      PT_OPT_STRING(0, "family", &a.family, "F", "family to tune (default: the smoke plan)"),
+      PT_OPT_STRING(0, "grid", &a.grid, "FILE", "families and token grid (JSON)"),
+      PT_OPT_STRING(0, "dtype", &a.dtype, "D", "a4w4, a8w4 or a16w4 (default: each family's)"),
+      PT_OPT_STRING(0, "tokens", &a.tokens, "LIST", "token counts, e.g. 1,16,128"),
+      PT_OPT_STRING(0, "stage", &a.stage, "S", "gemm1 or gemm2 (default: both)"),
+      PT_OPT_LIST(0, "variants", &a.variants, "SPEC",
+                  "pruned (default), all, or knobs like bm=16|32,bn=128 (repeatable)"),
+      PT_OPT_STRING(0, "db", &a.db, "FILE", "result database (created if missing)"),
+      PT_OPT_STRING(0, "gpus", &a.gpus, "LIST", "device ordinals (default: every GPU)"),
+      PT_OPT_INT(0, "jobs", &a.jobs, "N", "compiles at once (default: CPU count)"),
+      PT_OPT_STRING(0, "budget", &a.budget, "DURATION", "stop starting items after, e.g. 8h"),
+      PT_OPT_FLAG(0, "resume", &a.resume, "skip items the database already holds"),
+      PT_OPT_STRING(0, "shard", &a.shard, "i/N", "this host's share of the plan"),
+      PT_OPT_FLAG(0, "warm", &a.warm, "time with a warm L2 (default: cold)"),
+      PT_OPT_FLAG(0, "compile-only", &a.compile_only, "compile-check the plan, measure nothing"),
+      PT_OPT_STRING(0, "arch", &a.arch, "ARCH", "compile-check target (default sm_90)"),
+      PT_OPT_STRING(0, "routing", &a.routing, "R", "uniform (default) or zipf:S"),
+      PT_OPT_INT(0, "seed", &a.seed, "N", "seed of the problems' inputs (default 1)"),
+      PT_OPT_INT(0, "timeout", &a.timeout, "SECONDS", "per-item limit once kernels run (default 60)"),
+      PT_OPT_INT(0, "min-samples", &a.min_samples, "N", "timed launches at least (default 25)"),
+      PT_OPT_INT(0, "min-ms", &a.min_ms, "MS", "timed milliseconds at least (default 200)"),
+      PT_OPT_END(),
+  };
+  const char *usage =
+      "pipetune tune [--family F|--grid FILE] [--dtype D] [--tokens LIST] [--stage S]\n"
+      "       [--variants SPEC]... --db FILE [--gpus LIST] [--jobs N] [--budget DURATION]\n"
+      "       [--resume] [--shard i/N] [--warm]";
+  int nargs = pt_opts_parse(argc, argv, opts, usage);
+  if (nargs < 0) {
+    pt_strlist_free(&a.variants);
+    free(cmdline);
+    return pt_opts_status(nargs);
+  }
+  int status;
+  if (nargs > 0) status = pt_cli_error("unexpected argument '%s'", argv[0]);
+  else if (a.db == NULL) status = pt_cli_error("option --db FILE is required");
+  else {
+    if (a.jobs == 0) a.jobs = (int)uv_available_parallelism();
+    /* The thread pool reads its size once, at its first use. */
+    char pool[16];
+    snprintf(pool, sizeof pool, "%d", a.jobs > 4 ? a.jobs : 4);
+    setenv("UV_THREADPOOL_SIZE", pool, 0);
+    signal(SIGPIPE, SIG_IGN);
+    status = run_tune(&a, cmdline);
+  }
+  pt_strlist_free(&a.variants);
+  free(cmdline);
+  return status;
+}

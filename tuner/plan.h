@@ -1,0 +1,86 @@
+/* The tuner's work plan (DESIGN §7): family x dtype x tokens x stage x
+ * variant, in a deterministic order.
+ *
+ * Problems (family, dtype, tokens) come in the order of the family set, the
+ * family's dtypes and ascending tokens; a worker sets up a problem's inputs
+ * once and measures all its candidates on them. Within a problem the
+ * candidates (both stages' variants) are shuffled by a permutation seeded
+ * from the problem, so that neighbours in knob order are not timed back to
+ * back: a slow drift of clocks or temperature then shows up as noise spread
+ * over the space instead of a bias along one knob. The same request always
+ * gives the same plan, on every host, which is what --shard i/N relies on.
+ */
+#ifndef PT_PLAN_H
+#define PT_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "family.h"
+#include "knobs.h"
+#include "moe.h"
+
+/* What to tune; the CLI's options. */
+typedef struct pt_plan_req_s {
+  const char *family;          /* NULL: every family of the set */
+  int dtype;                   /* a pt_dtype_t, or -1 for each family's dtypes */
+  const int *tokens;           /* NULL: each family's token grid */
+  int ntokens;
+  int stage;                   /* a pt_stage_t, or -1 for both */
+  const char *const *variants; /* specs (see pt_plan_variants); NULL: "pruned" */
+  int nvariants;
+  int shard, nshards;          /* this host's share: item k if k % nshards == shard */
+} pt_plan_req_t;
+
+/* The built-in smoke plan: gptoss-120b, a16w4, tokens 1, 16, 128 and 1024,
+ * both stages, the pruned variants. */
+void pt_plan_req_smoke(pt_plan_req_t *req);
+
+typedef struct pt_plan_problem_s {
+  const pt_family_t *family;   /* in the set the plan was built from */
+  pt_moe_shape_t shape;
+  int tokens;
+} pt_plan_problem_t;
+
+typedef struct pt_plan_item_s {
+  int problem;                 /* index into problems */
+  pt_variant_t variant;        /* stage included */
+} pt_plan_item_t;
+
+typedef struct pt_plan_s {
+  pt_plan_problem_t *problems;
+  int nproblems;
+  pt_plan_item_t *items;       /* this shard's items, in plan order */
+  size_t nitems;
+  size_t ntotal;               /* items of the whole plan, every shard */
+  int nvariants[PT_STAGE_COUNT];  /* candidates per problem and stage */
+} pt_plan_t;
+
+/* Builds the plan of req over set (which must outlive the plan). PT_EINVAL
+ * naming the option for an unknown family, a dtype the family lacks, a bad
+ * token count, a bad variant spec, a bad shard, or an empty plan. */
+int pt_plan_build(const pt_family_set_t *set, const pt_plan_req_t *req,
+                  pt_plan_t *out, pt_err_t *err);
+void pt_plan_free(pt_plan_t *plan);
+
+/* Expands variant specs for stage into a malloc'd array (*out, *n), first
+ * occurrence first, duplicates dropped. A spec is one of
+ *   "pruned"   the default list: bm 16..128 x bn 64, 128 (x epilog for gemm2)
+ *   "all"      the stage's whole enumerated space
+ *   "bm=16|32,bn=128,..."  knob values with '|' alternatives: their product
+ * A spec naming a knob only the other stage has adds nothing to this stage;
+ * *n may then be 0. PT_EINVAL naming the spec when it is malformed or names
+ * an unknown knob or value. */
+int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
+                     pt_variant_t **out, int *n, pt_err_t *err);
+
+/* "1,16,128": strictly increasing positive counts, into a malloc'd array.
+ * PT_EINVAL naming the bad entry. */
+int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err);
+
+/* "i/N" with 0 <= i < N. PT_EINVAL otherwise. */
+int pt_plan_parse_shard(const char *s, int *shard, int *nshards,
+                        pt_err_t *err);
+
+#endif
