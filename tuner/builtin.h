@@ -13,5 +13,6 @@ int cmd_families(int argc, const char **argv);
 int cmd_query(int argc, const char **argv);
 int cmd_report(int argc, const char **argv);
 int cmd_space(int argc, const char **argv);
+int cmd_verify(int argc, const char **argv);
 
 #endif

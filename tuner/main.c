@@ -22,6 +22,7 @@ static const struct cmd commands[] = {
     {"query", cmd_query, "best, crossovers, compare and failures from a database"},
     {"report", cmd_report, "write a self-contained HTML report with plots"},
     {"space", cmd_space, "list a stage's knob variants and which are feasible"},
+    {"verify", cmd_verify, "run one configuration stage by stage against the oracle"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
