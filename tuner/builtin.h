@@ -15,5 +15,6 @@ int cmd_report(int argc, const char **argv);
 int cmd_space(int argc, const char **argv);
 int cmd_tune(int argc, const char **argv);
 int cmd_worker(int argc, const char **argv);
+int cmd_verify(int argc, const char **argv);
 
 #endif

@@ -529,3 +529,40 @@ int pt_pipe_time(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
     pt_gpu_event_destroy(e1);
   return rc;
 }
+
+/* ---- introspection ---- */
+
+void pt_pipe_buffer(const pt_pipe_t *pp, pt_pipe_buf_t which,
+                    pt_gpu_ptr_t *ptr, size_t *bytes)
+{
+  const pt_moe_shape_t *sh = &pp->p->shape;
+  size_t M = (size_t)pp->p->tokens, H = (size_t)sh->model_dim;
+  size_t I = (size_t)sh->inter_dim, E = (size_t)sh->experts;
+  size_t cap = (size_t)pp->sorted.capacity;
+  size_t xb = sh->dtype == PT_DTYPE_A4W4 ? H / 2 : sh->dtype == PT_DTYPE_A8W4 ? H : 2 * H;
+  const dbufs_t *d = &pp->d;
+  switch (which) {
+  case PT_PIPE_BUF_X: *ptr = d->x; *bytes = M * xb; break;
+  case PT_PIPE_BUF_XS: *ptr = d->xs; *bytes = pp->p->xs ? M * H / 32 : 0; break;
+  case PT_PIPE_BUF_W1: *ptr = d->w1; *bytes = E * 2 * I * H / 2; break;
+  case PT_PIPE_BUF_W1S: *ptr = d->w1s; *bytes = E * 2 * I * H / 32; break;
+  case PT_PIPE_BUF_W2: *ptr = d->w2; *bytes = E * H * I / 2; break;
+  case PT_PIPE_BUF_W2S: *ptr = d->w2s; *bytes = E * H * I / 32; break;
+  case PT_PIPE_BUF_SORTED_IDS: *ptr = d->ids; *bytes = cap * 4; break;
+  case PT_PIPE_BUF_SORTED_W: *ptr = d->sw; *bytes = cap * 4; break;
+  case PT_PIPE_BUF_BLOCK_EXPERT:
+    *ptr = d->bexp;
+    *bytes = cap / (size_t)pp->sorted.sbm * 4;
+    break;
+  case PT_PIPE_BUF_H: *ptr = d->hq; *bytes = pp->ref_h.h_bytes; break;
+  case PT_PIPE_BUF_HS: *ptr = d->hs; *bytes = pp->ref_h.hs_bytes; break;
+  case PT_PIPE_BUF_OUT: *ptr = d->out; *bytes = pp->out_bytes; break;
+  default: *ptr = d->ybuf; *bytes = M * (size_t)sh->topk * H * 2; break;
+  }
+}
+
+const pt_moe_sorted_t *pt_pipe_sorted(const pt_pipe_t *pp) { return &pp->sorted; }
+
+const pt_oracle_sample_t *pt_pipe_sample(const pt_pipe_t *pp) { return &pp->smp; }
+
+const pt_oracle_inter_t *pt_pipe_ref_inter(const pt_pipe_t *pp) { return &pp->ref_h; }

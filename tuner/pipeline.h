@@ -90,4 +90,25 @@ typedef struct pt_pipe_times_s {
 int pt_pipe_time(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
                  int reps, pt_pipe_times_t *out, pt_err_t *err);
 
+/* ---- introspection, for `pipetune verify` ---- */
+
+typedef enum {
+  PT_PIPE_BUF_X, PT_PIPE_BUF_XS, PT_PIPE_BUF_W1, PT_PIPE_BUF_W1S,
+  PT_PIPE_BUF_W2, PT_PIPE_BUF_W2S,
+  PT_PIPE_BUF_SORTED_IDS, PT_PIPE_BUF_SORTED_W, PT_PIPE_BUF_BLOCK_EXPERT,
+  PT_PIPE_BUF_H, PT_PIPE_BUF_HS,    /* the GPU's gemm1 output */
+  PT_PIPE_BUF_OUT,                  /* (M + 1) x H bf16: the last row a guard */
+  PT_PIPE_BUF_YBUF,                 /* [M, K, H] bf16 (reduce epilog) */
+} pt_pipe_buf_t;
+
+/* Device address and meaningful byte size of one of pp's buffers (0 bytes
+ * for xs and hs with a16w4). */
+void pt_pipe_buffer(const pt_pipe_t *pp, pt_pipe_buf_t which,
+                    pt_gpu_ptr_t *ptr, size_t *bytes);
+/* The host sort pp uploaded, the rows its references cover and the oracle
+ * intermediate on those rows; owned by pp. */
+const pt_moe_sorted_t *pt_pipe_sorted(const pt_pipe_t *pp);
+const struct pt_oracle_sample_s *pt_pipe_sample(const pt_pipe_t *pp);
+const struct pt_oracle_inter_s *pt_pipe_ref_inter(const pt_pipe_t *pp);
+
 #endif
