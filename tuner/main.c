@@ -23,8 +23,8 @@ static const struct cmd commands[] = {
     {"report", cmd_report, "write a self-contained HTML report with plots"},
     {"space", cmd_space, "list a stage's knob variants and which are feasible"},
     {"tune", cmd_tune, "compile and measure variants over a shape grid into a database"},
-    {"worker", cmd_worker, "measure items on one GPU for 'pipetune tune' (internal)"},
     {"verify", cmd_verify, "run one configuration stage by stage against the oracle"},
+    {"worker", cmd_worker, "measure items on one GPU for 'pipetune tune' (internal)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
