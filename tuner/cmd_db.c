@@ -19,34 +19,36 @@ static int fail(int code, const char *msg) {
   return code == PT_ENOENT ? 2 : pt_exit_status(code);
 }
 
-static int db_init(int argc, const char **argv) {
-  static const char usage[] = "pipetune db init FILE";
+/* Parses "pipetune db VERB FILE" and opens FILE in mode. Returns -1 with
+ * *db set, or the exit status to return. */
+static int open_one(int argc, const char **argv, const char *usage,
+                    pt_db_mode_t mode, pt_db_t **db) {
   const pt_opt_t opts[] = {PT_OPT_END()};
+  *db = NULL;
   argc = pt_opts_parse(argc, argv, opts, usage);
   if (argc < 0) return pt_opts_status(argc);
   if (argc != 1) return pt_cli_error("expected one FILE; usage: %s", usage);
   pt_err_t err;
-  pt_db_t *db = NULL;
-  int rc = pt_db_open(argv[0], PT_DB_CREATE, &db, &err);
-  if (rc != PT_OK) return fail(rc, err.msg);
-  printf("'%s': pipetune database, schema version %d\n", argv[0],
+  int rc = pt_db_open(argv[0], mode, db, &err);
+  return rc == PT_OK ? -1 : fail(rc, err.msg);
+}
+
+static int db_init(int argc, const char **argv) {
+  pt_db_t *db;
+  int status = open_one(argc, argv, "pipetune db init FILE", PT_DB_CREATE, &db);
+  if (status >= 0) return status;
+  printf("'%s': pipetune database, schema version %d\n", pt_db_path(db),
          pt_db_schema_version());
   pt_db_close(db);
   return 0;
 }
 
 static int db_check(int argc, const char **argv) {
-  static const char usage[] = "pipetune db check FILE";
-  const pt_opt_t opts[] = {PT_OPT_END()};
-  argc = pt_opts_parse(argc, argv, opts, usage);
-  if (argc < 0) return pt_opts_status(argc);
-  if (argc != 1) return pt_cli_error("expected one FILE; usage: %s", usage);
-  pt_err_t err;
-  pt_db_t *db = NULL;
-  int rc = pt_db_open(argv[0], PT_DB_READONLY, &db, &err);
-  if (rc != PT_OK) return fail(rc, err.msg);
+  pt_db_t *db;
+  int status = open_one(argc, argv, "pipetune db check FILE", PT_DB_READONLY, &db);
+  if (status >= 0) return status;
   pt_db_stats_t s;
-  rc = pt_db_check(db);
+  int rc = pt_db_check(db);
   if (rc == PT_OK) rc = pt_db_stats(db, &s);
   if (rc != PT_OK) {
     rc = fail(rc, pt_db_errmsg(db));
@@ -55,7 +57,7 @@ static int db_check(int argc, const char **argv) {
   }
   printf("'%s': ok, schema version %d, %" PRId64 " runs, %" PRId64
          " devices, %" PRId64 " variants, %" PRId64 " problems, %" PRId64
-         " measurements, %" PRId64 " jobs\n", argv[0], s.schema_version,
+         " measurements, %" PRId64 " jobs\n", pt_db_path(db), s.schema_version,
          s.runs, s.devices, s.variants, s.problems, s.measurements, s.jobs);
   pt_db_close(db);
   return 0;
