@@ -43,22 +43,28 @@ double pt_oracle_act(pt_act_t act, double gate, double up) {
 
 /* ---- operand rows ---- */
 
-void pt_oracle_x_row(const pt_moe_problem_t *p, int t, float *out) {
-  size_t H = (size_t)p->shape.model_dim, row = (size_t)t;
-  const uint8_t *x = p->x;
-  switch (p->shape.dtype) {
+/* Row `row` of an activation-format matrix with `cols` columns: e2m1 pairs
+ * or e4m3 bytes with e8m0 scales, or bf16 (the layouts of x and of h). */
+static void act_row(pt_dtype_t dtype, const void *data, const uint8_t *scales,
+                    size_t row, size_t cols, float *out) {
+  const uint8_t *d = data;
+  switch (dtype) {
   case PT_DTYPE_A4W4:
-    pt_mx_dequantize_row(PT_MX_E2M1, x + row * H / 2,
-                         p->xs + row * H / PT_MX_BLOCK, H, out);
+    pt_mx_dequantize_row(PT_MX_E2M1, d + row * cols / 2,
+                         scales + row * cols / PT_MX_BLOCK, cols, out);
     break;
   case PT_DTYPE_A8W4:
-    pt_mx_dequantize_row(PT_MX_E4M3, x + row * H,
-                         p->xs + row * H / PT_MX_BLOCK, H, out);
+    pt_mx_dequantize_row(PT_MX_E4M3, d + row * cols,
+                         scales + row * cols / PT_MX_BLOCK, cols, out);
     break;
   default:
-    pt_mx_bf16_to_f32_row((const uint16_t *)p->x + row * H, H, out);
+    pt_mx_bf16_to_f32_row((const uint16_t *)data + row * cols, cols, out);
     break;
   }
+}
+
+void pt_oracle_x_row(const pt_moe_problem_t *p, int t, float *out) {
+  act_row(p->shape.dtype, p->x, p->xs, (size_t)t, (size_t)p->shape.model_dim, out);
 }
 
 int pt_oracle_inter_init(pt_oracle_inter_t *b, pt_dtype_t dtype, int rows,
@@ -93,21 +99,7 @@ void pt_oracle_inter_free(pt_oracle_inter_t *b) {
 }
 
 void pt_oracle_h_row(const pt_oracle_inter_t *b, int r, float *out) {
-  size_t I = (size_t)b->inter_dim, row = (size_t)r;
-  const uint8_t *h = b->h;
-  switch (b->dtype) {
-  case PT_DTYPE_A4W4:
-    pt_mx_dequantize_row(PT_MX_E2M1, h + row * I / 2,
-                         b->hs + row * I / PT_MX_BLOCK, I, out);
-    break;
-  case PT_DTYPE_A8W4:
-    pt_mx_dequantize_row(PT_MX_E4M3, h + row * I,
-                         b->hs + row * I / PT_MX_BLOCK, I, out);
-    break;
-  default:
-    pt_mx_bf16_to_f32_row((const uint16_t *)b->h + row * I, I, out);
-    break;
-  }
+  act_row(b->dtype, b->h, b->hs, (size_t)r, (size_t)b->inter_dim, out);
 }
 
 /* Requantizes one f32 row into row r of b, as gemm1's epilogue does. */
