@@ -132,12 +132,15 @@ int pt_kernels_threads(const pt_variant_t *v, int warp_size)
   return warp_size * (v->bn / warp_rows(v)) * k_wave(v);
 }
 
-size_t pt_kernels_smem(const pt_variant_t *v)
+size_t pt_kernels_smem(const pt_variant_t *v, int warp_size)
 {
-  size_t stage = (size_t)v->bm * 128 * k_wave(v) * 2;
+  size_t ksup = (size_t)128 * k_wave(v);
+  int kstages = v->stage == PT_STAGE_GEMM1 ? 2 : v->kstages;
+  size_t slot = v->bn * ksup / 2 + (size_t)v->bn * k_wave(v) * 8 +
+                (size_t)v->bm * ksup * 2;
+  size_t ring = (size_t)(warp_size == 64 ? kstages + 1 : 2 * kstages) * slot;
   size_t ctile = (size_t)v->bm * (v->bn + 4) * 4;
-  size_t main = 2 * stage > ctile ? 2 * stage : ctile;
-  return main + (size_t)v->bm * 12;
+  return (ring > ctile ? ring : ctile) + (size_t)v->bm * 12;
 }
 
 int pt_kernels_acc_regs(const pt_variant_t *v, int warp_size)
@@ -148,7 +151,8 @@ int pt_kernels_acc_regs(const pt_variant_t *v, int warp_size)
 
 int pt_kernels_regs_estimate(const pt_variant_t *v, int warp_size)
 {
-  /* weight registers: 16-byte chunk + scale per held row and stage */
+  /* weight registers: 16-byte chunk + scale per held row and stage (the
+   * ring is in shared memory, but the compiler keeps about as many live) */
   int lrows = warp_size == 32 ? 2 : 1;
   int stages = v->stage == PT_STAGE_GEMM1 ? 2 : v->kstages;
   int wregs = stages * (warp_rows(v) / 16) * lrows * 5;

@@ -52,7 +52,7 @@ int pt_kernels_job_reduce(pt_kernels_job_t *job, const char *arch,
 
 /* Launch geometry of a variant (warp_size 32 on NVIDIA, 64 on AMD). */
 int pt_kernels_threads(const pt_variant_t *v, int warp_size);
-size_t pt_kernels_smem(const pt_variant_t *v);
+size_t pt_kernels_smem(const pt_variant_t *v, int warp_size);
 /* Accumulator registers per thread (f32): the part of the register budget
  * that grows with the tile. */
 int pt_kernels_acc_regs(const pt_variant_t *v, int warp_size);

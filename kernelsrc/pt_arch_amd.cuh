@@ -47,31 +47,34 @@ PT_DEV void pt_mma16(float acc[4], const unsigned w[PT_LROWS][2],
   acc[0] = c[0]; acc[1] = c[1]; acc[2] = c[2]; acc[3] = c[3];
 }
 
-PT_DEV pt_u4 pt_ldg_w16(const void *p)
-{
-  pt_v4u v;
-#if PT_NT
-  v = __builtin_nontemporal_load((const pt_v4u *)p);
-#else
-  v = *(const pt_v4u *)p;
-#endif
-  pt_u4 r = {v[0], v[1], v[2], v[3]};
-  return r;
-}
-
 PT_DEV unsigned char pt_ldg_u8(const unsigned char *p) { return *p; }
 PT_DEV unsigned pt_ldg_u32(const unsigned *p) { return *p; }
 PT_DEV unsigned long long pt_ldg_u64(const unsigned long long *p) { return *p; }
 PT_DEV pt_u4 pt_ldg16(const void *p) { return *(const pt_u4 *)p; }
 
-/* No asynchronous copy engine used on AMD: a plain copy, zero when !valid. */
+/* No asynchronous copy engine used on AMD: plain copies, zero when !valid;
+ * NT weight copies are non-temporal loads. */
 PT_DEV void pt_cp16(void *smem, const void *g, int valid)
 {
   pt_u4 z = {0, 0, 0, 0};
   *(pt_u4 *)smem = valid ? *(const pt_u4 *)g : z;
 }
+PT_DEV void pt_cp16_w(void *smem, const void *g, int valid)
+{
+#if PT_NT
+  pt_v4u z = {0, 0, 0, 0};
+  *(pt_v4u *)smem = valid ? __builtin_nontemporal_load((const pt_v4u *)g) : z;
+#else
+  pt_cp16(smem, g, valid);
+#endif
+}
+PT_DEV void pt_cp4(void *smem, const void *g, int n)
+{
+  for (int i = 0; i < 4; i++)
+    ((unsigned char *)smem)[i] = i < n ? ((const unsigned char *)g)[i] : 0;
+}
 PT_DEV void pt_cp_commit(void) {}
-PT_DEV void pt_cp_wait_all(void) {}
+#define pt_cp_wait(n) ((void)0)
 
 PT_DEV pt_u4 pt_lds16(const void *smem) { return *(const pt_u4 *)smem; }
 PT_DEV void pt_sts16(void *smem, pt_u4 v) { *(pt_u4 *)smem = v; }

@@ -52,22 +52,6 @@ PT_DEV void pt_mma16(float acc[4], const unsigned w[PT_LROWS][2],
         "r"(b[0]), "r"(b[1]));
 }
 
-/* 16-byte weight load; NT streams it past L1 (no allocation), since each
- * weight byte is read once per tile. */
-PT_DEV pt_u4 pt_ldg_w16(const void *p)
-{
-  pt_u4 v;
-#if PT_NT
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 "
-               "{%0,%1,%2,%3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-#else
-  asm volatile("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-#endif
-  return v;
-}
-
 PT_DEV unsigned char pt_ldg_u8(const unsigned char *p) { return __ldg(p); }
 PT_DEV unsigned pt_ldg_u32(const unsigned *p) { return __ldg(p); }
 PT_DEV unsigned long long pt_ldg_u64(const unsigned long long *p)
@@ -90,8 +74,33 @@ PT_DEV void pt_cp16(void *smem, const void *g, int valid)
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
                :: "r"(s), "l"(g), "r"(n));
 }
+
+/* The same for weights: NT streams them past L1 (.cg, no allocation),
+ * since each weight byte is read once per tile; without it they are cached
+ * in L1 on the way (.ca). */
+PT_DEV void pt_cp16_w(void *smem, const void *g, int valid)
+{
+#if PT_NT
+  pt_cp16(smem, g, valid);
+#else
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  int n = valid ? 16 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n"
+               :: "r"(s), "l"(g), "r"(n));
+#endif
+}
+
+/* Asynchronous copy of the first n (0..4) bytes of a 4-aligned word, the
+ * rest of the 4 zero-filled. */
+PT_DEV void pt_cp4(void *smem, const void *g, int n)
+{
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n"
+               :: "r"(s), "l"(g), "r"(n));
+}
 PT_DEV void pt_cp_commit(void) { asm volatile("cp.async.commit_group;\n"); }
-PT_DEV void pt_cp_wait_all(void) { asm volatile("cp.async.wait_all;\n"); }
+/* Waits until at most n (a constant) copy groups are pending. */
+#define pt_cp_wait(n) asm volatile("cp.async.wait_group %0;\n" :: "n"(n))
 
 PT_DEV pt_u4 pt_lds16(const void *smem) { return *(const pt_u4 *)smem; }
 PT_DEV void pt_sts16(void *smem, pt_u4 v) { *(pt_u4 *)smem = v; }

@@ -26,7 +26,7 @@ PT_DEV void pt_tile_run(const pt_kargs_t *a, int b, pt_rows_t rows, int wn,
   pt_wsrc_t src;
   pt_wsrc_init(&src, a, &w, wn, lane);
   pt_acc_t acc;
-  pt_mainloop(&acc, a, &src, rows, pt_smem_base(), kw, lane);
+  pt_mainloop(&acc, a, &src, rows, pt_smem_base(), wn, kw, lane);
   float *C = (float *)pt_smem_base();
   pt_acc_to_ctile(&acc, C, wn, kw, lane);
   PT_EPI(a, &w, rows, C);

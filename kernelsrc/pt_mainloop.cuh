@@ -1,12 +1,14 @@
-/* Mainloop: weights streamed from global memory straight into registers
- * (16-byte loads, one MX block each), dequantized there and fed to the MMA
- * on its M side; activations staged in shared memory on the N side. Knobs:
+/* Mainloop: each block step's weights (16-byte MX blocks) and scales go
+ * global -> shared memory with asynchronous copies through a ring of K-tile
+ * slots, several steps ahead; each lane copies the chunks it later reads,
+ * dequantizes them in registers and feeds the MMA on its M side;
+ * activations sit in the same slot on the N side. Knobs:
  *   PT_KWAVE   warps splitting each block step along k (partials summed by
  *              the epilogue plan)
- *   PT_KSTAGES 1: a step's weights are loaded in that step; 2: the next
- *              step's weights are in flight while this one computes
- *   PT_BHOIST  weight loads issued before the block barrier instead of after
- *   PT_NT      streaming loads (in the arch header) */
+ *   PT_KSTAGES ring of 2 (one step in flight while one computes) or 4 slots
+ *   PT_BHOIST  a step's copies issued before the block barrier instead of
+ *              after (one step less ahead)
+ *   PT_NT      weight copies bypass L1 (in the arch header) */
 #ifndef PT_MAINLOOP_CUH
 #define PT_MAINLOOP_CUH
 
@@ -21,19 +23,68 @@ typedef struct pt_acc_s {
   float v[PT_MB16][PT_NB][4];
 } pt_acc_t;
 
-/* Weights of block step ks for this lane: k chunk owned by (wave, lane t). */
-PT_DEV void pt_w_load(pt_wregs_t *wr, const pt_wsrc_t *src, int ks, int kw,
-                      int lane, int K)
+/* Tile-local weight row of the lane's held row (m, i). */
+PT_DEV int pt_w_row(int wn, int m, int i, int lane)
 {
-  int k = ks * PT_KSUP + kw * PT_KT + 32 * pt_lane_t(lane);
-  pt_u4 z = {0, 0, 0, 0};
+  return wn * PT_WROWS + m * 16 + pt_lane_row(lane, i);
+}
+
+/* Byte offset in a slot's weight area of 16-byte chunk c of tile row r;
+ * odd rows move by 64 bytes when rows are 128 bytes or longer, so the eight
+ * rows a warp reads at once fall on distinct banks. */
+PT_DEV int pt_w_off(int r, int c)
+{
+  return r * PT_WROW_BYTES + (c ^ (PT_KSUP >= 256 ? (r & 1) << 2 : 0)) * 16;
+}
+
+/* Offset of the scale window of tile row r, k wave kw in a slot. */
+PT_DEV int pt_s_off(int r, int kw)
+{
+  return PT_WSLOT_BYTES + (r * PT_KWAVE + kw) * PT_SWIN;
+}
+
+/* Issues the copies of block step ks's weights and scales held by this lane
+ * into slot: its 16-byte chunk per held row (zero past K or past the stage's
+ * rows) and, from lanes t = 0 and 1, the two 4-byte words of the row's scale
+ * window (clamped at the row's end). */
+PT_DEV void pt_w_issue(const pt_wsrc_t *src, unsigned char *slot, int ks,
+                       int wn, int kw, int lane, int K)
+{
+  int t = pt_lane_t(lane);
+  int k = ks * PT_KSUP + kw * PT_KT + 32 * t;
+  int sb = (ks * PT_KSUP + kw * PT_KT) / 32;
 #pragma unroll
   for (int m = 0; m < PT_MB16; m++)
 #pragma unroll
     for (int i = 0; i < PT_LROWS; i++) {
-      int ok = src->q[m][i] != 0 && k < K;
-      wr->q[m][i] = ok ? pt_ldg_w16(src->q[m][i] + k / 2) : z;
-      wr->s[m][i] = ok ? pt_ldg_u8(src->s[m][i] + k / 32) : 127u;
+      int r = pt_w_row(wn, m, i, lane);
+      const unsigned char *q = src->q[m][i];
+      int ok = q != 0 && k < K;
+      pt_cp16_w(slot + pt_w_off(r, kw * 4 + t), ok ? q + k / 2 : src->any, ok);
+      if (t < 2) {
+        const unsigned char *s = src->s[m][i];
+        const unsigned char *wd = s ? (const unsigned char *)
+            (((unsigned long long)(s + sb) & ~3ull) + 4 * t) : src->any;
+        long long left = s ? (long long)(s + K / 32 - wd) : 0;
+        int n = left <= 0 ? 0 : left >= 4 ? 4 : (int)left;
+        pt_cp4(slot + pt_s_off(r, kw) + 4 * t, n ? wd : src->any, n);
+      }
+    }
+}
+
+/* This lane's weights and scales of the step in slot, into registers. */
+PT_DEV void pt_w_fetch(pt_wregs_t *wr, const pt_wsrc_t *src,
+                       const unsigned char *slot, int wn, int kw, int lane)
+{
+  int t = pt_lane_t(lane);
+#pragma unroll
+  for (int m = 0; m < PT_MB16; m++)
+#pragma unroll
+    for (int i = 0; i < PT_LROWS; i++) {
+      int r = pt_w_row(wn, m, i, lane);
+      int off = (int)((unsigned long long)src->s[m][i] & 3u);
+      wr->q[m][i] = pt_lds16(slot + pt_w_off(r, kw * 4 + t));
+      wr->s[m][i] = slot[pt_s_off(r, kw) + off + t];
     }
 }
 
@@ -71,14 +122,31 @@ PT_DEV void pt_w_compute(pt_acc_t *acc, const pt_wregs_t *wr,
   }
 }
 
-/* Runs the whole K range of one tile; leaves the partial sums of this
- * warp's k slices in acc. Ends with every warp past its last stage read. */
-PT_DEV void pt_mainloop(pt_acc_t *acc, const pt_kargs_t *a, const pt_wsrc_t *src,
-                        pt_rows_t rows, unsigned char *smem, int kw, int lane)
+/* Issues block step ks's copies into its ring slot (bf16 activations go
+ * with the weights) and closes the copy group; past the last step the group
+ * is empty, which keeps the wait counts uniform. */
+PT_DEV void pt_step_issue(const pt_kargs_t *a, pt_rows_t rows,
+                          const pt_wsrc_t *src, unsigned char *smem, int ks,
+                          int nks, int wn, int kw, int lane)
 {
+  if (ks < nks) {
+    unsigned char *slot = smem + (ks % PT_NS) * PT_SLOT_BYTES;
+    pt_w_issue(src, slot, ks, wn, kw, lane, pt_stage_k(a));
+    if (PT_DTYPE == 2)
+      pt_a_stage_load(a, rows, ks, slot + PT_WSLOT_BYTES + PT_SSLOT_BYTES);
+  }
+  pt_cp_commit();
+}
+
+/* Runs the whole K range of one tile; leaves the partial sums of this
+ * warp's k slices in acc. Ends with every warp past its last slot read. */
+PT_DEV void pt_mainloop(pt_acc_t *acc, const pt_kargs_t *a, const pt_wsrc_t *src,
+                        pt_rows_t rows, unsigned char *smem, int wn, int kw,
+                        int lane)
+{
+  const int aoff = PT_WSLOT_BYTES + PT_SSLOT_BYTES;
   int K = pt_stage_k(a);
   int nks = (K + PT_KSUP - 1) / PT_KSUP;
-  pt_wregs_t wcur, wnext;
 
 #pragma unroll
   for (int m = 0; m < PT_MB16; m++)
@@ -88,36 +156,25 @@ PT_DEV void pt_mainloop(pt_acc_t *acc, const pt_kargs_t *a, const pt_wsrc_t *src
       for (int i = 0; i < 4; i++)
         acc->v[m][nb][i] = 0.0f;
 
-  pt_a_stage_load(a, rows, 0, smem);
-  if (PT_KSTAGES == 2)
-    pt_w_load(&wnext, src, 0, kw, lane, K);
+  if (PT_DTYPE != 2)
+    pt_a_stage_load(a, rows, 0, smem + aoff);
+  for (int j = 0; j < PT_WDEPTH; j++)
+    pt_step_issue(a, rows, src, smem, j, nks, wn, kw, lane);
   for (int ks = 0; ks < nks; ks++) {
-    int more = ks + 1 < nks;
-    if (PT_KSTAGES == 2)
-      wcur = wnext;
-    if (PT_BHOIST) {
-      if (PT_KSTAGES == 2 && more)
-        pt_w_load(&wnext, src, ks + 1, kw, lane, K);
-      if (PT_KSTAGES == 1)
-        pt_w_load(&wcur, src, ks, kw, lane, K);
-    }
-    pt_cp_wait_all();
+    if (PT_BHOIST)
+      pt_step_issue(a, rows, src, smem, ks + PT_WDEPTH, nks, wn, kw, lane);
+    pt_cp_wait(PT_BHOIST ? PT_WDEPTH : PT_WDEPTH - 1);
     __syncthreads();
-    if (!PT_BHOIST) {
-      if (PT_KSTAGES == 2 && more)
-        pt_w_load(&wnext, src, ks + 1, kw, lane, K);
-      if (PT_KSTAGES == 1)
-        pt_w_load(&wcur, src, ks, kw, lane, K);
-    }
-    unsigned char *cur = smem + (ks & 1) * PT_ASTAGE_BYTES;
-    unsigned char *nxt = smem + ((ks + 1) & 1) * PT_ASTAGE_BYTES;
-    if (PT_DTYPE == 2 && more)
-      pt_a_stage_load(a, rows, ks + 1, nxt);
-    pt_w_compute(acc, &wcur, cur, kw, lane);
-    if (PT_DTYPE != 2 && more)
-      pt_a_stage_load(a, rows, ks + 1, nxt);
+    if (!PT_BHOIST)
+      pt_step_issue(a, rows, src, smem, ks + PT_WDEPTH, nks, wn, kw, lane);
+    unsigned char *slot = smem + (ks % PT_NS) * PT_SLOT_BYTES;
+    pt_wregs_t wr;
+    pt_w_fetch(&wr, src, slot, wn, kw, lane);
+    pt_w_compute(acc, &wr, slot + aoff, kw, lane);
+    if (PT_DTYPE != 2 && ks + 1 < nks)
+      pt_a_stage_load(a, rows, ks + 1, smem + ((ks + 1) % PT_NS) * PT_SLOT_BYTES + aoff);
   }
-  pt_cp_wait_all();
+  pt_cp_wait(0);
   __syncthreads();
 }
 

@@ -85,6 +85,7 @@ PT_DEV int pt_weight_row(const pt_kargs_t *a, const pt_work_t *w, int i)
 typedef struct pt_wsrc_s {
   const unsigned char *q[PT_MB16][PT_LROWS];
   const unsigned char *s[PT_MB16][PT_LROWS];
+  const unsigned char *any;  /* a valid address for zero-filling copies */
 } pt_wsrc_t;
 
 PT_DEV void pt_wsrc_init(pt_wsrc_t *src, const pt_kargs_t *a,
@@ -92,6 +93,7 @@ PT_DEV void pt_wsrc_init(pt_wsrc_t *src, const pt_kargs_t *a,
 {
   int K = pt_stage_k(a);
   unsigned long long nrows = (unsigned long long)pt_stage_n(a);
+  src->any = (const unsigned char *)a->w;
 #pragma unroll
   for (int m = 0; m < PT_MB16; m++)
 #pragma unroll
@@ -141,8 +143,8 @@ PT_DEV pt_u4 pt_a_dequant8(const pt_kargs_t *a, int ar, int k, int K)
 }
 
 /* Loads the A stage of block step ks into stage buffer dst: bf16 through
- * asynchronous copies, e2m1/e4m3 dequantized through registers. Columns past
- * K and padding rows are zero. */
+ * asynchronous copies (the caller closes the group), e2m1/e4m3 dequantized
+ * through registers. Columns past K and padding rows are zero. */
 PT_DEV void pt_a_stage_load(const pt_kargs_t *a, pt_rows_t rows, int ks,
                             unsigned char *dst)
 {
@@ -163,7 +165,6 @@ PT_DEV void pt_a_stage_load(const pt_kargs_t *a, pt_rows_t rows, int ks,
       pt_sts16(d, ok ? pt_a_dequant8(a, ar, k, K) : z);
     }
   }
-  pt_cp_commit();
 }
 
 #endif

@@ -24,11 +24,29 @@
 #define PT_NWARPS (PT_WN * PT_KWAVE)
 #define PT_THREADS (PT_WARP * PT_NWARPS)
 #define PT_CLD (PT_BN + 4)           /* C tile row stride (floats) */
+/* K-tiles stream through a ring of PT_NS shared-memory slots, each holding
+ * one block step's weights (BN rows x KSUP/2 bytes), their scale windows
+ * (per row and k wave, the 4-aligned 8 bytes around the 4 scale bytes) and
+ * the activation stage (BM x KSUP bf16). kstages=1: 2 slots, kstages=2: 4
+ * (AMD, whose copies are synchronous: 2 and 3, within 64 KiB of LDS).
+ * PT_WDEPTH steps are issued ahead; bhoist issues before the barrier, which
+ * leaves one slot of the ring in use by slower warps. */
+#if PT_WARP == 64
+#define PT_NS (PT_KSTAGES + 1)
+#else
+#define PT_NS (2 * PT_KSTAGES)
+#endif
+#define PT_WDEPTH (PT_NS - 1 - PT_BHOIST)
+#define PT_WROW_BYTES (PT_KSUP / 2)
+#define PT_SWIN 8
+#define PT_WSLOT_BYTES (PT_BN * PT_WROW_BYTES)
+#define PT_SSLOT_BYTES (PT_BN * PT_KWAVE * PT_SWIN)
 #define PT_ASTAGE_BYTES (PT_BM * PT_KSUP * 2)
+#define PT_SLOT_BYTES (PT_WSLOT_BYTES + PT_SSLOT_BYTES + PT_ASTAGE_BYTES)
 #define PT_CTILE_BYTES (PT_BM * PT_CLD * 4)
-#define PT_MAIN_BYTES (2 * PT_ASTAGE_BYTES > PT_CTILE_BYTES ? \
-                       2 * PT_ASTAGE_BYTES : PT_CTILE_BYTES)
-/* Dynamic shared memory of a stage kernel: A stages / C tile, then per-row
+#define PT_MAIN_BYTES (PT_NS * PT_SLOT_BYTES > PT_CTILE_BYTES ? \
+                       PT_NS * PT_SLOT_BYTES : PT_CTILE_BYTES)
+/* Dynamic shared memory of a stage kernel: ring / C tile, then per-row
  * A row index, token+slot entry and routing weight. */
 #define PT_SMEM_BYTES (PT_MAIN_BYTES + PT_BM * 12)
 

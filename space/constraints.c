@@ -68,11 +68,12 @@ int pt_constraints_threads(const pt_variant_t *v, int warp_size) {
   return pt_kernels_threads(v, warp_size);
 }
 
-/* Two A stages (bf16 after dequant, whatever the dtype) or the f32 C tile,
- * whichever is larger, plus the per-row tables. */
-size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype) {
+/* The ring of K-tile slots (weights, scale windows, bf16 A stage) or the
+ * f32 C tile, whichever is larger, plus the per-row tables. */
+size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype,
+                                 int warp_size) {
   (void)dtype;
-  return pt_kernels_smem(v);
+  return pt_kernels_smem(v, warp_size);
 }
 
 int pt_constraints_regs_per_thread(const pt_variant_t *v, int warp_size) {
@@ -138,7 +139,7 @@ int pt_constraints_check(const pt_variant_t *v, pt_dtype_t dtype,
   if ((unsigned)dtype >= PT_DTYPE_COUNT)
     return pt_err_set(err, PT_EINVAL, "unknown dtype %d", (int)dtype);
   ctx_t c = {v, lim, pt_constraints_threads(v, lim->warp_size),
-             pt_constraints_smem_bytes(v, dtype),
+             pt_constraints_smem_bytes(v, dtype, lim->warp_size),
              pt_constraints_regs_per_thread(v, lim->warp_size)};
   memset(out, 0, sizeof *out);
   out->feasible = 1;

@@ -42,8 +42,9 @@ void pt_constraints_limits_from_props(const pt_gpu_props_t *props,
 
 /* Threads per block (warp_size from the limits: 4 warps/waves per group). */
 int pt_constraints_threads(const pt_variant_t *v, int warp_size);
-/* Shared memory bytes per block. */
-size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype);
+/* Shared memory bytes per block (warp_size 64: AMD's shallower ring). */
+size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype,
+                                 int warp_size);
 /* Registers per thread, estimated before compiling (accumulators plus the
  * addressing and dequantization working set). */
 int pt_constraints_regs_per_thread(const pt_variant_t *v, int warp_size);

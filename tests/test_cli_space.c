@@ -254,8 +254,8 @@ START_TEST(space_table) {
   size_t lines = 0;
   for (const char *p = r.out; *p; p++) lines += *p == '\n';
   ck_assert_uint_eq(lines, n + 2);
-  ck_assert_ptr_nonnull(strstr(r.out, "no        1024 threads x about 120 registers "
-                                      "= 122880 exceed the 65536 registers of an SM"));
+  ck_assert_ptr_nonnull(strstr(r.out, "no        512 threads x about 136 registers "
+                                      "= 69632 exceed the 65536 registers of an SM"));
   pt_test_out_free(&r);
 
   r = RUN("space", "--stage", "gemm2", "--arch", "gfx90a", "--dtype", "a16w4");

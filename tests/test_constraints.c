@@ -101,25 +101,30 @@ END_TEST
 
 START_TEST(test_resources) {
   /* the kernels' geometry: warps of 32 weight rows (16 from bm=64) across
-   * bn, times k_wave; two A stages or the f32 C tile, plus row tables */
+   * bn, times k_wave; a ring of K-tile slots (bn rows x 64 B per k wave of
+   * weights, 8 B scale windows per row and k wave, the bf16 A stage; 4
+   * slots with kstages=2 on NVIDIA, 3 on AMD) or the f32 C tile, plus row
+   * tables */
   pt_variant_t v = variant(PT_STAGE_GEMM1, "bm=64,bn=128,k_wave=2");
   ck_assert_int_eq(pt_constraints_threads(&v, 32), 512);
   ck_assert_int_eq(pt_constraints_threads(&v, 64), 1024);
-  ck_assert_uint_eq(pt_constraints_smem_bytes(&v, PT_DTYPE_A4W4),
-                    2 * 64 * 256 * 2 + 64 * 12);
+  ck_assert_uint_eq(pt_constraints_smem_bytes(&v, PT_DTYPE_A4W4, 32),
+                    4 * (128 * 128 + 128 * 2 * 8 + 64 * 256 * 2) + 64 * 12);
   /* accumulators + weight stages + 64 */
   ck_assert_int_eq(pt_constraints_regs_per_thread(&v, 32), 32 + 20 + 64);
   ck_assert_int_eq(pt_constraints_regs_per_thread(&v, 64), 16 + 10 + 64);
 
   v = variant(PT_STAGE_GEMM1, "bm=64,bn=128,k_wave=1");
-  ck_assert_uint_eq(pt_constraints_smem_bytes(&v, PT_DTYPE_A16W4),
-                    64 * 132 * 4 + 64 * 12);
+  ck_assert_uint_eq(pt_constraints_smem_bytes(&v, PT_DTYPE_A16W4, 32),
+                    4 * (128 * 64 + 128 * 8 + 64 * 128 * 2) + 64 * 12);
+  ck_assert_uint_eq(pt_constraints_smem_bytes(&v, PT_DTYPE_A16W4, 64),
+                    3 * (128 * 64 + 128 * 8 + 64 * 128 * 2) + 64 * 12);
   ck_assert_int_eq(pt_constraints_threads(&v, 32), 256);
 
   v = variant(PT_STAGE_GEMM2, "bm=16,bn=256,kstages=2");
   ck_assert_int_eq(pt_constraints_threads(&v, 32), 256);
-  ck_assert_uint_eq(pt_constraints_smem_bytes(&v, PT_DTYPE_A8W4),
-                    16 * 260 * 4 + 16 * 12);
+  ck_assert_uint_eq(pt_constraints_smem_bytes(&v, PT_DTYPE_A8W4, 32),
+                    4 * (256 * 64 + 256 * 8 + 16 * 128 * 2) + 16 * 12);
   ck_assert_int_eq(pt_constraints_regs_per_thread(&v, 32), 16 + 40 + 64);
   v = variant(PT_STAGE_GEMM2, "bm=16,bn=256,kstages=1");
   ck_assert_int_eq(pt_constraints_regs_per_thread(&v, 32), 16 + 20 + 64);
@@ -137,10 +142,9 @@ static const struct {
   {PT_STAGE_GEMM1, "bm=64,bn=256,k_wave=4", "sm_90", "threads",
    "2048 threads per block exceed the device limit 1024"},
   {PT_STAGE_GEMM1, "bm=128,bn=64,k_wave=1", "gfx90a", "smem",
-   "shared memory 67072 B exceeds the device limit 65536 B"},
-  {PT_STAGE_GEMM1, "bm=128,bn=128,k_wave=2", "sm_90", "regs_per_block",
-   "512 threads x about 148 registers = 75776 exceed the 65536 registers of "
-   "an SM"},
+   "shared memory 113664 B exceeds the device limit 65536 B"},
+  {PT_STAGE_GEMM1, "bm=128,bn=128,k_wave=2", "sm_90", "smem",
+   "shared memory 337408 B exceeds the device limit 232448 B"},
   {PT_STAGE_GEMM2, "bm=128,bn=256", "sm_90", "regs_per_block",
    "512 threads x about 148 registers = 75776 exceed the 65536 registers of "
    "an SM"},
@@ -188,11 +192,11 @@ START_TEST(test_first_rule_wins) {
   ck_assert_str_eq(out.reason, "512 threads per block exceed the device limit 256");
 
   lim = limits("sm_90");
-  lim.smem_per_block = 16384;
+  lim.smem_per_block = 32768;
   v = variant(PT_STAGE_GEMM2, "bm=32,bn=128,kstages=2");
   ck_assert_int_eq(pt_constraints_check(&v, PT_DTYPE_A4W4, &lim, &out, NULL), PT_OK);
   ck_assert_str_eq(out.rule, "smem");
-  ck_assert_str_eq(out.reason, "shared memory 17280 B exceeds the device limit 16384 B");
+  ck_assert_str_eq(out.reason, "shared memory 70016 B exceeds the device limit 32768 B");
   v = variant(PT_STAGE_GEMM2, "bm=16,bn=128,kstages=1");
   ck_assert_int_eq(pt_constraints_check(&v, PT_DTYPE_A4W4, &lim, &out, NULL), PT_OK);
   ck_assert(out.feasible);

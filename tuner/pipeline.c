@@ -68,7 +68,7 @@ int pt_pipe_stage_load(pt_gpu_t *gpu, const pt_variant_t *v, pt_dtype_t dtype,
   out->dtype = dtype;
   out->act = act;
   out->threads = (unsigned)pt_kernels_threads(v, props->warp_size);
-  out->smem = pt_kernels_smem(v);
+  out->smem = pt_kernels_smem(v, props->warp_size);
   int rc = pt_kernels_job_init(&job, v, dtype, act, props->arch, err);
   if (rc == PT_OK)
     rc = load_module(gpu, &job, pt_kernels_entry(v->stage), &out->mod, &out->k,
@@ -110,7 +110,7 @@ int pt_pipe_stage_load_code(pt_gpu_t *gpu, const pt_variant_t *v,
   out->dtype = dtype;
   out->act = act;
   out->threads = (unsigned)pt_kernels_threads(v, props->warp_size);
-  out->smem = pt_kernels_smem(v);
+  out->smem = pt_kernels_smem(v, props->warp_size);
   out->regs = code->regs;
   out->spill_bytes = code->spill_bytes;
   out->code_bytes = code->size;
