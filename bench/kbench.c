@@ -1,13 +1,15 @@
 /* kbench: verifies and benchmarks the MoE kernels on a GPU (not a test).
  *
- *   kbench verify [STRIDE [FIRST]]
+ *   kbench verify [STRIDE [FIRST [COUNT]]]
  *                            every STRIDE-th feasible variant (default 1) of
  *                            both stages, for every default family and dtype,
  *                            M in {1, 7, 128, 1000}, uniform and Zipf routing;
  *                            prints variants x pass/fail and worst errors
- *   kbench bench             gptoss-120b (3 dtypes) and dsv3-tp8 at M in
+ *   kbench bench [MAX_M]     gptoss-120b (3 dtypes) and dsv3-tp8 at M in
  *                            {1, 16, 128, 1024, 8192}: default and best variant
- *                            found; CSV rows for bench/report.py
+ *                            found; CSV rows for bench/table.py
+ *   kbench probe FAMILY DTYPE M 'STAGE|SPEC|DEF=V ...'...
+ *                            verify and time single variants (experiments)
  *
  * Compiles with 16 host threads (the device machine's cores). */
 #include <pthread.h>
@@ -221,7 +223,7 @@ static void verify_combo(pt_gpu_t *gpu, const pt_family_set_t *set,
   pt_gpu_code_free(&red);
 }
 
-static int cmd_verify(pt_gpu_t *gpu, int stride, int first_combo)
+static int cmd_verify(pt_gpu_t *gpu, int stride, int first_combo, int ncombos)
 {
   pt_family_set_t set;
   pt_err_t err;
@@ -234,7 +236,8 @@ static int cmd_verify(pt_gpu_t *gpu, int stride, int first_combo)
       {PT_DTYPE_A4W4, PT_ACT_SWIGLU_OAI}, {PT_DTYPE_A8W4, PT_ACT_SWIGLU_OAI},
       {PT_DTYPE_A16W4, PT_ACT_SWIGLU_OAI},
   };
-  for (size_t i = (size_t)first_combo; i < sizeof combos / sizeof combos[0]; i++)
+  for (size_t i = (size_t)first_combo;
+       i < sizeof combos / sizeof combos[0] && (int)i < first_combo + ncombos; i++)
     verify_combo(gpu, &set, combos[i].dt, combos[i].act, stride, &lim);
   pt_family_set_free(&set);
   return 0;
@@ -245,8 +248,8 @@ static int cmd_verify(pt_gpu_t *gpu, int stride, int first_combo)
 static const int kBenchM[] = {1, 16, 128, 1024, 8192};
 
 /* Candidates searched for the best variant (device time is scarce): every
- * bm x bn x (k_wave 1 or 2 | epilog atomic or reduce), with bhoist=1, nt=1,
- * kstages=2 and the other knobs at their defaults. */
+ * bm x bn x (gemm1: k_wave 1 or 2 | gemm2: kstages 2 atomic, kstages 1
+ * atomic, kstages 2 reduce), nt=1, the other knobs at their defaults. */
 static int bench_cands(pt_stage_t st, pt_dtype_t dt, const pt_limits_t *lim,
                        pt_variant_t *out, int max)
 {
@@ -254,24 +257,24 @@ static int bench_cands(pt_stage_t st, pt_dtype_t dt, const pt_limits_t *lim,
   int n = 0;
   for (int a = 0; a < 4; a++)
     for (int b = 0; b < 3; b++)
-      for (int k = 0; k < 2; k++)
-        for (int h = 1; h < 2 && n < max; h++) {
-          pt_variant_t v;
-          pt_verdict_t vd;
-          pt_knobs_default(st, &v);
-          v.bm = bms[a];
-          v.bn = bns[b];
-          v.bhoist = h;
-          if (st == PT_STAGE_GEMM1)
-            v.k_wave = 1 << k;
-          else if (k == 0)
-            v.kstages = 2;
-          else
-            v.epilog = PT_EPILOG_REDUCE;
-          v.nt = 1;
-          if (pt_constraints_check(&v, dt, lim, &vd, NULL) == PT_OK && vd.feasible)
-            out[n++] = v;
+      for (int k = 0; k < 3 && n < max; k++) {
+        pt_variant_t v;
+        pt_verdict_t vd;
+        pt_knobs_default(st, &v);
+        v.bm = bms[a];
+        v.bn = bns[b];
+        v.nt = 1;
+        if (st == PT_STAGE_GEMM1) {
+          if (k == 2)
+            continue;
+          v.k_wave = 1 << k;
+        } else {
+          v.kstages = k == 1 ? 1 : 2;
+          v.epilog = k == 2 ? PT_EPILOG_REDUCE : PT_EPILOG_ATOMIC;
         }
+        if (pt_constraints_check(&v, dt, lim, &vd, NULL) == PT_OK && vd.feasible)
+          out[n++] = v;
+      }
   return n;
 }
 
@@ -284,20 +287,30 @@ static double time_stage(pt_pipe_t *pp, pt_pipe_stage_t *st, int reps, pt_err_t 
   return g1 ? t.gemm1_us : t.gemm2_us;
 }
 
+/* Sort blocks a stage or pipeline runs on: the deployed SBM is the larger
+ * of the two stages' BM (DESIGN §4), so each stage is timed on the sort of
+ * its own BM and each pair on the sort of the larger. */
+#define NSBM 4
+static int sbm_index(int bm)
+{
+  return bm <= 16 ? 0 : bm <= 32 ? 1 : bm <= 64 ? 2 : 3;
+}
+
 static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
                         int M, const pt_limits_t *lim)
 {
   pt_moe_shape_t shape;
   pt_moe_problem_t p;
-  pt_pipe_t *pp;
+  pt_pipe_t *pps[NSBM], *pp;
   pt_err_t err;
   pt_routing_t r = {PT_ROUTING_UNIFORM, 0};
   if (pt_family_shape(fam, dt, &shape, &err) != PT_OK)
     die("shape", &err);
   if (pt_problem_init(&p, &shape, M, &r, 42, &err) != PT_OK)
     die("problem", &err);
-  if (pt_pipe_init(gpu, &p, 128, NTHREADS, 5, &pp, &err) != PT_OK)
-    die("pipe init", &err);
+  for (int i = 0; i < NSBM; i++)
+    if (pt_pipe_init(gpu, &p, 16 << i, NTHREADS, 5, &pps[i], &err) != PT_OK)
+      die("pipe init", &err);
   pt_variant_t best[2], def[2];
   double best_us[2], def_us[2];
   for (int s = 0; s < 2; s++) {
@@ -313,7 +326,7 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
     pt_pipe_stage_t st;
     if (pt_pipe_stage_load(gpu, &def[s], dt, fam->act, &st, &err) != PT_OK)
       die("default", &err);
-    def_us[s] = time_stage(pp, &st, 15, &err);
+    def_us[s] = time_stage(pps[sbm_index(def[s].bm)], &st, 15, &err);
     pt_pipe_stage_unload(&st);
     best[s] = def[s];
     best_us[s] = def_us[s];
@@ -322,6 +335,7 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
       pt_pipe_check_t chk;
       if (cc[i].rc != PT_OK || pt_pipe_stage_load(gpu, &cc[i].v, dt, fam->act, &st, &err) != PT_OK)
         continue;
+      pp = pps[sbm_index(cc[i].v.bm)];
       int ok = (s == 0 ? pt_pipe_verify_gemm1(pp, &st, &chk, &err)
                        : pt_pipe_verify_gemm2(pp, &st, &chk, &err)) == PT_OK && chk.pass;
       double us = ok ? time_stage(pp, &st, 5, &err) : 1e30;
@@ -341,6 +355,8 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
   for (int b = 0; b < 2; b++) {
     pt_pipe_stage_t g1, g2;
     pt_pipe_times_t t;
+    const pt_variant_t *v1 = b ? &best[0] : &def[0], *v2 = b ? &best[1] : &def[1];
+    pp = pps[sbm_index(v1->bm > v2->bm ? v1->bm : v2->bm)];
     if (pt_pipe_stage_load(gpu, b ? &best[0] : &def[0], dt, fam->act, &g1, &err) != PT_OK ||
         pt_pipe_stage_load(gpu, b ? &best[1] : &def[1], dt, fam->act, &g2, &err) != PT_OK ||
         pt_pipe_time(pp, &g1, &g2, 15, &t, &err) != PT_OK)
@@ -357,7 +373,8 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
          best_us[0], best_us[1], pipe[1], pt_problem_weight_bytes(&p),
          fl1 + fl2, s1, s2);
   fflush(stdout);
-  pt_pipe_free(pp);
+  for (int i = 0; i < NSBM; i++)
+    pt_pipe_free(pps[i]);
   pt_problem_free(&p);
 }
 
@@ -385,21 +402,123 @@ static int cmd_bench(pt_gpu_t *gpu, int maxm)
   return 0;
 }
 
+/* ---- probe: variants on one problem, for experiments ---- */
+
+/* One probe item "STAGE|SPEC|DEF=V DEF=V": compiled with the extra defines,
+ * verified, timed (median of 15, cold L2); one line printed. */
+static void probe_one(pt_gpu_t *gpu, pt_pipe_t *pp, const pt_family_t *fam,
+                      pt_dtype_t dt, const char *item, const pt_gpu_code_t *red)
+{
+  char buf[512], *defs[8];
+  int nd = 0;
+  pt_stage_t stg;
+  pt_variant_t v;
+  pt_err_t err;
+  snprintf(buf, sizeof buf, "%s", item);
+  char *spec = strchr(buf, '|'), *dl = spec ? strchr(spec + 1, '|') : NULL;
+  if (!spec) {
+    printf("PROBE %s: want STAGE|SPEC[|DEFS]\n", item);
+    return;
+  }
+  *spec++ = '\0';
+  if (dl) {
+    *dl++ = '\0';
+    for (char *t = strtok(dl, " "); t && nd < 8; t = strtok(NULL, " "))
+      defs[nd++] = t;
+  }
+  if (pt_stage_parse(buf, &stg) != 0 || pt_knobs_parse(stg, spec, &v, &err) != PT_OK) {
+    printf("PROBE %s: bad stage or spec\n", item);
+    return;
+  }
+  pt_kernels_job_t job;
+  pt_gpu_code_t code;
+  pt_pipe_stage_t st;
+  if (pt_kernels_job_init(&job, &v, dt, fam->act, pt_gpu_props(gpu)->arch, &err) != PT_OK)
+    die("job", &err);
+  for (int i = 0; i < nd && job.ndefines < PT_KERNELS_DEFINES_MAX; i++)
+    job.defines[job.ndefines++] = defs[i];
+  job.req.ndefines = job.ndefines;
+  if (pt_gpu_compile(&job.req, &code, &err) != PT_OK ||
+      pt_pipe_stage_load_code(gpu, &v, dt, fam->act, &code, red, &st, &err) != PT_OK) {
+    printf("PROBE %s: %s\n", item, err.msg);
+    return;
+  }
+  pt_pipe_check_t chk;
+  int rc = stg == PT_STAGE_GEMM1 ? pt_pipe_verify_gemm1(pp, &st, &chk, &err)
+                                 : pt_pipe_verify_gemm2(pp, &st, &chk, &err);
+  if (rc != PT_OK)
+    die("verify", &err);
+  double us = time_stage(pp, &st, 15, &err);
+  printf("PROBE %-60s regs=%3d spill=%d blk/sm=%d match=%.4f l2=%.2e %s us=%8.2f\n",
+         item, st.regs, st.spill_bytes, st.blocks_per_sm, chk.code_match,
+         chk.rel_l2, chk.pass ? "pass" : "FAIL", us);
+  fflush(stdout);
+  pt_pipe_stage_unload(&st);
+  pt_gpu_code_free(&code);
+}
+
+/* kbench probe FAMILY DTYPE M ITEM...: every item on one problem, sorted
+ * with SBM = $KBENCH_SBM (default 128). */
+static int cmd_probe(pt_gpu_t *gpu, int argc, char **argv)
+{
+  pt_family_set_t set;
+  pt_err_t err;
+  pt_dtype_t dt;
+  if (argc < 6) {
+    fprintf(stderr, "usage: kbench probe FAMILY DTYPE M 'STAGE|SPEC|DEFS'...\n");
+    return 2;
+  }
+  if (pt_family_load_builtin(&set, &err) != PT_OK)
+    die("families", &err);
+  const pt_family_t *fam = pt_family_find(&set, argv[2]);
+  int M = atoi(argv[4]);
+  if (!fam || pt_dtype_parse(argv[3], &dt) != 0 || M < 1) {
+    fprintf(stderr, "kbench probe: bad family, dtype or M\n");
+    return 2;
+  }
+  pt_moe_shape_t shape;
+  pt_moe_problem_t p;
+  pt_pipe_t *pp;
+  pt_routing_t r = {PT_ROUTING_UNIFORM, 0};
+  if (pt_family_shape(fam, dt, &shape, &err) != PT_OK ||
+      pt_problem_init(&p, &shape, M, &r, 42, &err) != PT_OK ||
+      pt_pipe_init(gpu, &p, getenv("KBENCH_SBM") ? atoi(getenv("KBENCH_SBM")) : 128, NTHREADS, 5, &pp, &err) != PT_OK)
+    die("problem", &err);
+  pt_gpu_code_t red;
+  compile_reduce(pt_gpu_props(gpu)->arch, &red);
+  printf("PROBE problem %s %s M=%d weight_bytes=%zu\n", fam->name, argv[3], M,
+         pt_problem_weight_bytes(&p));
+  for (int i = 5; i < argc; i++)
+    probe_one(gpu, pp, fam, dt, argv[i], &red);
+  pt_gpu_code_free(&red);
+  pt_pipe_free(pp);
+  pt_problem_free(&p);
+  pt_family_set_free(&set);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   pt_gpu_t *gpu;
   pt_err_t err;
   if (argc < 2) {
-    fprintf(stderr, "usage: kbench verify [STRIDE [FIRST_COMBO]] | bench [MAX_M]\n");
+    fprintf(stderr, "usage: kbench verify [STRIDE [FIRST_COMBO [COUNT]]] | bench [MAX_M] | "
+                    "probe FAMILY DTYPE M ITEM...\n");
     return 2;
   }
   if (pt_gpu_open(PT_GPU_CUDA, 0, &gpu, &err) != PT_OK) {
     printf("SKIP: %s\n", err.msg);
     return 77;
   }
+  if (strcmp(argv[1], "probe") == 0) {
+    int prc = cmd_probe(gpu, argc, argv);
+    pt_gpu_close(gpu);
+    return prc;
+  }
   int rc = strcmp(argv[1], "verify") == 0
                ? cmd_verify(gpu, argc > 2 ? atoi(argv[2]) : 1,
-                            argc > 3 ? atoi(argv[3]) : 0)
+                            argc > 3 ? atoi(argv[3]) : 0,
+                            argc > 4 ? atoi(argv[4]) : 5)
                : cmd_bench(gpu, argc > 2 ? atoi(argv[2]) : 8192);
   pt_gpu_close(gpu);
   return rc;
