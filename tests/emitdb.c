@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "knobs.h"
+#include "testutil.h"
 
 typedef struct fam_s {
   const char *name, *dtype, *act;
@@ -49,29 +50,6 @@ typedef struct ctx_s {
   char src[PT_DB_HASH_HEX];
   pt_variant_t v1[NG1], v2[NG2];
 } ctx_t;
-
-static pt_gpu_props_t props(pt_gpu_backend_t b, const char *name,
-                            const char *arch, const char *pci) {
-  pt_gpu_props_t p;
-  memset(&p, 0, sizeof p);
-  p.backend = b;
-  snprintf(p.name, sizeof p.name, "%s", name);
-  snprintf(p.arch, sizeof p.arch, "%s", arch);
-  snprintf(p.pci_bus_id, sizeof p.pci_bus_id, "%s", pci);
-  snprintf(p.driver, sizeof p.driver, "%s", b == PT_GPU_CUDA ? "13.0" : "6.2");
-  p.sm_count = b == PT_GPU_CUDA ? 132 : 304;
-  p.warp_size = b == PT_GPU_CUDA ? 32 : 64;
-  p.max_threads_per_block = 1024;
-  p.max_threads_per_sm = 2048;
-  p.regs_per_block = p.regs_per_sm = 65536;
-  p.smem_per_block = 48 << 10;
-  p.smem_per_block_optin = b == PT_GPU_CUDA ? 227 << 10 : 64 << 10;
-  p.smem_per_sm = 228 << 10;
-  p.l2_bytes = (size_t)(b == PT_GPU_CUDA ? 50 : 256) << 20;
-  p.global_mem = (size_t)(b == PT_GPU_CUDA ? 80 : 192) << 30;
-  p.clock_khz = b == PT_GPU_CUDA ? 1980000 : 2100000;
-  return p;
-}
 
 static int fail(ctx_t *c, int rc) {
   if (rc != PT_OK) fprintf(stderr, "emitdb: %s\n", pt_db_errmsg(c->db));
@@ -237,9 +215,9 @@ static int begin(ctx_t *c) {
   static const char source[] = "extern \"C\" __global__ void moe_gemm() {}\n";
   const char *amd = c->o->odd_arch ? c->o->odd_arch : "gfx942";
   pt_gpu_props_t p[3] = {
-      props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:19:00.0"),
-      props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:3b:00.0"),
-      props(PT_GPU_HIP, "AMD Instinct MI300X", amd, "0000:05:00.0")};
+      pt_test_gpu_props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:19:00.0"),
+      pt_test_gpu_props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:3b:00.0"),
+      pt_test_gpu_props(PT_GPU_HIP, "AMD Instinct MI300X", amd, "0000:05:00.0")};
   int rc = fail(c, pt_db_run_begin(c->db, "lab1", "pipetune tune --all", &c->run));
   for (int i = 0; i < 3 && rc == PT_OK; i++)
     rc = fail(c, pt_db_put_device(c->db, "lab1", &p[i], &c->dev[i]));

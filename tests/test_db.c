@@ -166,29 +166,6 @@ typedef struct fx_s {
   char src[PT_DB_HASH_HEX];
 } fx_t;
 
-static pt_gpu_props_t props(pt_gpu_backend_t b, const char *name,
-                            const char *arch, const char *pci) {
-  pt_gpu_props_t p;
-  memset(&p, 0, sizeof p);
-  p.backend = b;
-  snprintf(p.name, sizeof p.name, "%s", name);
-  snprintf(p.arch, sizeof p.arch, "%s", arch);
-  snprintf(p.pci_bus_id, sizeof p.pci_bus_id, "%s", pci);
-  snprintf(p.driver, sizeof p.driver, "%s", b == PT_GPU_CUDA ? "13.0" : "6.2");
-  p.sm_count = b == PT_GPU_CUDA ? 132 : 304;
-  p.warp_size = b == PT_GPU_CUDA ? 32 : 64;
-  p.max_threads_per_block = 1024;
-  p.max_threads_per_sm = 2048;
-  p.regs_per_block = p.regs_per_sm = 65536;
-  p.smem_per_block = 48 << 10;
-  p.smem_per_block_optin = 227 << 10;
-  p.smem_per_sm = 228 << 10;
-  p.l2_bytes = 50 << 20;
-  p.global_mem = (size_t)80 << 30;
-  p.clock_khz = 1980000;
-  return p;
-}
-
 static int64_t put_var(pt_db_t *db, int i) {
   pt_db_variant_t v = {"gemm1", specs[i], spec_bm[i], i == 2 ? 256 : 128,
                        i == 2 ? 1 : 2, -1, i < 2, i == 2 ? 402 : 0, i < 2,
@@ -244,9 +221,9 @@ static void fx_begin(pt_db_t *db, const char *host, fx_t *f) {
   static const char source[] = "extern \"C\" __global__ void gemm1() {}\n";
   OK(db, pt_db_run_begin(db, host, "pipetune tune --family toy", &f->run));
   pt_gpu_props_t p[3] = {
-      props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:19:00.0"),
-      props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:3b:00.0"),
-      props(PT_GPU_HIP, "AMD Instinct MI300X", "gfx942", "0000:05:00.0")};
+      pt_test_gpu_props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:19:00.0"),
+      pt_test_gpu_props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:3b:00.0"),
+      pt_test_gpu_props(PT_GPU_HIP, "AMD Instinct MI300X", "gfx942", "0000:05:00.0")};
   for (int i = 0; i < 3; i++) OK(db, pt_db_put_device(db, host, &p[i], &f->dev[i]));
   OK(db, pt_db_put_source(db, "moe_gemm1.cu", source, sizeof source - 1, f->src));
   for (int i = 0; i < 3; i++) f->var[i] = put_var(db, i);
@@ -557,7 +534,7 @@ END_TEST
 
 START_TEST(devices_variants_problems) {
   pt_db_t *db = open_db(TP("r.db"), PT_DB_CREATE);
-  pt_gpu_props_t p = props(PT_GPU_CUDA, "NVIDIA H100", "sm_90", "0000:19:00.0");
+  pt_gpu_props_t p = pt_test_gpu_props(PT_GPU_CUDA, "NVIDIA H100", "sm_90", "0000:19:00.0");
   int64_t d1 = 0, d2 = 0, d3 = 0;
   OK(db, pt_db_put_device(db, "hostA", &p, &d1));
   OK(db, pt_db_put_device(db, "hostA", &p, &d2));

@@ -146,3 +146,26 @@ void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char 
   if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
   if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %.2000s", in_out, r.out);
 }
+
+pt_gpu_props_t pt_test_gpu_props(pt_gpu_backend_t b, const char *name,
+                                 const char *arch, const char *pci) {
+  pt_gpu_props_t p;
+  memset(&p, 0, sizeof p);
+  p.backend = b;
+  snprintf(p.name, sizeof p.name, "%s", name);
+  snprintf(p.arch, sizeof p.arch, "%s", arch);
+  snprintf(p.pci_bus_id, sizeof p.pci_bus_id, "%s", pci);
+  snprintf(p.driver, sizeof p.driver, "%s", b == PT_GPU_CUDA ? "13.0" : "6.2");
+  p.sm_count = b == PT_GPU_CUDA ? 132 : 304;
+  p.warp_size = b == PT_GPU_CUDA ? 32 : 64;
+  p.max_threads_per_block = 1024;
+  p.max_threads_per_sm = 2048;
+  p.regs_per_block = p.regs_per_sm = 65536;
+  p.smem_per_block = 48 << 10;
+  p.smem_per_block_optin = b == PT_GPU_CUDA ? 227 << 10 : 64 << 10;
+  p.smem_per_sm = 228 << 10;
+  p.l2_bytes = (size_t)(b == PT_GPU_CUDA ? 50 : 256) << 20;
+  p.global_mem = (size_t)(b == PT_GPU_CUDA ? 80 : 192) << 30;
+  p.clock_khz = b == PT_GPU_CUDA ? 1980000 : 2100000;
+  return p;
+}

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "gpu.h"
+
 typedef struct pt_test_out_s {
   int status;   /* exit status, or 128 + signal */
   char *out;    /* captured stdout, NUL-terminated */
@@ -38,5 +40,10 @@ char *pt_test_write(const char *dir, const char *name, const char *text);
 char *pt_test_slurp(const char *path, size_t *len);
 /* The program name found on PATH (malloc'd path), or NULL. */
 char *pt_test_find_prog(const char *name);
+
+/* Properties of a fake device for DB fixtures: an H100-like sm_* part on
+ * CUDA, an MI300X-like gfx* part on HIP. */
+pt_gpu_props_t pt_test_gpu_props(pt_gpu_backend_t b, const char *name,
+                                 const char *arch, const char *pci);
 
 #endif
