@@ -321,8 +321,12 @@ static char *sql_text(const char *path, const char *sql) {
   return v != NULL ? v : strdup("");
 }
 
+/* Polled while a child creates the database: until its schema is in, the
+ * file may exist without the measurements view. */
 static long long count_results(const char *path) {
   if (access(path, F_OK) != 0) return 0;
+  if (sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'measurements'") == 0)
+    return 0;
   return sql_int(path, "SELECT count(*) FROM measurements");
 }
 
