@@ -287,13 +287,14 @@ static double time_stage(pt_pipe_t *pp, pt_pipe_stage_t *st, int reps, pt_err_t 
   return g1 ? t.gemm1_us : t.gemm2_us;
 }
 
-/* Sort blocks a stage or pipeline runs on: the deployed SBM is the larger
- * of the two stages' BM (DESIGN §4), so each stage is timed on the sort of
- * its own BM and each pair on the sort of the larger. */
-#define NSBM 4
-static int sbm_index(int bm)
+/* Sorts the pipe for a stage or pair: the deployed SBM is the larger of the
+ * two stages' BM (DESIGN §4), so each stage is timed on the sort of its own
+ * BM and each pair on the sort of the larger. */
+static void sort_for(pt_pipe_t *pp, int bm)
 {
-  return bm <= 16 ? 0 : bm <= 32 ? 1 : bm <= 64 ? 2 : 3;
+  pt_err_t err;
+  if (pt_pipe_sort(pp, bm, &err) != PT_OK)
+    die("sort", &err);
 }
 
 static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
@@ -301,16 +302,15 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
 {
   pt_moe_shape_t shape;
   pt_moe_problem_t p;
-  pt_pipe_t *pps[NSBM], *pp;
+  pt_pipe_t *pp;
   pt_err_t err;
   pt_routing_t r = {PT_ROUTING_UNIFORM, 0};
   if (pt_family_shape(fam, dt, &shape, &err) != PT_OK)
     die("shape", &err);
   if (pt_problem_init(&p, &shape, M, &r, 42, &err) != PT_OK)
     die("problem", &err);
-  for (int i = 0; i < NSBM; i++)
-    if (pt_pipe_init(gpu, &p, 16 << i, NTHREADS, 5, &pps[i], &err) != PT_OK)
-      die("pipe init", &err);
+  if (pt_pipe_init(gpu, &p, 128, NTHREADS, 5, &pp, &err) != PT_OK)
+    die("pipe init", &err);
   pt_variant_t best[2], def[2];
   double best_us[2], def_us[2];
   for (int s = 0; s < 2; s++) {
@@ -326,7 +326,8 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
     pt_pipe_stage_t st;
     if (pt_pipe_stage_load(gpu, &def[s], dt, fam->act, &st, &err) != PT_OK)
       die("default", &err);
-    def_us[s] = time_stage(pps[sbm_index(def[s].bm)], &st, 15, &err);
+    sort_for(pp, def[s].bm);
+    def_us[s] = time_stage(pp, &st, 15, &err);
     pt_pipe_stage_unload(&st);
     best[s] = def[s];
     best_us[s] = def_us[s];
@@ -335,7 +336,7 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
       pt_pipe_check_t chk;
       if (cc[i].rc != PT_OK || pt_pipe_stage_load(gpu, &cc[i].v, dt, fam->act, &st, &err) != PT_OK)
         continue;
-      pp = pps[sbm_index(cc[i].v.bm)];
+      sort_for(pp, cc[i].v.bm);
       int ok = (s == 0 ? pt_pipe_verify_gemm1(pp, &st, &chk, &err)
                        : pt_pipe_verify_gemm2(pp, &st, &chk, &err)) == PT_OK && chk.pass;
       double us = ok ? time_stage(pp, &st, 5, &err) : 1e30;
@@ -356,7 +357,7 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
     pt_pipe_stage_t g1, g2;
     pt_pipe_times_t t;
     const pt_variant_t *v1 = b ? &best[0] : &def[0], *v2 = b ? &best[1] : &def[1];
-    pp = pps[sbm_index(v1->bm > v2->bm ? v1->bm : v2->bm)];
+    sort_for(pp, v1->bm > v2->bm ? v1->bm : v2->bm);
     if (pt_pipe_stage_load(gpu, b ? &best[0] : &def[0], dt, fam->act, &g1, &err) != PT_OK ||
         pt_pipe_stage_load(gpu, b ? &best[1] : &def[1], dt, fam->act, &g2, &err) != PT_OK ||
         pt_pipe_time(pp, &g1, &g2, 15, &t, &err) != PT_OK)
@@ -373,8 +374,7 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
          best_us[0], best_us[1], pipe[1], pt_problem_weight_bytes(&p),
          fl1 + fl2, s1, s2);
   fflush(stdout);
-  for (int i = 0; i < NSBM; i++)
-    pt_pipe_free(pps[i]);
+  pt_pipe_free(pp);
   pt_problem_free(&p);
 }
 

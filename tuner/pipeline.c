@@ -14,27 +14,44 @@
 #define FLUSH_BYTES ((size_t)256 << 20)  /* > L2 of current GPUs */
 #define SAMPLE_ALL_ROWS 1024
 
-/* Device buffers of one problem. */
-typedef struct dbufs_s {
+#define MAX_SORTS 4               /* one per BM of the space */
+
+/* Device buffers of the problem, shared by all its sorts. */
+typedef struct pbufs_s {
   pt_gpu_ptr_t x, xs, w1, w1s, w2, w2s;
+  pt_gpu_ptr_t out, ybuf, flush;
+} pbufs_t;
+
+/* Device buffers laid out by one sort. */
+typedef struct sbufs_s {
   pt_gpu_ptr_t ids, sw, bexp;        /* sorted routing */
   pt_gpu_ptr_t hq, hs;               /* gemm1 output (GPU's) */
   pt_gpu_ptr_t rq, rs;               /* oracle intermediate, gemm2's input */
-  pt_gpu_ptr_t out, ybuf, flush;
-} dbufs_t;
+} sbufs_t;
 
-struct pt_pipe_s {
-  pt_gpu_t *gpu;
-  const pt_moe_problem_t *p;
+/* What depends on the sort block: the sort, the rows the references cover,
+ * the references themselves and the buffers in sorted-row order. */
+typedef struct sorting_s {
   pt_moe_sorted_t sorted;
   pt_oracle_sample_t smp;
   pt_oracle_inter_t ref_h;           /* oracle intermediate (sampled rows) */
   float *ref_out;                    /* oracle out [M, H] (sampled tokens) */
+  sbufs_t d;
+} sorting_t;
+
+struct pt_pipe_s {
+  pt_gpu_t *gpu;
+  const pt_moe_problem_t *p;
+  int threads;                       /* for the oracle of a new sort */
+  unsigned long long seed;
   size_t out_bytes;                  /* (M + 1) x H bf16: a guard row */
-  dbufs_t d;
+  pbufs_t d;
+  sorting_t sorts[MAX_SORTS];        /* made so far, oldest first */
+  int nsorts;
+  sorting_t *s;                      /* the one launches use */
 };
 
-int pt_pipe_padded(const pt_pipe_t *pp) { return pp->sorted.padded; }
+int pt_pipe_padded(const pt_pipe_t *pp) { return pp->s->sorted.padded; }
 
 /* ---- stages ---- */
 
@@ -154,13 +171,12 @@ static int upload(pt_gpu_t *gpu, pt_gpu_ptr_t *d, const void *h, size_t n,
   return rc;
 }
 
-static void free_dbufs(pt_gpu_t *gpu, dbufs_t *d)
+static void free_bufs(pt_gpu_t *gpu, pt_gpu_ptr_t *all, size_t n)
 {
-  pt_gpu_ptr_t *all = (pt_gpu_ptr_t *)d;
-  for (size_t i = 0; i < sizeof *d / sizeof *all; i++)
+  for (size_t i = 0; i < n; i++)
     if (all[i])
       pt_gpu_free(gpu, all[i]);
-  memset(d, 0, sizeof *d);
+  memset(all, 0, n * sizeof *all);
 }
 
 static size_t inter_bytes(pt_dtype_t dt, int rows, int I)
@@ -169,36 +185,34 @@ static size_t inter_bytes(pt_dtype_t dt, int rows, int I)
   return per * (size_t)rows;
 }
 
-static int references(pt_pipe_t *pp, int threads, unsigned long long seed,
-                      pt_err_t *err)
+static int references(const pt_pipe_t *pp, sorting_t *so, pt_err_t *err)
 {
   const pt_moe_problem_t *p = pp->p;
   int M = p->tokens, H = p->shape.model_dim;
   int rc = M * p->shape.topk <= SAMPLE_ALL_ROWS
-               ? pt_oracle_sample_all(&pp->smp, &pp->sorted, M, err)
-               : pt_oracle_sample_init(&pp->smp, &pp->sorted, M, 8, seed, err);
+               ? pt_oracle_sample_all(&so->smp, &so->sorted, M, err)
+               : pt_oracle_sample_init(&so->smp, &so->sorted, M, 8, pp->seed, err);
   if (rc == PT_OK)
-    rc = pt_oracle_inter_init(&pp->ref_h, p->shape.dtype, pp->sorted.padded,
+    rc = pt_oracle_inter_init(&so->ref_h, p->shape.dtype, so->sorted.padded,
                               p->shape.inter_dim, err);
   if (rc == PT_OK)
-    rc = pt_oracle_gemm1(p, &pp->sorted, &pp->smp, threads, &pp->ref_h, NULL, err);
-  if (rc == PT_OK && (pp->ref_out = calloc((size_t)M * H, sizeof(float))) == NULL)
+    rc = pt_oracle_gemm1(p, &so->sorted, &so->smp, pp->threads, &so->ref_h, NULL, err);
+  if (rc == PT_OK && (so->ref_out = calloc((size_t)M * H, sizeof(float))) == NULL)
     rc = pt_err_set(err, PT_ENOMEM, "oracle output of %d x %d", M, H);
   if (rc == PT_OK)
-    rc = pt_oracle_gemm2_atomic(p, &pp->sorted, &pp->ref_h, &pp->smp, threads,
-                                pp->ref_out, err);
+    rc = pt_oracle_gemm2_atomic(p, &so->sorted, &so->ref_h, &so->smp, pp->threads,
+                                so->ref_out, err);
   return rc;
 }
 
-static int upload_all(pt_pipe_t *pp, pt_err_t *err)
+static int upload_problem(pt_pipe_t *pp, pt_err_t *err)
 {
   const pt_moe_problem_t *p = pp->p;
   const pt_moe_shape_t *sh = &p->shape;
   pt_gpu_t *g = pp->gpu;
-  dbufs_t *d = &pp->d;
+  pbufs_t *d = &pp->d;
   size_t M = (size_t)p->tokens, H = (size_t)sh->model_dim, I = (size_t)sh->inter_dim;
   size_t E = (size_t)sh->experts, K = (size_t)sh->topk;
-  size_t cap = (size_t)pp->sorted.capacity, P = (size_t)pp->sorted.padded;
   size_t xb = sh->dtype == PT_DTYPE_A4W4 ? H / 2 : sh->dtype == PT_DTYPE_A8W4 ? H : 2 * H;
   int rc = upload(g, &d->x, p->x, M * xb, err);
   if (rc == PT_OK)
@@ -212,26 +226,80 @@ static int upload_all(pt_pipe_t *pp, pt_err_t *err)
   if (rc == PT_OK)
     rc = upload(g, &d->w2s, p->w2s, E * H * I / 32, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->ids, pp->sorted.sorted_ids, cap * 4, err);
-  if (rc == PT_OK)
-    rc = upload(g, &d->sw, pp->sorted.sorted_w, cap * 4, err);
-  if (rc == PT_OK)
-    rc = upload(g, &d->bexp, pp->sorted.block_expert,
-                cap / (size_t)pp->sorted.sbm * 4, err);
-  if (rc == PT_OK)
-    rc = upload(g, &d->hq, NULL, inter_bytes(sh->dtype, (int)P, (int)I), err);
-  if (rc == PT_OK)
-    rc = upload(g, &d->hs, NULL, P * I / 32, err);
-  if (rc == PT_OK)
-    rc = upload(g, &d->rq, pp->ref_h.h, pp->ref_h.h_bytes, err);
-  if (rc == PT_OK)
-    rc = upload(g, &d->rs, pp->ref_h.hs, pp->ref_h.hs_bytes, err);
-  if (rc == PT_OK)
     rc = upload(g, &d->out, NULL, pp->out_bytes, err);
   if (rc == PT_OK)
     rc = upload(g, &d->ybuf, NULL, M * K * H * 2, err);
   if (rc == PT_OK)
     rc = upload(g, &d->flush, NULL, FLUSH_BYTES, err);
+  return rc;
+}
+
+static int upload_sorting(pt_pipe_t *pp, sorting_t *so, pt_err_t *err)
+{
+  const pt_moe_shape_t *sh = &pp->p->shape;
+  pt_gpu_t *g = pp->gpu;
+  sbufs_t *d = &so->d;
+  size_t cap = (size_t)so->sorted.capacity, P = (size_t)so->sorted.padded;
+  size_t I = (size_t)sh->inter_dim;
+  int rc = upload(g, &d->ids, so->sorted.sorted_ids, cap * 4, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->sw, so->sorted.sorted_w, cap * 4, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->bexp, so->sorted.block_expert,
+                cap / (size_t)so->sorted.sbm * 4, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->hq, NULL, inter_bytes(sh->dtype, (int)P, (int)I), err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->hs, NULL, P * I / 32, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->rq, so->ref_h.h, so->ref_h.h_bytes, err);
+  if (rc == PT_OK)
+    rc = upload(g, &d->rs, so->ref_h.hs, so->ref_h.hs_bytes, err);
+  return rc;
+}
+
+static void sorting_free(pt_gpu_t *gpu, sorting_t *so)
+{
+  free_bufs(gpu, (pt_gpu_ptr_t *)&so->d, sizeof so->d / sizeof(pt_gpu_ptr_t));
+  pt_sort_free(&so->sorted);
+  pt_oracle_sample_free(&so->smp);
+  pt_oracle_inter_free(&so->ref_h);
+  free(so->ref_out);
+  memset(so, 0, sizeof *so);
+}
+
+static int sorting_make(pt_pipe_t *pp, int sbm, sorting_t *so, pt_err_t *err)
+{
+  const pt_moe_problem_t *p = pp->p;
+  memset(so, 0, sizeof *so);
+  int rc = pt_sort_run(p->topk_ids, p->topk_w, p->tokens, p->shape.topk,
+                       p->shape.experts, sbm, &so->sorted, err);
+  if (rc == PT_OK)
+    rc = references(pp, so, err);
+  if (rc == PT_OK)
+    rc = upload_sorting(pp, so, err);
+  if (rc != PT_OK)
+    sorting_free(pp->gpu, so);
+  return rc;
+}
+
+int pt_pipe_sort(pt_pipe_t *pp, int sbm, pt_err_t *err)
+{
+  for (int i = 0; i < pp->nsorts; i++)
+    if (pp->sorts[i].sorted.sbm == sbm) {
+      pp->s = &pp->sorts[i];
+      return PT_OK;
+    }
+  if (pp->nsorts == MAX_SORTS) {  /* the oldest goes */
+    sorting_free(pp->gpu, &pp->sorts[0]);
+    memmove(&pp->sorts[0], &pp->sorts[1], (MAX_SORTS - 1) * sizeof pp->sorts[0]);
+    pp->nsorts--;
+  }
+  int rc = sorting_make(pp, sbm, &pp->sorts[pp->nsorts], err);
+  if (rc == PT_OK)
+    pp->s = &pp->sorts[pp->nsorts++];
+  else if (pp->nsorts > 0)
+    pp->s = &pp->sorts[pp->nsorts - 1];
   return rc;
 }
 
@@ -245,13 +313,12 @@ int pt_pipe_init(pt_gpu_t *gpu, const pt_moe_problem_t *p, int sbm,
     return pt_err_set(err, PT_ENOMEM, "pipeline state");
   pp->gpu = gpu;
   pp->p = p;
+  pp->threads = threads;
+  pp->seed = seed;
   pp->out_bytes = ((size_t)p->tokens + 1) * (size_t)p->shape.model_dim * 2;
-  int rc = pt_sort_run(p->topk_ids, p->topk_w, p->tokens, p->shape.topk,
-                       p->shape.experts, sbm, &pp->sorted, err);
+  int rc = upload_problem(pp, err);
   if (rc == PT_OK)
-    rc = references(pp, threads, seed, err);
-  if (rc == PT_OK)
-    rc = upload_all(pp, err);
+    rc = pt_pipe_sort(pp, sbm, err);
   if (rc != PT_OK) {
     pt_pipe_free(pp);
     return rc;
@@ -264,11 +331,9 @@ void pt_pipe_free(pt_pipe_t *pp)
 {
   if (pp == NULL)
     return;
-  free_dbufs(pp->gpu, &pp->d);
-  pt_sort_free(&pp->sorted);
-  pt_oracle_sample_free(&pp->smp);
-  pt_oracle_inter_free(&pp->ref_h);
-  free(pp->ref_out);
+  for (int i = 0; i < pp->nsorts; i++)
+    sorting_free(pp->gpu, &pp->sorts[i]);
+  free_bufs(pp->gpu, (pt_gpu_ptr_t *)&pp->d, sizeof pp->d / sizeof(pt_gpu_ptr_t));
   free(pp);
 }
 
@@ -277,24 +342,24 @@ void pt_pipe_free(pt_pipe_t *pp)
 static void base_args(const pt_pipe_t *pp, pt_kargs_t *a)
 {
   memset(a, 0, sizeof *a);
-  a->sorted_ids = pp->d.ids;
-  a->sorted_w = pp->d.sw;
-  a->block_expert = pp->d.bexp;
+  a->sorted_ids = pp->s->d.ids;
+  a->sorted_w = pp->s->d.sw;
+  a->block_expert = pp->s->d.bexp;
   a->M = pp->p->tokens;
-  a->P = pp->sorted.padded;
+  a->P = pp->s->sorted.padded;
   a->H = pp->p->shape.model_dim;
   a->I = pp->p->shape.inter_dim;
   a->topk = pp->p->shape.topk;
-  a->sbm = pp->sorted.sbm;
+  a->sbm = pp->s->sorted.sbm;
 }
 
 static int launch(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_kargs_t *a,
                   int ncols, pt_gpu_stream_t *s, pt_err_t *err)
 {
   int bm = st->v.bm, bn = st->v.stage == PT_STAGE_GEMM1 ? st->v.bn / 2 : st->v.bn;
-  if (pp->sorted.sbm % bm != 0)
+  if (pp->s->sorted.sbm % bm != 0)
     return pt_err_set(err, PT_EINVAL, "bm %d does not divide the sort block %d",
-                      bm, pp->sorted.sbm);
+                      bm, pp->s->sorted.sbm);
   a->nblk_n = (ncols + bn - 1) / bn;
   a->ntiles = a->P / bm * a->nblk_n;
   unsigned grid = (unsigned)a->ntiles;
@@ -318,8 +383,8 @@ static int gemm1_on(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
   a.as = pp->d.xs;
   a.w = pp->d.w1;
   a.ws = pp->d.w1s;
-  a.out = pp->d.hq;
-  a.outs = pp->d.hs;
+  a.out = pp->s->d.hq;
+  a.outs = pp->s->d.hs;
   return launch(pp, st, &a, a.I, s, err);
 }
 
@@ -359,14 +424,14 @@ int pt_pipe_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
 int pt_pipe_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
                   pt_err_t *err)
 {
-  return gemm2_on(pp, st, pp->d.rq, pp->d.rs, s, err);
+  return gemm2_on(pp, st, pp->s->d.rq, pp->s->d.rs, s, err);
 }
 
 int pt_pipe_run(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
                 pt_gpu_stream_t *s, pt_err_t *err)
 {
   int rc = gemm1_on(pp, g1, s, err);
-  return rc == PT_OK ? gemm2_on(pp, g2, pp->d.hq, pp->d.hs, s, err) : rc;
+  return rc == PT_OK ? gemm2_on(pp, g2, pp->s->d.hq, pp->s->d.hs, s, err) : rc;
 }
 
 /* ---- verification ---- */
@@ -384,8 +449,8 @@ static int pads_untouched(const pt_pipe_t *pp, const pt_oracle_inter_t *got)
 {
   size_t hrow = got->h_bytes / (size_t)got->rows;
   size_t srow = got->hs ? got->hs_bytes / (size_t)got->rows : 0;
-  for (int i = 0; i < pp->smp.npad; i++) {
-    size_t r = (size_t)pp->smp.pad_rows[i];
+  for (int i = 0; i < pp->s->smp.npad; i++) {
+    size_t r = (size_t)pp->s->smp.pad_rows[i];
     if (!all_bytes((const unsigned char *)got->h + r * hrow, hrow, POISON) ||
         (srow && !all_bytes(got->hs + r * srow, srow, POISON)))
       return 0;
@@ -399,25 +464,25 @@ int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
   const pt_moe_shape_t *sh = &pp->p->shape;
   pt_oracle_inter_t got;
   memset(out, 0, sizeof *out);
-  int rc = pt_oracle_inter_init(&got, sh->dtype, pp->sorted.padded,
+  int rc = pt_oracle_inter_init(&got, sh->dtype, pp->s->sorted.padded,
                                 sh->inter_dim, err);
   if (rc == PT_OK)
-    rc = pt_gpu_memset(pp->gpu, pp->d.hq, POISON, got.h_bytes, NULL, err);
+    rc = pt_gpu_memset(pp->gpu, pp->s->d.hq, POISON, got.h_bytes, NULL, err);
   if (rc == PT_OK && got.hs_bytes)
-    rc = pt_gpu_memset(pp->gpu, pp->d.hs, POISON, got.hs_bytes, NULL, err);
+    rc = pt_gpu_memset(pp->gpu, pp->s->d.hs, POISON, got.hs_bytes, NULL, err);
   if (rc == PT_OK)
     rc = gemm1_on(pp, st, NULL, err);
   if (rc == PT_OK)
     rc = pt_gpu_stream_sync(pp->gpu, NULL, err);
   if (rc == PT_OK)
-    rc = pt_gpu_memcpy_dtoh(pp->gpu, got.h, pp->d.hq, got.h_bytes, err);
+    rc = pt_gpu_memcpy_dtoh(pp->gpu, got.h, pp->s->d.hq, got.h_bytes, err);
   if (rc == PT_OK && got.hs_bytes)
-    rc = pt_gpu_memcpy_dtoh(pp->gpu, got.hs, pp->d.hs, got.hs_bytes, err);
+    rc = pt_gpu_memcpy_dtoh(pp->gpu, got.hs, pp->s->d.hs, got.hs_bytes, err);
   if (rc == PT_OK) {
     pt_oracle_diff_t diff;
-    out->code_match = pt_oracle_code_match(&got, &pp->ref_h, pp->smp.rows,
-                                           pp->smp.nrows);
-    rc = pt_oracle_inter_diff(&got, &pp->ref_h, pp->smp.rows, pp->smp.nrows,
+    out->code_match = pt_oracle_code_match(&got, &pp->s->ref_h, pp->s->smp.rows,
+                                           pp->s->smp.nrows);
+    rc = pt_oracle_inter_diff(&got, &pp->s->ref_h, pp->s->smp.rows, pp->s->smp.nrows,
                               &diff, err);
     out->rel_l2 = diff.rel_l2;
     out->untouched = pads_untouched(pp, &got);
@@ -445,8 +510,8 @@ int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
     rc = pt_gpu_memcpy_dtoh(pp->gpu, got, pp->d.out, pp->out_bytes, err);
   if (rc == PT_OK) {
     pt_oracle_diff_t diff;
-    pt_oracle_diff(got, PT_ORACLE_BF16, pp->ref_out, PT_ORACLE_F32, H,
-                   pp->smp.tokens, pp->smp.ntokens, &diff);
+    pt_oracle_diff(got, PT_ORACLE_BF16, pp->s->ref_out, PT_ORACLE_F32, H,
+                   pp->s->smp.tokens, pp->s->smp.ntokens, &diff);
     out->rel_l2 = diff.rel_l2;
     out->code_match = 1.0;
     out->untouched = all_bytes(got + real, pp->out_bytes - real, POISON);
@@ -538,9 +603,10 @@ void pt_pipe_buffer(const pt_pipe_t *pp, pt_pipe_buf_t which,
   const pt_moe_shape_t *sh = &pp->p->shape;
   size_t M = (size_t)pp->p->tokens, H = (size_t)sh->model_dim;
   size_t I = (size_t)sh->inter_dim, E = (size_t)sh->experts;
-  size_t cap = (size_t)pp->sorted.capacity;
+  size_t cap = (size_t)pp->s->sorted.capacity;
   size_t xb = sh->dtype == PT_DTYPE_A4W4 ? H / 2 : sh->dtype == PT_DTYPE_A8W4 ? H : 2 * H;
-  const dbufs_t *d = &pp->d;
+  const pbufs_t *d = &pp->d;
+  const sbufs_t *sd = &pp->s->d;
   switch (which) {
   case PT_PIPE_BUF_X: *ptr = d->x; *bytes = M * xb; break;
   case PT_PIPE_BUF_XS: *ptr = d->xs; *bytes = pp->p->xs ? M * H / 32 : 0; break;
@@ -548,21 +614,21 @@ void pt_pipe_buffer(const pt_pipe_t *pp, pt_pipe_buf_t which,
   case PT_PIPE_BUF_W1S: *ptr = d->w1s; *bytes = E * 2 * I * H / 32; break;
   case PT_PIPE_BUF_W2: *ptr = d->w2; *bytes = E * H * I / 2; break;
   case PT_PIPE_BUF_W2S: *ptr = d->w2s; *bytes = E * H * I / 32; break;
-  case PT_PIPE_BUF_SORTED_IDS: *ptr = d->ids; *bytes = cap * 4; break;
-  case PT_PIPE_BUF_SORTED_W: *ptr = d->sw; *bytes = cap * 4; break;
+  case PT_PIPE_BUF_SORTED_IDS: *ptr = sd->ids; *bytes = cap * 4; break;
+  case PT_PIPE_BUF_SORTED_W: *ptr = sd->sw; *bytes = cap * 4; break;
   case PT_PIPE_BUF_BLOCK_EXPERT:
-    *ptr = d->bexp;
-    *bytes = cap / (size_t)pp->sorted.sbm * 4;
+    *ptr = sd->bexp;
+    *bytes = cap / (size_t)pp->s->sorted.sbm * 4;
     break;
-  case PT_PIPE_BUF_H: *ptr = d->hq; *bytes = pp->ref_h.h_bytes; break;
-  case PT_PIPE_BUF_HS: *ptr = d->hs; *bytes = pp->ref_h.hs_bytes; break;
+  case PT_PIPE_BUF_H: *ptr = sd->hq; *bytes = pp->s->ref_h.h_bytes; break;
+  case PT_PIPE_BUF_HS: *ptr = sd->hs; *bytes = pp->s->ref_h.hs_bytes; break;
   case PT_PIPE_BUF_OUT: *ptr = d->out; *bytes = pp->out_bytes; break;
   default: *ptr = d->ybuf; *bytes = M * (size_t)sh->topk * H * 2; break;
   }
 }
 
-const pt_moe_sorted_t *pt_pipe_sorted(const pt_pipe_t *pp) { return &pp->sorted; }
+const pt_moe_sorted_t *pt_pipe_sorted(const pt_pipe_t *pp) { return &pp->s->sorted; }
 
-const pt_oracle_sample_t *pt_pipe_sample(const pt_pipe_t *pp) { return &pp->smp; }
+const pt_oracle_sample_t *pt_pipe_sample(const pt_pipe_t *pp) { return &pp->s->smp; }
 
-const pt_oracle_inter_t *pt_pipe_ref_inter(const pt_pipe_t *pp) { return &pp->ref_h; }
+const pt_oracle_inter_t *pt_pipe_ref_inter(const pt_pipe_t *pp) { return &pp->s->ref_h; }

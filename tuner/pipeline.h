@@ -48,13 +48,18 @@ int pt_pipe_stage_load_code(pt_gpu_t *gpu, const pt_variant_t *v,
                             pt_pipe_stage_t *out, pt_err_t *err);
 void pt_pipe_stage_unload(pt_pipe_stage_t *st);
 
-/* Uploads p (which must outlive the pipe), sorts its routing with sort block
- * sbm (a multiple of every BM that will run; 128 fits all) and computes the
- * oracle references with `threads` host threads: every row when M*K <= 1024,
- * else a sample of 8 sort blocks (seeded by seed). */
+/* Uploads p (which must outlive the pipe), then pt_pipe_sort(sbm). The
+ * oracle references use `threads` host threads and cover every row when
+ * M*K <= 1024, else a sample of 8 sort blocks (seeded by seed). */
 int pt_pipe_init(pt_gpu_t *gpu, const pt_moe_problem_t *p, int sbm,
                  int threads, unsigned long long seed, pt_pipe_t **out,
                  pt_err_t *err);
+/* Makes the routing sorted with sort block sbm (a multiple of the BM of
+ * every stage launched on it) the one launches, verification and
+ * introspection use, with its own oracle references. The weights are
+ * uploaded once per pipe; the last 4 sorts are kept, so switching between
+ * the BMs of the space re-sorts nothing. */
+int pt_pipe_sort(pt_pipe_t *pp, int sbm, pt_err_t *err);
 void pt_pipe_free(pt_pipe_t *pp);
 int pt_pipe_padded(const pt_pipe_t *pp);   /* P of the sort */
 

@@ -17,9 +17,6 @@
 #include "routing.h"
 #include "worker.h"
 
-/* Sort block of every problem: a multiple of every BM (pipeline.h). */
-#define SORT_BLOCK 128
-
 typedef struct gpu_state_s {
   pt_gpu_t *gpu;
   pt_measure_gpu_t cold, warm;
@@ -43,21 +40,24 @@ static void drop_problem(gpu_state_t *s) {
   s->pkey[0] = '\0';
 }
 
-/* Sets up the item's problem unless it is the one already on the device. */
+/* Sets up the item's problem unless it is the one already on the device,
+ * sorted with SBM = the variant's BM: each stage is timed as it runs in a
+ * pipeline whose other stage has a BM no larger (DESIGN §4). */
 static int ensure_problem(gpu_state_t *s, const pt_proto_item_t *it, pt_err_t *err) {
   char key[512];
   const pt_moe_shape_t *sh = &it->shape;
   snprintf(key, sizeof key, "%s/%d/%d/%d/%d/%d/%d/%d/%s/%llu", it->family, sh->model_dim,
            sh->inter_dim, sh->experts, sh->topk, (int)sh->dtype, (int)sh->act, it->tokens,
            it->routing, (unsigned long long)it->seed);
-  if (s->pp != NULL && strcmp(key, s->pkey) == 0) return PT_OK;
+  if (s->pp != NULL && strcmp(key, s->pkey) == 0)
+    return pt_pipe_sort(s->pp, it->variant.bm, err);
   drop_problem(s);
   pt_routing_t routing;
   int rc = pt_routing_parse(it->routing, &routing, err);
   if (rc == PT_OK) rc = pt_problem_init(&s->prob, sh, it->tokens, &routing, it->seed, err);
   if (rc != PT_OK) return rc;
   s->have_prob = 1;
-  rc = pt_pipe_init(s->gpu, &s->prob, SORT_BLOCK, s->threads, it->seed, &s->pp, err);
+  rc = pt_pipe_init(s->gpu, &s->prob, it->variant.bm, s->threads, it->seed, &s->pp, err);
   if (rc == PT_OK) snprintf(s->pkey, sizeof s->pkey, "%s", key);
   return rc;
 }
