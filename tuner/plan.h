@@ -66,7 +66,8 @@ void pt_plan_free(pt_plan_t *plan);
 
 /* Expands variant specs for stage into a malloc'd array (*out, *n), first
  * occurrence first, duplicates dropped. A spec is one of
- *   "pruned"   the default list: bm 16..128 x bn 64, 128 (x epilog for gemm2)
+ *   "pruned"   the default list: bm 16..128 x bn 64, 128 x nt 0, 1
+ *              (x k_wave 1, 2 for gemm1, x epilog for gemm2)
  *   "all"      the stage's whole enumerated space
  *   "bm=16|32,bn=128,..."  knob values with '|' alternatives: their product
  * A spec naming a knob only the other stage has adds nothing to this stage;
