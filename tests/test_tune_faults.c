@@ -520,6 +520,35 @@ START_TEST(compile_cache_skips_the_compiler) {
 }
 END_TEST
 
+/* A variant the device cannot run is recorded as infeasible, with the limit
+ * it breaks, beside the others' results; nothing is compiled for it, and a
+ * resumed run finds every item settled. */
+START_TEST(infeasible_variants_are_recorded_and_the_run_completes) {
+  world_t w;
+  world_init(&w, "bm=16,bn=128");
+  pt_plan_free(&w.plan);
+  const char *specs[] = {"bm=16,bn=128", "bm=16,bn=256,k_wave=4"};  /* the second fits no GPU */
+  pt_plan_req_t req = {.family = "tiny", .dtype = -1, .stage = PT_STAGE_GEMM1,
+                       .variants = specs, .nvariants = 2, .nshards = 1};
+  ck_assert_int_eq(pt_plan_build(&w.set, &req, &w.plan, NULL), PT_OK);
+  pt_sup_summary_t sum;
+  pt_err_t err;
+  ck_assert_msg(run(&w, 0, &sum, &err) == PT_OK, "%s\n%s", err.msg, w.log);
+  ck_assert_uint_eq(sum.planned, 4);
+  ck_assert_uint_eq(sum.done, 4);
+  ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_OK], 2);
+  ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_INFEASIBLE], 2);
+  ck_assert_int_eq(atomic_load(&w.compiles), 1);
+  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'infeasible'"
+                                 " AND spec LIKE 'bm=16,bn=256,k_wave=4,%' AND reason LIKE '%exceed%'"
+                                 " AND length(source_hash) = 32"), 2);
+  ck_assert_msg(run(&w, 1, &sum, &err) == PT_OK, "%s\n%s", err.msg, w.log);
+  ck_assert_uint_eq(sum.skipped, 4);
+  ck_assert_uint_eq(sum.done, 0);
+  world_free(&w);
+}
+END_TEST
+
 START_TEST(a_worker_that_cannot_start_is_an_error) {
   world_t w;
   world_init(&w, "bm=16");
@@ -673,6 +702,7 @@ int main(int argc, char **argv) {
   tcase_add_test(sup, sigint_finishes_in_flight_items_then_resume_completes);
   tcase_add_test(sup, kill9_then_resume_loses_and_duplicates_nothing);
   tcase_add_test(sup, compile_cache_skips_the_compiler);
+  tcase_add_test(sup, infeasible_variants_are_recorded_and_the_run_completes);
   tcase_add_test(sup, a_worker_that_cannot_start_is_an_error);
   suite_add_tcase(s, sup);
   TCase *cli = tcase_create("cli");

@@ -363,6 +363,15 @@ static int plan_units(pt_sup_t *s, const char *arch, const pt_limits_t *lim) {
   for (int i = 0; i < s->nunits; i++) {
     unit_t *u = &s->units[i];
     pt_verdict_t verdict;
+    /* Every unit's result names its source, the infeasible ones' too. */
+    rc = u->is_reduce ? pt_kernels_job_reduce(&u->job, arch, s->err)
+                      : pt_kernels_job_init(&u->job, &u->variant, u->dtype, u->act,
+                                            arch, s->err);
+    if (rc != PT_OK) return pt_err_prefix(s->err, "variant '%s'", u->spec);
+    u->source_hash = source_hash_of(s, u->job.req.name);
+    if (u->source_hash == NULL)
+      return pt_err_set(s->err, PT_EINVAL, "kernel source '%s' is not embedded",
+                        u->job.req.name);
     if (!u->is_reduce) {
       rc = pt_constraints_check(&u->variant, u->dtype, lim, &verdict, s->err);
       if (rc != PT_OK) return rc;
@@ -372,19 +381,6 @@ static int plan_units(pt_sup_t *s, const char *arch, const pt_limits_t *lim) {
         continue;
       }
     }
-    pt_err_t e;
-    rc = u->is_reduce ? pt_kernels_job_reduce(&u->job, arch, &e)
-                      : pt_kernels_job_init(&u->job, &u->variant, u->dtype, u->act,
-                                            arch, &e);
-    if (rc != PT_OK) {
-      u->state = U_FAIL;
-      snprintf(u->reason, sizeof u->reason, "%s", e.msg);
-      continue;
-    }
-    u->source_hash = source_hash_of(s, u->job.req.name);
-    if (u->source_hash == NULL)
-      return pt_err_set(s->err, PT_EINVAL, "kernel source '%s' is not embedded",
-                        u->job.req.name);
     pt_db_compile_key_t k = unit_key(s, u);
     rc = pt_db_compile_key(&k, u->key, s->err);
     if (rc != PT_OK) return rc;
@@ -781,6 +777,7 @@ static void dispatch(pt_sup_t *s, slot_t *sl) {
     if (why != NULL) {
       sl->state = S_IDLE;
       finish_static(s, sl, &sl->job, sl->item, st, why);
+      sl->item = -1;  /* settled: nothing for a restarted worker to redo */
       continue;
     }
     if (unit_ready(s, u)) send_item(s, sl);
