@@ -6,8 +6,8 @@
  *
  * Verification reference: gemm1 is compared with the oracle's requantized
  * intermediate; gemm2 runs on the oracle's intermediate (uploaded), so both
- * references are computed once per problem and shared by every variant.
- * Large problems are checked on a deterministic row sample. */
+ * references are computed once per problem and sort block and shared by
+ * every variant. Large problems are checked on a deterministic row sample. */
 #ifndef PT_PIPELINE_H
 #define PT_PIPELINE_H
 
