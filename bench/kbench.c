@@ -60,11 +60,8 @@ static void *compile_worker(void *arg)
     if (i >= p->n)
       return NULL;
     cand_t *c = &p->c[i];
-    pt_kernels_job_t job;
     pt_err_t err;
-    c->rc = pt_kernels_job_init(&job, &c->v, c->dt, c->act, p->arch, &err);
-    if (c->rc == PT_OK)
-      c->rc = pt_gpu_compile(&job.req, &c->code, &err);
+    c->rc = pt_pipe_compile(&c->v, c->dt, c->act, p->arch, &c->code, &err);
     if (c->rc != PT_OK)
       snprintf(c->msg, sizeof c->msg, "%.250s", err.msg);
   }
@@ -84,10 +81,8 @@ static void compile_all(cand_t *c, int n, const char *arch)
 
 static void compile_reduce(const char *arch, pt_gpu_code_t *code)
 {
-  pt_kernels_job_t job;
   pt_err_t err;
-  if (pt_kernels_job_reduce(&job, arch, &err) != PT_OK ||
-      pt_gpu_compile(&job.req, code, &err) != PT_OK) {
+  if (pt_pipe_compile_reduce(arch, code, &err) != PT_OK) {
     fprintf(stderr, "kbench: reduce kernel: %s\n", err.msg);
     exit(1);
   }

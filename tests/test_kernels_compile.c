@@ -13,6 +13,7 @@
 #include "constraints.h"
 #include "kernels.h"
 #include "knobs.h"
+#include "pipeline.h"
 #include "pt_sched.h"
 #include "testutil.h"
 
@@ -143,15 +144,6 @@ END_TEST
 
 /* ---- compiling ---- */
 
-static int compile_variant(const pt_variant_t *v, pt_dtype_t dt, pt_act_t act,
-                           const char *arch, pt_gpu_code_t *code, pt_err_t *err)
-{
-  pt_kernels_job_t job;
-  memset(code, 0, sizeof *code);
-  int rc = pt_kernels_job_init(&job, v, dt, act, arch, err);
-  return rc != PT_OK ? rc : pt_gpu_compile(&job.req, code, err);
-}
-
 #ifdef PT_HAVE_CUDA
 /* Two variants differing in one knob must give different cubins. */
 static void check_knob_matters(pt_stage_t st, const char *a, const char *b)
@@ -161,9 +153,9 @@ static void check_knob_matters(pt_stage_t st, const char *a, const char *b)
   ck_assert_msg(pt_knobs_parse(st, a, &va, &err) == PT_OK, "%s: %s", a, err.msg);
   ck_assert_msg(pt_knobs_parse(st, b, &vb, &err) == PT_OK, "%s: %s", b, err.msg);
   pt_gpu_code_t ca, cb;
-  int rc = compile_variant(&va, PT_DTYPE_A4W4, PT_ACT_SILU, "sm_90", &ca, &err);
+  int rc = pt_pipe_compile(&va, PT_DTYPE_A4W4, PT_ACT_SILU, "sm_90", &ca, &err);
   ck_assert_msg(rc == PT_OK, "%s %s: %s", pt_stage_name(st), a, err.msg);
-  rc = compile_variant(&vb, PT_DTYPE_A4W4, PT_ACT_SILU, "sm_90", &cb, &err);
+  rc = pt_pipe_compile(&vb, PT_DTYPE_A4W4, PT_ACT_SILU, "sm_90", &cb, &err);
   ck_assert_msg(rc == PT_OK, "%s %s: %s", pt_stage_name(st), b, err.msg);
   printf("%s %-14s %6zu B %4.0f ms | %-14s %6zu B %4.0f ms\n", pt_stage_name(st),
          a, ca.size, ca.compile_ms, b, cb.size, cb.compile_ms);
@@ -200,11 +192,9 @@ END_TEST
 
 START_TEST(reduce_compiles)
 {
-  pt_kernels_job_t job;
   pt_gpu_code_t code;
   pt_err_t err;
-  ck_assert_int_eq(pt_kernels_job_reduce(&job, "sm_90", &err), PT_OK);
-  int rc = pt_gpu_compile(&job.req, &code, &err);
+  int rc = pt_pipe_compile_reduce("sm_90", &code, &err);
   ck_assert_msg(rc == PT_OK, "%s", err.msg);
   pt_gpu_code_free(&code);
 }
@@ -249,7 +239,7 @@ static void *sweep_worker(void *arg)
       continue;
     }
     pt_gpu_code_t code;
-    int rc = compile_variant(&v, dt, act, s->arch, &code, &err);
+    int rc = pt_pipe_compile(&v, dt, act, s->arch, &code, &err);
     pthread_mutex_lock(&s->lock);
     s->compiled++;
     s->ms += code.compile_ms;

@@ -55,55 +55,38 @@ int pt_pipe_padded(const pt_pipe_t *pp) { return pp->s->sorted.padded; }
 
 /* ---- stages ---- */
 
-static int load_module(pt_gpu_t *gpu, pt_kernels_job_t *job, const char *entry,
-                       pt_gpu_module_t **mod, pt_gpu_kernel_t **k,
-                       pt_pipe_stage_t *st, pt_err_t *err)
+int pt_pipe_compile(const pt_variant_t *v, pt_dtype_t dtype, pt_act_t act,
+                    const char *arch, pt_gpu_code_t *code, pt_err_t *err)
 {
-  pt_gpu_code_t code;
-  int rc = pt_gpu_compile(&job->req, &code, err);
-  if (rc == PT_OK && st != NULL) {
-    st->regs = code.regs;
-    st->spill_bytes = code.spill_bytes;
-    st->code_bytes = code.size;
-    st->compile_ms = code.compile_ms;
-  }
-  if (rc == PT_OK)
-    rc = pt_gpu_module_load(gpu, code.data, code.size, mod, err);
-  pt_gpu_code_free(&code);
-  if (rc == PT_OK)
-    rc = pt_gpu_kernel_get(*mod, entry, k, err);
-  return rc;
+  pt_kernels_job_t job;
+  memset(code, 0, sizeof *code);
+  int rc = pt_kernels_job_init(&job, v, dtype, act, arch, err);
+  return rc == PT_OK ? pt_gpu_compile(&job.req, code, err) : rc;
+}
+
+int pt_pipe_compile_reduce(const char *arch, pt_gpu_code_t *code, pt_err_t *err)
+{
+  pt_kernels_job_t job;
+  memset(code, 0, sizeof *code);
+  int rc = pt_kernels_job_reduce(&job, arch, err);
+  return rc == PT_OK ? pt_gpu_compile(&job.req, code, err) : rc;
 }
 
 int pt_pipe_stage_load(pt_gpu_t *gpu, const pt_variant_t *v, pt_dtype_t dtype,
                        pt_act_t act, pt_pipe_stage_t *out, pt_err_t *err)
 {
-  const pt_gpu_props_t *props = pt_gpu_props(gpu);
-  pt_kernels_job_t job;
+  const char *arch = pt_gpu_props(gpu)->arch;
+  int reduce = v->stage == PT_STAGE_GEMM2 && v->epilog == PT_EPILOG_REDUCE;
+  pt_gpu_code_t code, rcode = {0};
   memset(out, 0, sizeof *out);
-  out->v = *v;
-  out->dtype = dtype;
-  out->act = act;
-  out->threads = (unsigned)pt_kernels_threads(v, props->warp_size);
-  out->smem = pt_kernels_smem(v, props->warp_size);
-  int rc = pt_kernels_job_init(&job, v, dtype, act, props->arch, err);
+  int rc = pt_pipe_compile(v, dtype, act, arch, &code, err);
+  if (rc == PT_OK && reduce)
+    rc = pt_pipe_compile_reduce(arch, &rcode, err);
   if (rc == PT_OK)
-    rc = load_module(gpu, &job, pt_kernels_entry(v->stage), &out->mod, &out->k,
-                     out, err);
-  if (rc == PT_OK)
-    rc = pt_gpu_occupancy(out->k, (int)out->threads, out->smem,
-                          &out->blocks_per_sm, err);
-  if (rc == PT_OK && out->blocks_per_sm < 1)
-    rc = pt_err_set(err, PT_EINFEASIBLE, "no block of %u threads and %zu B "
-                    "shared memory fits an SM", out->threads, out->smem);
-  if (rc == PT_OK && v->stage == PT_STAGE_GEMM2 && v->epilog == PT_EPILOG_REDUCE) {
-    rc = pt_kernels_job_reduce(&job, props->arch, err);
-    if (rc == PT_OK)
-      rc = load_module(gpu, &job, PT_KERNELS_REDUCE_ENTRY, &out->rmod, &out->rk,
-                       NULL, err);
-  }
-  if (rc != PT_OK)
-    pt_pipe_stage_unload(out);
+    rc = pt_pipe_stage_load_code(gpu, v, dtype, act, &code,
+                                 reduce ? &rcode : NULL, out, err);
+  pt_gpu_code_free(&code);
+  pt_gpu_code_free(&rcode);
   return rc;
 }
 

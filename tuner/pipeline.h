@@ -35,8 +35,15 @@ typedef struct pt_pipe_stage_s {
   double compile_ms;
 } pt_pipe_stage_t;
 
-/* Compiles v for the device's arch and loads it. PT_ECOMPILE with the log
- * in err, PT_EINFEASIBLE when the device cannot run one block of it. */
+/* Compiles v (or the reduce kernel) for arch: no GPU needed. PT_ECOMPILE
+ * with the log in err. */
+int pt_pipe_compile(const pt_variant_t *v, pt_dtype_t dtype, pt_act_t act,
+                    const char *arch, pt_gpu_code_t *code, pt_err_t *err);
+int pt_pipe_compile_reduce(const char *arch, pt_gpu_code_t *code, pt_err_t *err);
+
+/* Compiles v for the device's arch and loads it (pt_pipe_compile, then
+ * pt_pipe_stage_load_code). PT_ECOMPILE with the log in err,
+ * PT_EINFEASIBLE when the device cannot run one block of it. */
 int pt_pipe_stage_load(pt_gpu_t *gpu, const pt_variant_t *v, pt_dtype_t dtype,
                        pt_act_t act, pt_pipe_stage_t *out, pt_err_t *err);
 /* The same from code compiled beforehand (pt_kernels_job_init for v, and
