@@ -10,7 +10,6 @@
 #include "oracle.h"
 #include "pt_args.h"
 
-#define POISON 0xa5
 #define FLUSH_BYTES ((size_t)256 << 20)  /* > L2 of current GPUs */
 #define SAMPLE_ALL_ROWS 1024
 
@@ -357,8 +356,8 @@ static int launch(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_kargs_t *a,
   return pt_gpu_launch(st->k, g3, b3, st->smem, s, args, err);
 }
 
-static int gemm1_on(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
-                    pt_err_t *err)
+int pt_pipe_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
+                  pt_err_t *err)
 {
   pt_kargs_t a;
   base_args(pp, &a);
@@ -398,12 +397,6 @@ static int gemm2_on(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_ptr_t hq,
   return rc;
 }
 
-int pt_pipe_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
-                  pt_err_t *err)
-{
-  return gemm1_on(pp, st, s, err);
-}
-
 int pt_pipe_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
                   pt_err_t *err)
 {
@@ -413,7 +406,7 @@ int pt_pipe_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
 int pt_pipe_run(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
                 pt_gpu_stream_t *s, pt_err_t *err)
 {
-  int rc = gemm1_on(pp, g1, s, err);
+  int rc = pt_pipe_gemm1(pp, g1, s, err);
   return rc == PT_OK ? gemm2_on(pp, g2, pp->s->d.hq, pp->s->d.hs, s, err) : rc;
 }
 
@@ -434,8 +427,8 @@ static int pads_untouched(const pt_pipe_t *pp, const pt_oracle_inter_t *got)
   size_t srow = got->hs ? got->hs_bytes / (size_t)got->rows : 0;
   for (int i = 0; i < pp->s->smp.npad; i++) {
     size_t r = (size_t)pp->s->smp.pad_rows[i];
-    if (!all_bytes((const unsigned char *)got->h + r * hrow, hrow, POISON) ||
-        (srow && !all_bytes(got->hs + r * srow, srow, POISON)))
+    if (!all_bytes((const unsigned char *)got->h + r * hrow, hrow, PT_PIPE_POISON) ||
+        (srow && !all_bytes(got->hs + r * srow, srow, PT_PIPE_POISON)))
       return 0;
   }
   return 1;
@@ -450,11 +443,11 @@ int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
   int rc = pt_oracle_inter_init(&got, sh->dtype, pp->s->sorted.padded,
                                 sh->inter_dim, err);
   if (rc == PT_OK)
-    rc = pt_gpu_memset(pp->gpu, pp->s->d.hq, POISON, got.h_bytes, NULL, err);
+    rc = pt_gpu_memset(pp->gpu, pp->s->d.hq, PT_PIPE_POISON, got.h_bytes, NULL, err);
   if (rc == PT_OK && got.hs_bytes)
-    rc = pt_gpu_memset(pp->gpu, pp->s->d.hs, POISON, got.hs_bytes, NULL, err);
+    rc = pt_gpu_memset(pp->gpu, pp->s->d.hs, PT_PIPE_POISON, got.hs_bytes, NULL, err);
   if (rc == PT_OK)
-    rc = gemm1_on(pp, st, NULL, err);
+    rc = pt_pipe_gemm1(pp, st, NULL, err);
   if (rc == PT_OK)
     rc = pt_gpu_stream_sync(pp->gpu, NULL, err);
   if (rc == PT_OK)
@@ -484,7 +477,7 @@ int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
   memset(out, 0, sizeof *out);
   if (got == NULL)
     return pt_err_set(err, PT_ENOMEM, "out readback");
-  int rc = pt_gpu_memset(pp->gpu, pp->d.out, POISON, pp->out_bytes, NULL, err);
+  int rc = pt_gpu_memset(pp->gpu, pp->d.out, PT_PIPE_POISON, pp->out_bytes, NULL, err);
   if (rc == PT_OK)
     rc = pt_pipe_gemm2(pp, st, NULL, err);
   if (rc == PT_OK)
@@ -497,7 +490,7 @@ int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
                    pp->s->smp.tokens, pp->s->smp.ntokens, &diff);
     out->rel_l2 = diff.rel_l2;
     out->code_match = 1.0;
-    out->untouched = all_bytes(got + real, pp->out_bytes - real, POISON);
+    out->untouched = all_bytes(got + real, pp->out_bytes - real, PT_PIPE_POISON);
     out->pass = diff.rel_l2 <= 1e-2 && diff.nonfinite == 0 && out->untouched;
   }
   free(got);

@@ -20,6 +20,10 @@
 
 typedef struct pt_pipe_s pt_pipe_t;
 
+/* The byte outputs are filled with before a verified launch: rows a stage
+ * must not write keep it. */
+#define PT_PIPE_POISON 0xa5
+
 /* A compiled and loaded stage variant. */
 typedef struct pt_pipe_stage_s {
   pt_variant_t v;

@@ -14,7 +14,6 @@
 #include "mx.h"
 #include "pipeline.h"
 
-#define POISON 0xa5
 
 /* ---- config spec ---- */
 
@@ -194,7 +193,7 @@ static int poison(pt_verify_t *v, pt_pipe_buf_t which, pt_err_t *err)
   pt_gpu_ptr_t ptr;
   size_t bytes;
   pt_pipe_buffer(v->pp, which, &ptr, &bytes);
-  return pt_gpu_memset(v->gpu, ptr, POISON, bytes, NULL, err);
+  return pt_gpu_memset(v->gpu, ptr, PT_PIPE_POISON, bytes, NULL, err);
 }
 
 static int guard_untouched(const pt_verify_t *v)
@@ -202,7 +201,7 @@ static int guard_untouched(const pt_verify_t *v)
   size_t H = (size_t)v->p->shape.model_dim;
   const unsigned char *g = (const unsigned char *)(v->out + (size_t)v->p->tokens * H);
   for (size_t i = 0; i < 2 * H; i++)
-    if (g[i] != POISON)
+    if (g[i] != PT_PIPE_POISON)
       return 0;
   return 1;
 }
