@@ -81,6 +81,10 @@ START_TEST(tensor_sizes) {
   pt_problem_sizes(&s, 3, &z);
   ck_assert_uint_eq(z.x, 768);
   ck_assert_uint_eq(z.xs, 0);
+  /* An intermediate row of I = 64 in each activation format. */
+  ck_assert_uint_eq(pt_problem_act_bytes(PT_DTYPE_A4W4, 64), 32);
+  ck_assert_uint_eq(pt_problem_act_bytes(PT_DTYPE_A8W4, 64), 64);
+  ck_assert_uint_eq(pt_problem_act_bytes(PT_DTYPE_A16W4, 64), 128);
 }
 END_TEST
 

@@ -8,6 +8,7 @@
 #include "kernels.h"
 #include "moe_sort.h"
 #include "oracle.h"
+#include "problem.h"
 #include "pt_args.h"
 
 #define FLUSH_BYTES ((size_t)256 << 20)  /* > L2 of current GPUs */
@@ -161,12 +162,6 @@ static void free_bufs(pt_gpu_t *gpu, pt_gpu_ptr_t *all, size_t n)
   memset(all, 0, n * sizeof *all);
 }
 
-static size_t inter_bytes(pt_dtype_t dt, int rows, int I)
-{
-  size_t per = dt == PT_DTYPE_A4W4 ? (size_t)I / 2 : dt == PT_DTYPE_A8W4 ? (size_t)I : (size_t)I * 2;
-  return per * (size_t)rows;
-}
-
 static int references(const pt_pipe_t *pp, sorting_t *so, pt_err_t *err)
 {
   const pt_moe_problem_t *p = pp->p;
@@ -193,24 +188,23 @@ static int upload_problem(pt_pipe_t *pp, pt_err_t *err)
   const pt_moe_shape_t *sh = &p->shape;
   pt_gpu_t *g = pp->gpu;
   pbufs_t *d = &pp->d;
-  size_t M = (size_t)p->tokens, H = (size_t)sh->model_dim, I = (size_t)sh->inter_dim;
-  size_t E = (size_t)sh->experts, K = (size_t)sh->topk;
-  size_t xb = sh->dtype == PT_DTYPE_A4W4 ? H / 2 : sh->dtype == PT_DTYPE_A8W4 ? H : 2 * H;
-  int rc = upload(g, &d->x, p->x, M * xb, err);
+  pt_problem_sizes_t z;
+  pt_problem_sizes(sh, p->tokens, &z);
+  int rc = upload(g, &d->x, p->x, z.x, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->xs, p->xs, p->xs ? M * H / 32 : 0, err);
+    rc = upload(g, &d->xs, p->xs, z.xs, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->w1, p->w1, E * 2 * I * H / 2, err);
+    rc = upload(g, &d->w1, p->w1, z.w1, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->w1s, p->w1s, E * 2 * I * H / 32, err);
+    rc = upload(g, &d->w1s, p->w1s, z.w1s, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->w2, p->w2, E * H * I / 2, err);
+    rc = upload(g, &d->w2, p->w2, z.w2, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->w2s, p->w2s, E * H * I / 32, err);
+    rc = upload(g, &d->w2s, p->w2s, z.w2s, err);
   if (rc == PT_OK)
     rc = upload(g, &d->out, NULL, pp->out_bytes, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->ybuf, NULL, M * K * H * 2, err);
+    rc = upload(g, &d->ybuf, NULL, z.out * (size_t)sh->topk, err);
   if (rc == PT_OK)
     rc = upload(g, &d->flush, NULL, FLUSH_BYTES, err);
   return rc;
@@ -222,7 +216,6 @@ static int upload_sorting(pt_pipe_t *pp, sorting_t *so, pt_err_t *err)
   pt_gpu_t *g = pp->gpu;
   sbufs_t *d = &so->d;
   size_t cap = (size_t)so->sorted.capacity, P = (size_t)so->sorted.padded;
-  size_t I = (size_t)sh->inter_dim;
   int rc = upload(g, &d->ids, so->sorted.sorted_ids, cap * 4, err);
   if (rc == PT_OK)
     rc = upload(g, &d->sw, so->sorted.sorted_w, cap * 4, err);
@@ -230,9 +223,9 @@ static int upload_sorting(pt_pipe_t *pp, sorting_t *so, pt_err_t *err)
     rc = upload(g, &d->bexp, so->sorted.block_expert,
                 cap / (size_t)so->sorted.sbm * 4, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->hq, NULL, inter_bytes(sh->dtype, (int)P, (int)I), err);
+    rc = upload(g, &d->hq, NULL, so->ref_h.h_bytes, err);
   if (rc == PT_OK)
-    rc = upload(g, &d->hs, NULL, P * I / 32, err);
+    rc = upload(g, &d->hs, NULL, P * (size_t)sh->inter_dim / 32, err);
   if (rc == PT_OK)
     rc = upload(g, &d->rq, so->ref_h.h, so->ref_h.h_bytes, err);
   if (rc == PT_OK)
@@ -577,19 +570,18 @@ void pt_pipe_buffer(const pt_pipe_t *pp, pt_pipe_buf_t which,
                     pt_gpu_ptr_t *ptr, size_t *bytes)
 {
   const pt_moe_shape_t *sh = &pp->p->shape;
-  size_t M = (size_t)pp->p->tokens, H = (size_t)sh->model_dim;
-  size_t I = (size_t)sh->inter_dim, E = (size_t)sh->experts;
   size_t cap = (size_t)pp->s->sorted.capacity;
-  size_t xb = sh->dtype == PT_DTYPE_A4W4 ? H / 2 : sh->dtype == PT_DTYPE_A8W4 ? H : 2 * H;
+  pt_problem_sizes_t z;
+  pt_problem_sizes(sh, pp->p->tokens, &z);
   const pbufs_t *d = &pp->d;
   const sbufs_t *sd = &pp->s->d;
   switch (which) {
-  case PT_PIPE_BUF_X: *ptr = d->x; *bytes = M * xb; break;
-  case PT_PIPE_BUF_XS: *ptr = d->xs; *bytes = pp->p->xs ? M * H / 32 : 0; break;
-  case PT_PIPE_BUF_W1: *ptr = d->w1; *bytes = E * 2 * I * H / 2; break;
-  case PT_PIPE_BUF_W1S: *ptr = d->w1s; *bytes = E * 2 * I * H / 32; break;
-  case PT_PIPE_BUF_W2: *ptr = d->w2; *bytes = E * H * I / 2; break;
-  case PT_PIPE_BUF_W2S: *ptr = d->w2s; *bytes = E * H * I / 32; break;
+  case PT_PIPE_BUF_X: *ptr = d->x; *bytes = z.x; break;
+  case PT_PIPE_BUF_XS: *ptr = d->xs; *bytes = z.xs; break;
+  case PT_PIPE_BUF_W1: *ptr = d->w1; *bytes = z.w1; break;
+  case PT_PIPE_BUF_W1S: *ptr = d->w1s; *bytes = z.w1s; break;
+  case PT_PIPE_BUF_W2: *ptr = d->w2; *bytes = z.w2; break;
+  case PT_PIPE_BUF_W2S: *ptr = d->w2s; *bytes = z.w2s; break;
   case PT_PIPE_BUF_SORTED_IDS: *ptr = sd->ids; *bytes = cap * 4; break;
   case PT_PIPE_BUF_SORTED_W: *ptr = sd->sw; *bytes = cap * 4; break;
   case PT_PIPE_BUF_BLOCK_EXPERT:
@@ -599,7 +591,7 @@ void pt_pipe_buffer(const pt_pipe_t *pp, pt_pipe_buf_t which,
   case PT_PIPE_BUF_H: *ptr = sd->hq; *bytes = pp->s->ref_h.h_bytes; break;
   case PT_PIPE_BUF_HS: *ptr = sd->hs; *bytes = pp->s->ref_h.hs_bytes; break;
   case PT_PIPE_BUF_OUT: *ptr = d->out; *bytes = pp->out_bytes; break;
-  default: *ptr = d->ybuf; *bytes = M * (size_t)sh->topk * H * 2; break;
+  default: *ptr = d->ybuf; *bytes = z.out * (size_t)sh->topk; break;
   }
 }
 

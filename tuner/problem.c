@@ -36,13 +36,16 @@ int pt_problem_check_shape(const pt_moe_shape_t *s, pt_err_t *err) {
   return PT_OK;
 }
 
+size_t pt_problem_act_bytes(pt_dtype_t d, size_t n) {
+  return d == PT_DTYPE_A4W4 ? n / 2 : d == PT_DTYPE_A8W4 ? n : 2 * n;
+}
+
 void pt_problem_sizes(const pt_moe_shape_t *s, int tokens,
                       pt_problem_sizes_t *out) {
   size_t M = (size_t)tokens, H = (size_t)s->model_dim;
   size_t I = (size_t)s->inter_dim, E = (size_t)s->experts;
   size_t K = (size_t)s->topk;
-  static const size_t x_elem_bytes2[PT_DTYPE_COUNT] = {1, 2, 4};  /* x2 */
-  out->x = M * H * x_elem_bytes2[s->dtype] / 2;
+  out->x = pt_problem_act_bytes(s->dtype, M * H);
   out->xs = s->dtype == PT_DTYPE_A16W4 ? 0 : M * H / PT_MX_BLOCK;
   out->w1 = E * 2 * I * H / 2;
   out->w1s = E * 2 * I * H / PT_MX_BLOCK;

@@ -36,6 +36,10 @@ int pt_problem_check_shape(const pt_moe_shape_t *shape, pt_err_t *err);
 void pt_problem_sizes(const pt_moe_shape_t *shape, int tokens,
                       pt_problem_sizes_t *out);
 
+/* Bytes of n activation elements (x, or gemm1's intermediate) in dtype d's
+ * activation format: e2m1 two per byte, e4m3, or bf16. n even for a4w4. */
+size_t pt_problem_act_bytes(pt_dtype_t d, size_t n);
+
 /* Allocates and fills p. tokens >= 1 and < 2^24. On failure p is left empty
  * (safe to free). The caller frees p with pt_problem_free(). */
 int pt_problem_init(pt_moe_problem_t *p, const pt_moe_shape_t *shape,

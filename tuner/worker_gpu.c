@@ -70,10 +70,6 @@ static int launch(void *ud, pt_gpu_stream_t *stream, pt_err_t *err) {
 
 /* max(bytes / memory bandwidth, flops / matrix rate) where the arch's
  * matrix rate is known; NAN otherwise. */
-static size_t h_row_bytes(pt_dtype_t d, int I) {
-  return d == PT_DTYPE_A4W4 ? (size_t)I / 2 : d == PT_DTYPE_A8W4 ? (size_t)I : (size_t)I * 2;
-}
-
 static double floor_us(gpu_state_t *s, pt_stage_t stage) {
   const pt_gpu_props_t *pr = pt_gpu_props(s->gpu);
   const pt_moe_shape_t *sh = &s->prob.shape;
@@ -84,7 +80,7 @@ static double floor_us(gpu_state_t *s, pt_stage_t stage) {
   pt_problem_flops(&s->prob, &f1, &f2);
   double e = pt_problem_active_experts(&s->prob), H = sh->model_dim, I = sh->inter_dim;
   double rows = (double)s->prob.tokens * sh->topk;
-  double hbytes = (double)h_row_bytes(sh->dtype, sh->inter_dim) * rows;
+  double hbytes = (double)pt_problem_act_bytes(sh->dtype, (size_t)sh->inter_dim) * rows;
   double bytes = stage == PT_STAGE_GEMM1 ? e * 2 * I * (H / 2 + H / 32) + hbytes
                                          : e * H * (I / 2 + I / 32) + hbytes +
                                                (double)s->prob.tokens * H * 2;
