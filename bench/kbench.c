@@ -218,14 +218,21 @@ static void verify_combo(pt_gpu_t *gpu, const pt_family_set_t *set,
   pt_gpu_code_free(&red);
 }
 
+/* The built-in families and the device's limits: what verify and bench
+ * iterate over. */
+static void load_families(pt_gpu_t *gpu, pt_family_set_t *set, pt_limits_t *lim)
+{
+  pt_err_t err;
+  if (pt_family_load_builtin(set, &err) != PT_OK)
+    die("families", &err);
+  pt_constraints_limits_from_props(pt_gpu_props(gpu), lim);
+}
+
 static int cmd_verify(pt_gpu_t *gpu, int stride, int first_combo, int ncombos)
 {
   pt_family_set_t set;
-  pt_err_t err;
   pt_limits_t lim;
-  if (pt_family_load_builtin(&set, &err) != PT_OK)
-    die("families", &err);
-  pt_constraints_limits_from_props(pt_gpu_props(gpu), &lim);
+  load_families(gpu, &set, &lim);
   static const struct { pt_dtype_t dt; pt_act_t act; } combos[] = {
       {PT_DTYPE_A4W4, PT_ACT_SILU},       {PT_DTYPE_A8W4, PT_ACT_SILU},
       {PT_DTYPE_A4W4, PT_ACT_SWIGLU_OAI}, {PT_DTYPE_A8W4, PT_ACT_SWIGLU_OAI},
@@ -376,11 +383,8 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
 static int cmd_bench(pt_gpu_t *gpu, int maxm)
 {
   pt_family_set_t set;
-  pt_err_t err;
   pt_limits_t lim;
-  if (pt_family_load_builtin(&set, &err) != PT_OK)
-    die("families", &err);
-  pt_constraints_limits_from_props(pt_gpu_props(gpu), &lim);
+  load_families(gpu, &set, &lim);
   printf("CSV,family,dtype,M,def_g1_us,def_g2_us,def_pipe_us,best_g1_us,"
          "best_g2_us,best_pipe_us,weight_bytes,flops,best_g1,best_g2\n");
   static const struct { const char *fam; pt_dtype_t dt; } pts[] = {
