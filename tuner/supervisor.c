@@ -534,21 +534,23 @@ static void measurement_base(pt_sup_t *s, const pt_db_job_t *job, int item,
   m->compile_key = u->key[0] != '\0' ? u->key : NULL;
 }
 
-/* Closes a job in one transaction; a result the DB refuses (an impossible
- * statistic) is recorded as a crash with the DB's reason instead. */
-static void finish_job(pt_sup_t *s, slot_t *sl, int64_t device_id,
-                       const pt_db_job_t *job, int item, pt_db_measurement_t *m) {
+/* Closes the slot's job in one transaction and clears its item: settled,
+ * nothing for a restarted worker to redo. A result the DB refuses (an
+ * impossible statistic) is recorded as a crash with the DB's reason. */
+static void finish_job(pt_sup_t *s, slot_t *sl, pt_db_measurement_t *m) {
   char why[REASON_MAX];
-  m->device_id = device_id;
-  int rc = pt_db_job_finish(s->o->db, job->id, m, NULL);
+  int item = sl->item;
+  sl->item = -1;
+  m->device_id = sl->device_id;
+  int rc = pt_db_job_finish(s->o->db, sl->job.id, m, NULL);
   if (rc == PT_EINVAL && m->status != PT_DB_STATUS_CRASH) {
     snprintf(why, sizeof why, "result refused: %s", pt_db_errmsg(s->o->db));
     pt_db_measurement_init(m);
-    measurement_base(s, job, item, m);
-    m->device_id = device_id;
+    measurement_base(s, &sl->job, item, m);
+    m->device_id = sl->device_id;
     m->status = PT_DB_STATUS_CRASH;
     m->reason = why;
-    rc = pt_db_job_finish(s->o->db, job->id, m, NULL);
+    rc = pt_db_job_finish(s->o->db, sl->job.id, m, NULL);
   }
   if (rc != PT_OK) {
     fail_db(s, rc);
@@ -561,14 +563,14 @@ static void finish_job(pt_sup_t *s, slot_t *sl, int64_t device_id,
 }
 
 /* An item settled without a worker: infeasible or compile_fail. */
-static void finish_static(pt_sup_t *s, slot_t *sl, const pt_db_job_t *job,
-                          int item, pt_db_status_t status, const char *reason) {
+static void finish_static(pt_sup_t *s, slot_t *sl, pt_db_status_t status,
+                          const char *reason) {
   pt_db_measurement_t m;
-  measurement_base(s, job, item, &m);
+  measurement_base(s, &sl->job, sl->item, &m);
   m.status = status;
   m.reason = reason;
   if (status == PT_DB_STATUS_INFEASIBLE) m.compile_key = NULL;
-  finish_job(s, sl, sl->device_id, job, item, &m);
+  finish_job(s, sl, &m);
 }
 
 static void finish_result(pt_sup_t *s, slot_t *sl, const pt_proto_result_t *r) {
@@ -594,7 +596,7 @@ static void finish_result(pt_sup_t *s, slot_t *sl, const pt_proto_result_t *r) {
     m.temp_c = r->temp_c;
     m.reason = r->reason[0] != '\0' ? r->reason : NULL;
   }
-  finish_job(s, sl, sl->device_id, &sl->job, sl->item, &m);
+  finish_job(s, sl, &m);
 }
 
 /* ---- worker processes ---- */
@@ -776,8 +778,7 @@ static void dispatch(pt_sup_t *s, slot_t *sl) {
     const char *why = unit_failure(s, u, &st);
     if (why != NULL) {
       sl->state = S_IDLE;
-      finish_static(s, sl, &sl->job, sl->item, st, why);
-      sl->item = -1;  /* settled: nothing for a restarted worker to redo */
+      finish_static(s, sl, st, why);
       continue;
     }
     if (unit_ready(s, u)) send_item(s, sl);
@@ -903,7 +904,6 @@ static void on_message(pt_sup_t *s, slot_t *sl, const char *line) {
     uv_timer_stop(&p->timer);
     finish_result(s, sl, &msg.result);
     sl->state = S_IDLE;
-    sl->item = -1;
     /* A worker that lost its device exits: give it nothing more, restart it. */
     if (s->stopping || msg.result.fatal) close_input(sl);
     else dispatch(s, sl);
@@ -985,8 +985,7 @@ static void proc_finished(proc_t *p) {
     }
     m.reason = why;
     logf_(s, sl->gpu, "%s: %s", pt_db_status_name(m.status), why);
-    finish_job(s, sl, sl->device_id, &sl->job, sl->item, &m);
-    sl->item = -1;
+    finish_job(s, sl, &m);
   } else if (sl->state == S_STARTING) {
     sl->hello_fails++;
     describe_exit(p, why, sizeof why);
