@@ -20,7 +20,7 @@
 #include "constraints.h"
 #include "family.h"
 #include "gpu.h"
-#include "kernels.h"
+#include "kernel_job.h"
 #include "knobs.h"
 #include "pipeline.h"
 #include "problem.h"
@@ -429,12 +429,12 @@ static void probe_one(pt_gpu_t *gpu, pt_pipe_t *pp, const pt_family_t *fam,
     printf("PROBE %s: bad stage or spec\n", item);
     return;
   }
-  pt_kernels_job_t job;
+  pt_kernel_job_t job;
   pt_gpu_code_t code;
   pt_pipe_stage_t st;
-  if (pt_kernels_job_init(&job, &v, dt, fam->act, pt_gpu_props(gpu)->arch, &err) != PT_OK)
+  if (pt_kernel_job_init(&job, &v, dt, fam->act, pt_gpu_props(gpu)->arch, &err) != PT_OK)
     die("job", &err);
-  for (int i = 0; i < nd && job.ndefines < PT_KERNELS_DEFINES_MAX; i++)
+  for (int i = 0; i < nd && job.ndefines < PT_KERNEL_JOB_DEFINES_MAX; i++)
     job.defines[job.ndefines++] = defs[i];
   job.req.ndefines = job.ndefines;
   if (pt_gpu_compile(&job.req, &code, &err) != PT_OK ||

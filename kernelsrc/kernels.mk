@@ -1,5 +1,5 @@
-# kernelsrc/kernels.mk: device sources, their embedding into the binary, the
-# kernel-variant compile front end and its tests (see HACKING.md).
+# kernelsrc/kernels.mk: device sources, their embedding into the binary, and
+# the tests that compile every variant (see HACKING.md).
 PT_KERNEL_FILES = kernelsrc/pt_args.h kernelsrc/pt_sched.h \
 	kernelsrc/pt_arch_nv.cuh kernelsrc/pt_arch_amd.cuh \
 	kernelsrc/pt_common.cuh kernelsrc/pt_tile.cuh kernelsrc/pt_route.cuh \
@@ -24,9 +24,6 @@ TESTS += tests/test_kernels_compile
 tests_test_kernels_compile_SOURCES = tests/test_kernels_compile.c
 tests_test_kernels_compile_CFLAGS = $(TEST_CFLAGS)
 tests_test_kernels_compile_LDADD = $(TEST_LIBS)
-
-# Host plumbing of the pipeline (uploads, launches, verification, timing).
-libpipetune_a_SOURCES += tuner/pipeline.c tuner/pipeline.h
 
 # GPU verification of the kernels (exits 77 without a GPU).
 check_PROGRAMS += tests/gpu_kernels

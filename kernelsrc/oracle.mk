@@ -1,18 +1,16 @@
 # kernelsrc/oracle.mk: the host side of the MoE pipeline: number formats,
-# routing, sorting, the oracle, and problem setup (tuner/problem.c lives
-# with the tuner but belongs to this area). See HACKING.md.
+# routing, sorting and the oracle. See HACKING.md.
 libpipetune_a_SOURCES += \
 	kernelsrc/moe.h kernelsrc/moe.c \
 	kernelsrc/mx.h kernelsrc/mx.c \
 	kernelsrc/routing.h kernelsrc/routing.c \
 	kernelsrc/moe_sort.h kernelsrc/moe_sort.c \
-	kernelsrc/oracle.h kernelsrc/oracle.c \
-	tuner/problem.h tuner/problem.c
+	kernelsrc/oracle.h kernelsrc/oracle.c
 
 check_PROGRAMS += tests/test_mx tests/test_routing tests/test_moe_sort \
-	tests/test_problem tests/test_oracle
+	tests/test_oracle
 TESTS += tests/test_mx tests/test_routing tests/test_moe_sort \
-	tests/test_problem tests/test_oracle
+	tests/test_oracle
 
 tests_test_mx_SOURCES = tests/test_mx.c
 tests_test_mx_CFLAGS = $(TEST_CFLAGS)
@@ -25,10 +23,6 @@ tests_test_routing_LDADD = $(TEST_LIBS)
 tests_test_moe_sort_SOURCES = tests/test_moe_sort.c
 tests_test_moe_sort_CFLAGS = $(TEST_CFLAGS)
 tests_test_moe_sort_LDADD = $(TEST_LIBS)
-
-tests_test_problem_SOURCES = tests/test_problem.c
-tests_test_problem_CFLAGS = $(TEST_CFLAGS)
-tests_test_problem_LDADD = $(TEST_LIBS)
 
 tests_test_oracle_SOURCES = tests/test_oracle.c
 tests_test_oracle_CFLAGS = $(TEST_CFLAGS)

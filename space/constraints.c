@@ -1,8 +1,6 @@
 /* Feasibility rules of the variant space (see constraints.h). */
 #include "constraints.h"
 
-#include "kernels.h"
-
 #include <stdio.h>
 #include <string.h>
 
@@ -63,9 +61,16 @@ void pt_constraints_limits_from_props(const pt_gpu_props_t *props,
 
 /* ---- resource estimates (the kernels' contract) ---- */
 
-/* The kernels define these (kernelsrc/kernels.c mirrors pt_tile.cuh). */
+/* Mirrors PT_WROWS in pt_tile.cuh: 32 weight rows per warp, 16 once
+ * BM >= 64. Everything below mirrors the kernels: change both together. */
+static int warp_rows(const pt_variant_t *v) { return v->bm >= 64 ? 16 : 32; }
+
+static int k_wave(const pt_variant_t *v) {
+  return v->stage == PT_STAGE_GEMM1 ? v->k_wave : 1;
+}
+
 int pt_constraints_threads(const pt_variant_t *v, int warp_size) {
-  return pt_kernels_threads(v, warp_size);
+  return warp_size * (v->bn / warp_rows(v)) * k_wave(v);
 }
 
 /* The ring of K-tile slots (weights, scale windows, bf16 A stage) or the
@@ -73,11 +78,25 @@ int pt_constraints_threads(const pt_variant_t *v, int warp_size) {
 size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype,
                                  int warp_size) {
   (void)dtype;
-  return pt_kernels_smem(v, warp_size);
+  size_t ksup = (size_t)128 * k_wave(v);
+  int kstages = v->stage == PT_STAGE_GEMM1 ? 2 : v->kstages;
+  size_t slot = v->bn * ksup / 2 + (size_t)v->bn * k_wave(v) * 8 +
+                (size_t)v->bm * ksup * 2;
+  size_t ring = (size_t)(warp_size == 64 ? kstages + 1 : 2 * kstages) * slot;
+  size_t ctile = (size_t)v->bm * (v->bn + 4) * 4;
+  return (ring > ctile ? ring : ctile) + (size_t)v->bm * 12;
 }
 
+/* Accumulators (a warp's rows x tokens of C over its lanes), weight
+ * registers (16-byte chunk + scale per held row and stage: the ring is in
+ * shared memory, but the compiler keeps about as many live) and a fixed
+ * working set (measured: 135 for gemm1 bm=32,bn=128 on sm_90). */
 int pt_constraints_regs_per_thread(const pt_variant_t *v, int warp_size) {
-  return pt_kernels_regs_estimate(v, warp_size);
+  int acc = warp_rows(v) * v->bm / warp_size;
+  int lrows = warp_size == 32 ? 2 : 1;
+  int stages = v->stage == PT_STAGE_GEMM1 ? 2 : v->kstages;
+  int wregs = stages * (warp_rows(v) / 16) * lrows * 5;
+  return acc + wregs + 64;
 }
 
 /* ---- the rules ---- */

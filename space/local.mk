@@ -25,11 +25,3 @@ tests_test_constraints_LDADD = $(TEST_LIBS)
 tests_test_family_SOURCES = tests/test_family.c
 tests_test_family_CFLAGS = $(TEST_CFLAGS)
 tests_test_family_LDADD = $(TEST_LIBS)
-
-# The space/ area's commands.
-pipetune_SOURCES += tuner/cmd_families.c tuner/cmd_space.c
-check_PROGRAMS += tests/test_cli_space
-TESTS += tests/test_cli_space
-tests_test_cli_space_SOURCES = tests/test_cli_space.c
-tests_test_cli_space_CFLAGS = $(TEST_CFLAGS)
-tests_test_cli_space_LDADD = $(TEST_LIBS)

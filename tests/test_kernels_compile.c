@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "constraints.h"
+#include "kernel_job.h"
 #include "kernels.h"
 #include "knobs.h"
 #include "pipeline.h"
@@ -111,12 +112,12 @@ END_TEST
 START_TEST(job_defines)
 {
   pt_variant_t v;
-  pt_kernels_job_t job;
+  pt_kernel_job_t job;
   pt_err_t err;
   pt_knobs_default(PT_STAGE_GEMM2, &v);
   v.bm = 64;
   v.epilog = PT_EPILOG_REDUCE;
-  ck_assert_int_eq(pt_kernels_job_init(&job, &v, PT_DTYPE_A8W4,
+  ck_assert_int_eq(pt_kernel_job_init(&job, &v, PT_DTYPE_A8W4,
                                        PT_ACT_SWIGLU_OAI, "sm_90", &err), PT_OK);
   int seen = 0;
   for (int i = 0; i < job.req.ndefines; i++) {
@@ -131,13 +132,13 @@ START_TEST(job_defines)
   ck_assert_int_gt(job.req.nheaders, 8);
   /* bad inputs are the bad inputs themselves */
   v.bm = 48;
-  ck_assert_int_eq(pt_kernels_job_init(&job, &v, PT_DTYPE_A8W4, PT_ACT_SILU,
+  ck_assert_int_eq(pt_kernel_job_init(&job, &v, PT_DTYPE_A8W4, PT_ACT_SILU,
                                        "sm_90", &err), PT_EINVAL);
   ck_assert_msg(strstr(err.msg, "bm") != NULL, "%s", err.msg);
   v.bm = 32;
-  ck_assert_int_eq(pt_kernels_job_init(&job, &v, PT_DTYPE_A8W4, PT_ACT_SILU,
+  ck_assert_int_eq(pt_kernel_job_init(&job, &v, PT_DTYPE_A8W4, PT_ACT_SILU,
                                        "vax780", &err), PT_EINVAL);
-  ck_assert_int_eq(pt_kernels_job_init(&job, &v, (pt_dtype_t)7, PT_ACT_SILU,
+  ck_assert_int_eq(pt_kernel_job_init(&job, &v, (pt_dtype_t)7, PT_ACT_SILU,
                                        "sm_90", &err), PT_EINVAL);
 }
 END_TEST

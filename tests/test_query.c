@@ -1,4 +1,4 @@
-/* Tests of the query module (emit/query.h) and the query and diff commands:
+/* Tests of the query module (db/query.h) and the query and diff commands:
  * loading agrees with the database's own views, the interval rule and the
  * fixed-variant rule against brute force, the crossovers, compare, failures
  * and diff tables, the three printers, and the commands' exit codes. */

@@ -1,6 +1,6 @@
 /* pipetune query best|crossovers|compare|failures: the database's results as
  * an aligned table, CSV or JSON (DESIGN §8). The verbs dispatch through a
- * table; all of them read the same result set (emit/query.h). */
+ * table; all of them read the same result set (db/query.h). */
 #include <stdio.h>
 #include <string.h>
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "constraints.h"
+#include "kernel_job.h"
 #include "kernels.h"
 #include "moe_sort.h"
 #include "oracle.h"
@@ -58,17 +60,17 @@ int pt_pipe_padded(const pt_pipe_t *pp) { return pp->s->sorted.padded; }
 int pt_pipe_compile(const pt_variant_t *v, pt_dtype_t dtype, pt_act_t act,
                     const char *arch, pt_gpu_code_t *code, pt_err_t *err)
 {
-  pt_kernels_job_t job;
+  pt_kernel_job_t job;
   memset(code, 0, sizeof *code);
-  int rc = pt_kernels_job_init(&job, v, dtype, act, arch, err);
+  int rc = pt_kernel_job_init(&job, v, dtype, act, arch, err);
   return rc == PT_OK ? pt_gpu_compile(&job.req, code, err) : rc;
 }
 
 int pt_pipe_compile_reduce(const char *arch, pt_gpu_code_t *code, pt_err_t *err)
 {
-  pt_kernels_job_t job;
+  pt_kernel_job_t job;
   memset(code, 0, sizeof *code);
-  int rc = pt_kernels_job_reduce(&job, arch, err);
+  int rc = pt_kernel_job_reduce(&job, arch, err);
   return rc == PT_OK ? pt_gpu_compile(&job.req, code, err) : rc;
 }
 
@@ -109,18 +111,18 @@ int pt_pipe_stage_load_code(pt_gpu_t *gpu, const pt_variant_t *v,
   out->v = *v;
   out->dtype = dtype;
   out->act = act;
-  out->threads = (unsigned)pt_kernels_threads(v, props->warp_size);
-  out->smem = pt_kernels_smem(v, props->warp_size);
+  out->threads = (unsigned)pt_constraints_threads(v, props->warp_size);
+  out->smem = pt_constraints_smem_bytes(v, dtype, props->warp_size);
   out->regs = code->regs;
   out->spill_bytes = code->spill_bytes;
   out->code_bytes = code->size;
   out->compile_ms = code->compile_ms;
   int reduce = v->stage == PT_STAGE_GEMM2 && v->epilog == PT_EPILOG_REDUCE;
-  int rc = module_of(gpu, code, pt_kernels_entry(v->stage), &out->mod, &out->k, err);
+  int rc = module_of(gpu, code, pt_kernel_job_entry(v->stage), &out->mod, &out->k, err);
   if (rc == PT_OK && reduce && reduce_code == NULL)
     rc = pt_err_set(err, PT_EINVAL, "reduce epilog without the reduce kernel");
   if (rc == PT_OK && reduce)
-    rc = module_of(gpu, reduce_code, PT_KERNELS_REDUCE_ENTRY, &out->rmod,
+    rc = module_of(gpu, reduce_code, PT_KERNEL_JOB_REDUCE_ENTRY, &out->rmod,
                    &out->rk, err);
   if (rc == PT_OK)
     rc = pt_gpu_occupancy(out->k, (int)out->threads, out->smem,
@@ -382,8 +384,8 @@ static int gemm2_on(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_ptr_t hq,
     rc = launch(pp, st, &a, a.H, s, err);
   if (rc == PT_OK && st->v.epilog == PT_EPILOG_REDUCE) {
     long long n = (long long)a.M * (a.H / 8);
-    unsigned g3[3] = {(unsigned)((n + PT_KERNELS_REDUCE_THREADS - 1) / PT_KERNELS_REDUCE_THREADS), 1, 1};
-    unsigned b3[3] = {PT_KERNELS_REDUCE_THREADS, 1, 1};
+    unsigned g3[3] = {(unsigned)((n + PT_KERNEL_JOB_REDUCE_THREADS - 1) / PT_KERNEL_JOB_REDUCE_THREADS), 1, 1};
+    unsigned b3[3] = {PT_KERNEL_JOB_REDUCE_THREADS, 1, 1};
     void *args[] = {&a};
     rc = pt_gpu_launch(st->rk, g3, b3, 0, s, args, err);
   }

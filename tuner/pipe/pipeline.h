@@ -50,8 +50,8 @@ int pt_pipe_compile_reduce(const char *arch, pt_gpu_code_t *code, pt_err_t *err)
  * PT_EINFEASIBLE when the device cannot run one block of it. */
 int pt_pipe_stage_load(pt_gpu_t *gpu, const pt_variant_t *v, pt_dtype_t dtype,
                        pt_act_t act, pt_pipe_stage_t *out, pt_err_t *err);
-/* The same from code compiled beforehand (pt_kernels_job_init for v, and
- * for the reduce epilog pt_kernels_job_reduce): no compile here. */
+/* The same from code compiled beforehand (pt_kernel_job_init for v, and
+ * for the reduce epilog pt_kernel_job_reduce): no compile here. */
 int pt_pipe_stage_load_code(pt_gpu_t *gpu, const pt_variant_t *v,
                             pt_dtype_t dtype, pt_act_t act,
                             const pt_gpu_code_t *code,

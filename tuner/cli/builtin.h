@@ -1,4 +1,4 @@
-/* The subcommands of pipetune, one file each (tuner/cmd_<name>.c). Each takes
+/* The subcommands of pipetune, one file each (tuner/cli/cmd_<name>.c). Each takes
  * the command's own argv (argv[0] is the command name) and returns the
  * process exit status (DESIGN §10: 0 ok, 1 runtime failure, 2 bad input). */
 #ifndef PT_BUILTIN_H

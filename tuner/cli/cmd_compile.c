@@ -9,7 +9,7 @@
 
 #include "builtin.h"
 #include "gpu.h"
-#include "kernels.h"
+#include "kernel_job.h"
 #include "knobs.h"
 #include "moe.h"
 #include "opts.h"
@@ -52,7 +52,7 @@ static int write_file(const char *path, const void *data, size_t n, pt_err_t *er
 
 /* The compile request of --stage/--config/--dtype/--act into job. */
 static int variant_job(const char *stage, const char *config, const char *dtype,
-                       const char *act, const char *arch, pt_kernels_job_t *job,
+                       const char *act, const char *arch, pt_kernel_job_t *job,
                        char *label, size_t len, pt_err_t *err) {
   pt_stage_t st;
   pt_variant_t v;
@@ -71,7 +71,7 @@ static int variant_job(const char *stage, const char *config, const char *dtype,
   pt_knobs_format(&v, spec, sizeof spec);
   snprintf(label, len, "%s %s %s %s", pt_stage_name(st), spec,
            pt_dtype_name(dt), pt_act_name(ac));
-  return pt_kernels_job_init(job, &v, dt, ac, arch, err);
+  return pt_kernel_job_init(job, &v, dt, ac, arch, err);
 }
 
 int cmd_compile(int argc, const char **argv) {
@@ -108,7 +108,7 @@ int cmd_compile(int argc, const char **argv) {
     pt_opts_usage(opts, usage, 1);
     goto out;
   }
-  pt_kernels_job_t job;
+  pt_kernel_job_t job;
   char label[PT_KNOBS_SPEC_MAX + 64];
   pt_gpu_compile_req_t req;
   if (stage != NULL) {

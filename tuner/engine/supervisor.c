@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "constraints.h"
+#include "kernel_job.h"
 #include "kernels.h"
 #include "proto.h"
 #include "routing.h"
@@ -46,7 +47,7 @@ typedef struct unit_s {
   const char *source_hash;  /* of its translation unit */
   char key[PT_DB_HASH_HEX];
   char reason[REASON_MAX];
-  pt_kernels_job_t job;  /* the request points into itself: never copied */
+  pt_kernel_job_t job;  /* the request points into itself: never copied */
   uv_work_t work;
   pt_gpu_code_t code;
   pt_err_t err;
@@ -364,8 +365,8 @@ static int plan_units(pt_sup_t *s, const char *arch, const pt_limits_t *lim) {
     unit_t *u = &s->units[i];
     pt_verdict_t verdict;
     /* Every unit's result names its source, the infeasible ones' too. */
-    rc = u->is_reduce ? pt_kernels_job_reduce(&u->job, arch, s->err)
-                      : pt_kernels_job_init(&u->job, &u->variant, u->dtype, u->act,
+    rc = u->is_reduce ? pt_kernel_job_reduce(&u->job, arch, s->err)
+                      : pt_kernel_job_init(&u->job, &u->variant, u->dtype, u->act,
                                             arch, s->err);
     if (rc != PT_OK) return pt_err_prefix(s->err, "variant '%s'", u->spec);
     u->source_hash = source_hash_of(s, u->job.req.name);
