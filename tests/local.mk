@@ -15,6 +15,8 @@ tests_gpu_tests_SOURCES = tests/gpu_tests.c
 tests_gpu_tests_CFLAGS = $(AM_CFLAGS)
 tests_gpu_tests_LDADD = $(PT_LIBS)
 
-# The layers: the folder-level include graph has no cycle.
-TESTS += tests/layers.test
-EXTRA_DIST += tests/layers.test scripts/layers
+# Tree checks: the folder-level include graph has no cycle; no Check case
+# runs under Check's 4 s default timeout; every file a README names exists.
+TESTS += tests/layers.test tests/timeouts.test
+EXTRA_DIST += tests/layers.test scripts/layers tests/timeouts.test \
+	tests/docfiles.test
