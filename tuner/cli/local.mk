@@ -7,11 +7,40 @@ pipetune_SOURCES += tuner/cli/main.c tuner/cli/builtin.h \
 	tuner/cli/cmd_query.c tuner/cli/cmd_report.c tuner/cli/cmd_space.c \
 	tuner/cli/cmd_tune.c tuner/cli/cmd_verify.c tuner/cli/cmd_worker.c
 
-check_PROGRAMS += tests/test_cli tests/test_cli_space
-TESTS += tests/test_cli tests/test_cli_space
+check_PROGRAMS += tests/test_cli tests/test_cli_space tests/test_cli_help
+TESTS += tests/test_cli tests/test_cli_space tests/test_cli_help
 tests_test_cli_SOURCES = tests/test_cli.c
 tests_test_cli_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_LDADD = $(TEST_LIBS)
 tests_test_cli_space_SOURCES = tests/test_cli_space.c
 tests_test_cli_space_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_space_LDADD = $(TEST_LIBS)
+tests_test_cli_help_SOURCES = tests/test_cli_help.c
+tests_test_cli_help_CFLAGS = $(TEST_CFLAGS)
+tests_test_cli_help_LDADD = $(TEST_LIBS)
+
+# The commit of the build, for --version: regenerated at every make, rewritten
+# only when it changed (so main.c is not rebuilt for nothing).
+BUILT_SOURCES += commit.h
+CLEANFILES += commit.h
+EXTRA_DIST += build-aux/gen-commit.sh
+commit.h: pt-commit-check
+	@\
+	$(SHELL) $(srcdir)/build-aux/gen-commit.sh $(srcdir) > $@-t && \
+	{ cmp -s $@-t $@ && rm -f $@-t || mv $@-t $@; }
+.PHONY: pt-commit-check
+pt-commit-check:
+dist-hook: pt-dist-commit
+pt-dist-commit:
+	$(SHELL) $(srcdir)/build-aux/gen-commit.sh $(srcdir) | \
+	  sed -n 's/^#define PT_COMMIT "\(.*\)"/\1/p' > $(distdir)/.commit
+
+# pipetune(1): fixed sections from tuner/cli/pipetune.1.in, and one section
+# per command made from that command's --help (pipetune help --man-sections).
+man1_MANS = tuner/cli/pipetune.1
+CLEANFILES += tuner/cli/pipetune.1
+EXTRA_DIST += tuner/cli/pipetune.1.in build-aux/gen-man.sh
+tuner/cli/pipetune.1: $(srcdir)/tuner/cli/pipetune.1.in pipetune$(EXEEXT) $(srcdir)/build-aux/gen-man.sh
+	$(AM_V_GEN)$(MKDIR_P) tuner/cli && \
+	$(SHELL) $(srcdir)/build-aux/gen-man.sh ./pipetune$(EXEEXT) \
+	  $(srcdir)/tuner/cli/pipetune.1.in $(PACKAGE_VERSION) > $@-t && mv $@-t $@
