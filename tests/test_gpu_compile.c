@@ -96,6 +96,42 @@ END_TEST
 #endif
 #endif
 
+#if defined(PT_HAVE_CUDA) || defined(PT_HAVE_HIP)
+/* An arch the installed compiler lacks is refused before compiling, naming
+ * what it can target (hiprtc 5.2 would abort the process on gfx942). */
+static void check_targets(pt_gpu_backend_t b, const char *good, const char *bad) {
+  char targets[2048];
+  pt_err_t err;
+  ck_assert_int_eq(pt_gpu_compile_targets(b, targets, sizeof targets, &err), PT_OK);
+  ck_assert_msg(strstr(targets, good) != NULL, "%s not in %s", good, targets);
+  ck_assert_int_eq(pt_gpu_arch_check(good, &err), PT_OK);
+  ck_assert_int_eq(pt_gpu_arch_check(bad, &err), PT_EINVAL);
+  ck_assert_msg(strstr(err.msg, bad) && strstr(err.msg, good), "%s", err.msg);
+  pt_gpu_code_t code;
+  ck_assert_int_eq(compile(b, bad, kSaxpy, "OFFSET=1.0f", &code, &err), PT_EINVAL);
+  pt_gpu_code_free(&code);
+}
+#endif
+
+#ifdef PT_HAVE_CUDA
+START_TEST(nvrtc_targets) {
+  check_targets(PT_GPU_CUDA, "sm_90a", "sm_99999");
+  pt_err_t err;
+  ck_assert_int_eq(pt_gpu_arch_check("sm_90", &err), PT_OK);
+}
+END_TEST
+#endif
+#ifdef PT_HAVE_HIP
+START_TEST(hiprtc_targets) {
+  check_targets(PT_GPU_HIP, "gfx90a", "gfx942");
+  pt_err_t err;
+  ck_assert_int_eq(pt_gpu_arch_check("gfx90a:xnack-", &err), PT_OK);
+  /* the probe leaves hiprtc usable in the same process */
+  check_compiles(PT_GPU_HIP, "gfx90a");
+}
+END_TEST
+#endif
+
 START_TEST(arch_to_backend) {
   pt_gpu_backend_t b;
   pt_err_t err;
@@ -124,6 +160,7 @@ int main(void) {
   tcase_add_test(nv, nvrtc_error_log);
   tcase_add_test(nv, nvrtc_defines);
   tcase_add_test(nv, nvrtc_regs_reported);
+  tcase_add_test(nv, nvrtc_targets);
   suite_add_tcase(s, nv);
 #endif
 #ifdef PT_HAVE_HIP
@@ -132,6 +169,7 @@ int main(void) {
   tcase_add_test(amd, hiprtc_gfx90a);
   tcase_add_test(amd, hiprtc_error_log);
   tcase_add_test(amd, hiprtc_defines);
+  tcase_add_test(amd, hiprtc_targets);
   suite_add_tcase(s, amd);
 #endif
   return pt_test_run_suite(s);

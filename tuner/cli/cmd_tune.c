@@ -222,11 +222,8 @@ static int check_numbers(const tune_args_t *a, double *budget, pt_err_t *err) {
   if (a->seed < 0) return pt_err_set(err, PT_EINVAL, "option --seed: %d is negative", a->seed);
   if (a->routing != NULL && pt_routing_parse(a->routing, &r, err) != PT_OK)
     return pt_err_prefix(err, "option --routing");
-  if (a->arch != NULL) {
-    pt_gpu_backend_t b;
-    int rc = pt_gpu_backend_for_arch(a->arch, &b, err);
-    if (rc != PT_OK) return pt_err_prefix(err, "option --arch");
-  }
+  if (a->arch != NULL && pt_gpu_arch_check(a->arch, err) != PT_OK)
+    return pt_err_prefix(err, "option --arch");
   return a->budget != NULL ? parse_duration(a->budget, budget, err) : PT_OK;
 }
 

@@ -7,8 +7,10 @@ pipetune_SOURCES += tuner/cli/main.c tuner/cli/builtin.h \
 	tuner/cli/cmd_query.c tuner/cli/cmd_report.c tuner/cli/cmd_space.c \
 	tuner/cli/cmd_tune.c tuner/cli/cmd_verify.c tuner/cli/cmd_worker.c
 
-check_PROGRAMS += tests/test_cli tests/test_cli_space tests/test_cli_help
-TESTS += tests/test_cli tests/test_cli_space tests/test_cli_help
+check_PROGRAMS += tests/test_cli tests/test_cli_space tests/test_cli_help \
+	tests/test_cli_compile
+TESTS += tests/test_cli tests/test_cli_space tests/test_cli_help \
+	tests/test_cli_compile
 tests_test_cli_SOURCES = tests/test_cli.c
 tests_test_cli_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_LDADD = $(TEST_LIBS)
@@ -18,6 +20,9 @@ tests_test_cli_space_LDADD = $(TEST_LIBS)
 tests_test_cli_help_SOURCES = tests/test_cli_help.c
 tests_test_cli_help_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_help_LDADD = $(TEST_LIBS)
+tests_test_cli_compile_SOURCES = tests/test_cli_compile.c
+tests_test_cli_compile_CFLAGS = $(TEST_CFLAGS)
+tests_test_cli_compile_LDADD = $(TEST_LIBS)
 
 # The commit of the build, for --version: regenerated at every make, rewritten
 # only when it changed (so main.c is not rebuilt for nothing).

@@ -58,6 +58,36 @@ int pt_gpu_backend_for_arch(const char *arch, pt_gpu_backend_t *out,
   return need_ops(*out, &ops, err);
 }
 
+int pt_gpu_compile_targets(pt_gpu_backend_t b, char *buf, size_t len,
+                           pt_err_t *err) {
+  const pt__gpu_ops_t *ops;
+  int rc = need_ops(b, &ops, err);
+  return rc ? rc : ops->targets(buf, len, err);
+}
+
+/* Is name (up to a ':' feature suffix, "gfx90a:xnack-") in the list? */
+static int listed(const char *list, const char *name) {
+  size_t n = strcspn(name, ":");
+  for (const char *p = list; *p != '\0';) {
+    size_t m = strcspn(p, ",");
+    if (m == n && strncmp(p, name, n) == 0) return 1;
+    p += m;
+    p += strspn(p, ", ");
+  }
+  return 0;
+}
+
+int pt_gpu_arch_check(const char *arch, pt_err_t *err) {
+  pt_gpu_backend_t b;
+  int rc = pt_gpu_backend_for_arch(arch, &b, err);
+  char targets[2048], version[64] = "";
+  if (rc == PT_OK) rc = pt_gpu_compile_targets(b, targets, sizeof targets, err);
+  if (rc != PT_OK || listed(targets, arch)) return rc;
+  pt_gpu_compiler_version(b, version, sizeof version, NULL);
+  return pt_err_set(err, PT_EINVAL, "%s cannot compile for '%.64s' (it targets: %s)",
+                    version, arch, targets);
+}
+
 int pt_gpu_count(pt_gpu_backend_t b, int *count, pt_err_t *err) {
   const pt__gpu_ops_t *ops;
   *count = 0;
@@ -82,6 +112,7 @@ int pt_gpu_compile(const pt_gpu_compile_req_t *req, pt_gpu_code_t *out,
   memset(out, 0, sizeof *out);
   out->regs = out->spill_bytes = out->smem_static = -1;
   int rc = need_ops(req->backend, &ops, err);
+  if (rc == PT_OK) rc = pt_gpu_arch_check(req->arch, err);
   if (rc) return rc;
   double t0 = pt__gpu_now_ms();
   rc = ops->compile(req, out, err);

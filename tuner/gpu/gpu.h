@@ -90,6 +90,16 @@ int pt_gpu_compile(const pt_gpu_compile_req_t *req, pt_gpu_code_t *out,
                    pt_err_t *err);
 void pt_gpu_code_free(pt_gpu_code_t *code);
 /* Compiler name and version of a backend, e.g. "nvrtc 13.0". */
+/* The archs the installed compiler of the backend can target ("sm_90,
+ * sm_90a, ..." from NVRTC; "gfx90a, ..." from the comgr behind hiprtc),
+ * ", "-separated, in buf. */
+int pt_gpu_compile_targets(pt_gpu_backend_t b, char *buf, size_t len,
+                           pt_err_t *err);
+/* PT_OK when some built backend's installed compiler can target arch;
+ * else PT_EINVAL naming the archs it can (Debian's hiprtc 5.2 aborts the
+ * process on an arch its LLVM lacks, e.g. gfx942: ask before compiling). */
+int pt_gpu_arch_check(const char *arch, pt_err_t *err);
+
 int pt_gpu_compiler_version(pt_gpu_backend_t b, char *buf, size_t len,
                             pt_err_t *err);
 

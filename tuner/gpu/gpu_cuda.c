@@ -216,6 +216,26 @@ static int cuda_compile(const pt_gpu_compile_req_t *req, pt_gpu_code_t *out,
   return rc;
 }
 
+/* NVRTC's list of real archs; the arch-specific "a" targets (wgmma,
+ * setmaxnreg) exist from sm_90 on. */
+static int cuda_targets(char *buf, size_t len, pt_err_t *err) {
+  int n = 0;
+  nvrtcResult r = nvrtcGetNumSupportedArchs(&n);
+  if (r != NVRTC_SUCCESS) return nvrtc_fail(r, "nvrtcGetNumSupportedArchs", err);
+  int *archs = calloc((size_t)n + 1, sizeof *archs);
+  if (archs == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  r = nvrtcGetSupportedArchs(archs);
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; r == NVRTC_SUCCESS && i < n && used < len; i++) {
+    used += (size_t)snprintf(buf + used, len - used, "%ssm_%d", used ? ", " : "", archs[i]);
+    if (archs[i] >= 90 && used < len)
+      used += (size_t)snprintf(buf + used, len - used, ", sm_%da", archs[i]);
+  }
+  free(archs);
+  return r == NVRTC_SUCCESS ? PT_OK : nvrtc_fail(r, "nvrtcGetSupportedArchs", err);
+}
+
 static int cuda_compiler_version(char *buf, size_t len, pt_err_t *err) {
   int maj = 0, min = 0;
   nvrtcResult r = nvrtcVersion(&maj, &min);
@@ -413,6 +433,7 @@ const pt__gpu_ops_t pt__gpu_cuda_ops = {
     .props = cuda_props,
     .compile = cuda_compile,
     .compiler_version = cuda_compiler_version,
+    .targets = cuda_targets,
     .open = cuda_open,
     .close = cuda_close,
     .module_load = cuda_module_load,

@@ -4,6 +4,7 @@
 
 #include "gpu_impl.h"
 
+#include <dlfcn.h>
 #include <hip/hip_runtime_api.h>
 #include <hip/hip_version.h>
 #include <hip/hiprtc.h>
@@ -120,6 +121,31 @@ static int hip_compile(const pt_gpu_compile_req_t *req, pt_gpu_code_t *out,
     rc = take_code(prog, out, err);
   hiprtcDestroyProgram(&prog);
   return rc;
+}
+
+/* hiprtc compiles through comgr; comgr's ISA list is what its LLVM can
+ * target ("amdgcn-amd-amdhsa--gfx90a"). Asked through dlopen: Debian ships
+ * the library without its header. */
+static int hip_targets(char *buf, size_t len, pt_err_t *err) {
+  /* NODELETE: comgr carries LLVM, whose options register once per load;
+   * hiprtc loads the same library later. */
+  void *lib = dlopen("libamd_comgr.so.2", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (lib == NULL) return pt_err_set(err, PT_ENOTSUP, "cannot load comgr: %s", dlerror());
+  int (*count)(size_t *) = (int (*)(size_t *))dlsym(lib, "amd_comgr_get_isa_count");
+  int (*name)(size_t, const char **) =
+      (int (*)(size_t, const char **))dlsym(lib, "amd_comgr_get_isa_name");
+  size_t n = 0, used = 0;
+  buf[0] = '\0';
+  int ok = count != NULL && name != NULL && count(&n) == 0;
+  for (size_t i = 0; ok && i < n && used < len; i++) {
+    const char *isa = NULL;
+    if (name(i, &isa) != 0 || isa == NULL) continue;
+    const char *gfx = strstr(isa, "--");
+    used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+                             gfx != NULL ? gfx + 2 : isa);
+  }
+  dlclose(lib);
+  return ok ? PT_OK : pt_err_set(err, PT_ENOTSUP, "comgr does not list its ISAs");
 }
 
 static int hip_compiler_version(char *buf, size_t len, pt_err_t *err) {
@@ -306,6 +332,7 @@ const pt__gpu_ops_t pt__gpu_hip_ops = {
     .props = hip_props,
     .compile = hip_compile,
     .compiler_version = hip_compiler_version,
+    .targets = hip_targets,
     .open = hip_open,
     .close = hip_close,
     .module_load = hip_module_load,

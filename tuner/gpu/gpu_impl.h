@@ -44,6 +44,8 @@ struct pt__gpu_ops_s {
   int (*compile)(const pt_gpu_compile_req_t *req, pt_gpu_code_t *out,
                  pt_err_t *err);
   int (*compiler_version)(char *buf, size_t len, pt_err_t *err);
+  /* The archs the installed compiler can target, ", "-separated. */
+  int (*targets)(char *buf, size_t len, pt_err_t *err);
   int (*open)(pt_gpu_t *gpu, int ordinal, pt_err_t *err);
   void (*close)(pt_gpu_t *gpu);
   int (*module_load)(pt_gpu_module_t *m, const void *code, size_t size,
