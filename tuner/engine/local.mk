@@ -1,9 +1,12 @@
 # tuner/engine/: the tuning engine: the plan, the worker protocol, the worker,
-# the worker pool and the supervisor that feeds one worker process per GPU.
+# the worker pool, compile units and their cache, the run's DB record, and
+# the supervisor that dispatches between them.
 libpipetune_a_SOURCES += tuner/engine/plan.c tuner/engine/plan.h \
 	tuner/engine/proto.c tuner/engine/proto.h \
 	tuner/engine/worker.c tuner/engine/worker.h tuner/engine/worker_gpu.c \
 	tuner/engine/pool.c tuner/engine/pool.h \
+	tuner/engine/units.c tuner/engine/units.h \
+	tuner/engine/record.c tuner/engine/record.h \
 	tuner/engine/supervisor.c tuner/engine/supervisor.h
 
 check_PROGRAMS += tests/test_proto tests/test_plan tests/test_pool tests/test_tune_faults
