@@ -1,18 +1,25 @@
-# tuner/engine/: the tuning engine: the plan, the worker protocol, the worker
-# and the supervisor that feeds one worker process per GPU.
+# tuner/engine/: the tuning engine: the plan, the worker protocol, the worker,
+# the worker pool, compile units and their cache, the run's DB record, and
+# the supervisor that dispatches between them.
 libpipetune_a_SOURCES += tuner/engine/plan.c tuner/engine/plan.h \
 	tuner/engine/proto.c tuner/engine/proto.h \
 	tuner/engine/worker.c tuner/engine/worker.h tuner/engine/worker_gpu.c \
+	tuner/engine/pool.c tuner/engine/pool.h \
+	tuner/engine/units.c tuner/engine/units.h \
+	tuner/engine/record.c tuner/engine/record.h \
 	tuner/engine/supervisor.c tuner/engine/supervisor.h
 
-check_PROGRAMS += tests/test_proto tests/test_plan tests/test_tune_faults
-TESTS += tests/test_proto tests/test_plan tests/test_tune_faults
+check_PROGRAMS += tests/test_proto tests/test_plan tests/test_pool tests/test_tune_faults
+TESTS += tests/test_proto tests/test_plan tests/test_pool tests/test_tune_faults
 tests_test_proto_SOURCES = tests/test_proto.c
 tests_test_proto_CFLAGS = $(TEST_CFLAGS)
 tests_test_proto_LDADD = $(TEST_LIBS)
 tests_test_plan_SOURCES = tests/test_plan.c
 tests_test_plan_CFLAGS = $(TEST_CFLAGS)
 tests_test_plan_LDADD = $(TEST_LIBS)
+tests_test_pool_SOURCES = tests/test_pool.c
+tests_test_pool_CFLAGS = $(TEST_CFLAGS)
+tests_test_pool_LDADD = $(TEST_LIBS)
 tests_test_tune_faults_SOURCES = tests/test_tune_faults.c
 tests_test_tune_faults_CFLAGS = $(TEST_CFLAGS)
 tests_test_tune_faults_LDADD = $(TEST_LIBS)

@@ -1,7 +1,8 @@
 /* The tuning supervisor (DESIGN §7): a libuv loop that compiles the plan's
- * variants on the thread pool (the DB's compile cache skips the compiler),
- * spawns one worker process per GPU, feeds them items over JSON lines and
- * records every result, one transaction each. It is the only DB writer.
+ * variants on the thread pool (the DB's compile cache skips the compiler:
+ * units.h), spawns one worker process per GPU (pool.h), feeds them items
+ * over JSON lines and records every result, one transaction each
+ * (record.h). It is the only DB writer.
  *
  * Lifecycle of a run:
  *   1. spawn the workers; each says hello with its device's properties
@@ -30,6 +31,7 @@
 #include "error.h"
 #include "gpu.h"
 #include "plan.h"
+#include "units.h"
 
 typedef enum {
   PT_SUP_EV_LOG = 1,     /* msg: a line worth showing (worker stderr, restarts) */
@@ -59,8 +61,7 @@ typedef struct pt_sup_event_s {
 typedef void (*pt_sup_event_fn)(void *ud, const pt_sup_event_t *ev);
 
 /* Compiles one request (runs on a thread-pool thread). */
-typedef int (*pt_sup_compile_fn)(void *ud, const pt_gpu_compile_req_t *req,
-                                 pt_gpu_code_t *out, pt_err_t *err);
+typedef pt_units_compile_fn pt_sup_compile_fn;
 
 typedef struct pt_sup_opts_s {
   pt_db_t *db;

@@ -1,0 +1,69 @@
+/* A tuning run in the database (DESIGN §7): the plan's problems and items
+ * as DB ids, the run and its jobs, and each result filed in one transaction
+ * with its job. The supervisor is the DB's only writer and this is how it
+ * writes a run.
+ *
+ * Lifecycle: pt_record_new (problems recorded, items indexed),
+ * pt_record_measured (what a resumed run skips), pt_record_begin (the run
+ * and its jobs), then pt_record_claim and pt_record_finish for each item,
+ * and pt_record_end (claimed jobs requeued, the run's status).
+ */
+#ifndef PT_RECORD_H
+#define PT_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "error.h"
+#include "plan.h"
+#include "proto.h"
+#include "routing.h"
+
+typedef struct pt_record_s pt_record_t;
+
+typedef struct pt_record_opts_s {
+  pt_db_t *db;
+  const pt_plan_t *plan;
+  const pt_routing_t *routing;     /* the inputs of every problem */
+  uint64_t seed;
+  pt_db_regime_t regime;           /* of every job and result */
+} pt_record_opts_t;
+
+/* Records the plan's problems and indexes its items by (problem, variant)
+ * ids; variant_ids[i] is item i's variant. o is copied; its plan must
+ * outlive r. */
+int pt_record_new(const pt_record_opts_t *o, const int64_t *variant_ids,
+                  pt_record_t **out, pt_err_t *err);
+void pt_record_free(pt_record_t *r);
+
+/* Sets done[i] for the items already measured on arch in the regime, in
+ * any run and whatever the status; *n of them were not set before. */
+int pt_record_measured(pt_record_t *r, const char *arch, unsigned char *done,
+                       size_t *n, pt_err_t *err);
+/* Starts the run (*run_id as soon as it exists) and adds a job per item;
+ * *ready: the jobs not already done. */
+int pt_record_begin(pt_record_t *r, const char *host, const char *command,
+                    const char *arch, int64_t *run_id, size_t *ready, pt_err_t *err);
+/* Claims the next ready job for device_id; *item is its plan item.
+ * PT_ENOENT (err untouched) when none is left; PT_EDB when the job is not
+ * in the plan. */
+int pt_record_claim(pt_record_t *r, int64_t device_id, pt_db_job_t *job, int *item,
+                    pt_err_t *err);
+/* Fills m's status, statistics and reason from a worker's result. A status
+ * a worker may not report (it never compiles) becomes a crash, its reason
+ * written to why. */
+void pt_record_from_result(pt_db_measurement_t *m, const pt_proto_result_t *res,
+                           char *why, size_t len);
+/* Files m (status, statistics, reason and provenance set by the caller) as
+ * job's result from device_id and closes the job, in one transaction. A
+ * result the DB refuses (an impossible statistic) is filed as a crash with
+ * the DB's reason instead: m then says what was filed (its reason valid
+ * until the next call on r). */
+int pt_record_finish(pt_record_t *r, const pt_db_job_t *job, int64_t device_id,
+                     pt_db_measurement_t *m, pt_err_t *err);
+/* Puts the jobs still claimed back to ready and sets the run's status;
+ * nothing when no run began. */
+int pt_record_end(pt_record_t *r, pt_db_run_status_t status, pt_err_t *err);
+
+#endif
