@@ -207,6 +207,134 @@ static int conn_open(const char *path, int flags, const char *query,
   return PT_OK;
 }
 
+static int exec_conn(sqlite3 *conn, const char *path, const char *sql,
+                     const char *what, pt_err_t *err) {
+  if (sqlite3_exec(conn, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return conn_fail(conn, path, what, err);
+  return PT_OK;
+}
+
+/* ---- knob columns ---- */
+
+int pt__db_knob_columns(char *buf, size_t len) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < pt_knobs_count() && n < len; i++)
+    n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
+                          pt_knobs_at(i)->column);
+  return n < len ? PT_OK : PT_EINVAL;
+}
+
+/* Whether the file's variants table has column col. */
+static int has_column(sqlite3 *conn, const char *col, int *has) {
+  char sql[256];
+  int64_t n = 0;
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('variants')"
+           " WHERE name = '%s'", col);
+  int rc = conn_int(conn, sql, &n);
+  *has = n > 0;
+  return rc;
+}
+
+/* k's value in the rows of stage s made before k existed, as SQL. */
+static void legacy_sql(const pt_knob_t *k, pt_stage_t s, char *buf, size_t len) {
+  const char *sym = pt_knobs_symbol(k, k->fixed[s]);
+  if (!pt_knobs_in_stage(k, s)) snprintf(buf, len, "NULL");
+  else if (sym != NULL) snprintf(buf, len, "'%s'", sym);
+  else snprintf(buf, len, "%d", k->fixed[s]);
+}
+
+/* Adds k's column, filled for the existing rows. Its type is the only
+ * constraint: a CHECK would be tested against the rows before the fill. */
+static int add_column(sqlite3 *conn, const char *path, const pt_knob_t *k,
+                      pt_err_t *err) {
+  char sql[512], v1[32], v2[32], what[96];
+  legacy_sql(k, PT_STAGE_GEMM1, v1, sizeof v1);
+  legacy_sql(k, PT_STAGE_GEMM2, v2, sizeof v2);
+  snprintf(what, sizeof what, "cannot add the column of knob '%s'", k->name);
+  snprintf(sql, sizeof sql, "ALTER TABLE variants ADD COLUMN %s %s;"
+           " UPDATE variants SET %s = CASE stage WHEN '%s' THEN %s"
+           " WHEN '%s' THEN %s END", k->column,
+           k->symbols != NULL ? "TEXT" : "INTEGER", k->column,
+           pt_stage_name(PT_STAGE_GEMM1), v1, pt_stage_name(PT_STAGE_GEMM2), v2);
+  return exec_conn(conn, path, sql, what, err);
+}
+
+/* The spec of a row made before the knobs in mask existed: its own knobs,
+ * those at the value the row's kernels compiled. */
+static int respec(const char *path, const char *stage, const char *spec,
+                  unsigned mask, char out[PT_KNOBS_SPEC_MAX], pt_err_t *err) {
+  pt_stage_t s;
+  pt_variant_t v;
+  int rc = pt_stage_parse(stage, &s) == 0 ? pt_knobs_parse(s, spec, &v, err)
+                                          : PT_EINVAL;
+  for (int i = 0; rc == PT_OK && i < pt_knobs_count(); i++) {
+    const pt_knob_t *k = pt_knobs_at(i);
+    if ((mask >> i & 1u) && pt_knobs_in_stage(k, s))
+      pt_knobs_set(&v, k, k->fixed[s]);
+  }
+  if (rc == PT_OK && pt_knobs_format(&v, out, PT_KNOBS_SPEC_MAX) < 0)
+    rc = PT_EINVAL;
+  if (rc != PT_OK)
+    return pt_err_set(err, PT_EINVAL, "'%s': cannot add the new knobs to %s "
+                      "variant '%s'", path, stage, spec);
+  return PT_OK;
+}
+
+/* Rewrites the spec of every row for the knobs added (mask of table rows). */
+static int respec_rows(sqlite3 *conn, const char *path, unsigned mask,
+                       pt_err_t *err) {
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  int rc = PT_OK, src = SQLITE_DONE;
+  if (sqlite3_prepare_v2(conn, "SELECT id, stage, spec FROM variants", -1,
+                         &sel, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(conn, "UPDATE variants SET spec = ?2 WHERE id = ?1",
+                         -1, &upd, NULL) != SQLITE_OK)
+    rc = conn_fail(conn, path, "cannot rewrite variant specs", err);
+  while (rc == PT_OK && (src = sqlite3_step(sel)) == SQLITE_ROW) {
+    char spec[PT_KNOBS_SPEC_MAX];
+    rc = respec(path, pt__db_col_text(sel, 1), pt__db_col_text(sel, 2), mask,
+                spec, err);
+    if (rc != PT_OK) break;
+    sqlite3_reset(upd);
+    sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
+    sqlite3_bind_text(upd, 2, spec, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(upd) != SQLITE_DONE)
+      rc = conn_fail(conn, path, "cannot rewrite variant specs", err);
+  }
+  if (rc == PT_OK && src != SQLITE_DONE)
+    rc = conn_fail(conn, path, "cannot rewrite variant specs", err);
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  return rc;
+}
+
+/* The first knob whose column the file lacks, or NULL. */
+static int missing_knob(sqlite3 *conn, const pt_knob_t **out) {
+  *out = NULL;
+  for (int i = 0; i < pt_knobs_count() && *out == NULL; i++) {
+    int has = 0;
+    int rc = has_column(conn, pt_knobs_at(i)->column, &has);
+    if (rc != SQLITE_OK) return rc;
+    if (!has) *out = pt_knobs_at(i);
+  }
+  return SQLITE_OK;
+}
+
+static int add_knob_columns(sqlite3 *conn, const char *path, pt_err_t *err) {
+  unsigned added = 0;
+  for (int i = 0; i < pt_knobs_count(); i++) {
+    int has = 0;
+    if (has_column(conn, pt_knobs_at(i)->column, &has) != SQLITE_OK)
+      return conn_fail(conn, path, "cannot read the variants columns", err);
+    if (has) continue;
+    int rc = add_column(conn, path, pt_knobs_at(i), err);
+    if (rc != PT_OK) return rc;
+    added |= 1u << i;
+  }
+  return added ? respec_rows(conn, path, added, err) : PT_OK;
+}
+
 /* Looks at the file without SQLite: whether it exists, and whether it
  * starts like a SQLite database (an empty file is a new database). */
 static int probe_file(const char *path, pt_db_mode_t mode, int *exists,
@@ -237,6 +365,17 @@ static int probe_file(const char *path, pt_db_mode_t mode, int *exists,
                       "'%s' is not a pipetune database (not a SQLite file)",
                       path);
   return PT_OK;
+}
+
+/* A read-only opener cannot add the column of a knob newer than the file. */
+static int probe_knobs(sqlite3 *conn, const char *path, pt_err_t *err) {
+  const pt_knob_t *k = NULL;
+  if (missing_knob(conn, &k) != SQLITE_OK)
+    return conn_fail(conn, path, "cannot read the variants columns", err);
+  if (k == NULL) return PT_OK;
+  return pt_err_set(err, PT_ESCHEMA,
+                    "'%s' has no column for knob '%s'; this pipetune needs it: "
+                    "upgrade it with 'pipetune db init'", path, k->name);
 }
 
 /* Decides from its header fields, read through a read-only connection,
@@ -273,14 +412,7 @@ static int probe_schema(sqlite3 *conn, const char *path, pt_db_mode_t mode,
                       "'%s' has schema version %lld; this pipetune needs %d: "
                       "upgrade it with 'pipetune db init'",
                       path, (long long)version, latest);
-  return PT_OK;
-}
-
-static int exec_conn(sqlite3 *conn, const char *path, const char *sql,
-                     const char *what, pt_err_t *err) {
-  if (sqlite3_exec(conn, sql, NULL, NULL, NULL) != SQLITE_OK)
-    return conn_fail(conn, path, what, err);
-  return PT_OK;
+  return mode == PT_DB_READONLY ? probe_knobs(conn, path, err) : PT_OK;
 }
 
 /* Applies migration v (0-based) inside the caller's transaction. */
@@ -297,7 +429,8 @@ static int migrate_one(sqlite3 *conn, const char *path, const char *sql,
 }
 
 int pt__db_migrate(sqlite3 *conn, const char *path,
-                   const char *const *migrations, int n, pt_err_t *err) {
+                   const char *const *migrations, int n, int knobs,
+                   pt_err_t *err) {
   for (;;) {
     int64_t v = 0;
     int rc = exec_conn(conn, path, "BEGIN IMMEDIATE",
@@ -312,6 +445,8 @@ int pt__db_migrate(sqlite3 *conn, const char *path,
                       "up to %d", path, (long long)v, n);
     else if (v < n)
       rc = migrate_one(conn, path, migrations[v], (int)v, err);
+    if (rc == PT_OK && knobs && v + 1 >= n)
+      rc = add_knob_columns(conn, path, err);
     if (rc == PT_OK) rc = exec_conn(conn, path, "COMMIT", "cannot commit", err);
     if (rc != PT_OK && !sqlite3_get_autocommit(conn))
       sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
@@ -328,7 +463,7 @@ static int configure(sqlite3 *conn, const char *path, pt_db_mode_t mode,
                  "cannot enable WAL", err);
   if (rc == PT_OK)
     rc = pt__db_migrate(conn, path, pt__db_migrations, pt__db_migration_count,
-                        err);
+                        1, err);
   return rc;
 }
 
@@ -483,13 +618,12 @@ static int same_file(const char *a, const char *b) {
   " max_threads_per_block, max_threads_per_sm, regs_per_block, regs_per_sm," \
   " smem_per_block, smem_per_block_optin, smem_per_sm, l2_bytes,"          \
   " global_mem, clock_khz, mem_clock_khz, mem_bus_bits"
-#define VARIANT_COLS \
-  "stage, spec, bm, bn, k_wave, g2_kstages, bhoist, spart, nt, persist, epilog"
 #define PROBLEM_COLS                                                     \
   "family, model_dim, inter_dim, experts, topk, dtype, act, tokens,"     \
   " routing, routing_param, seed"
 /* Each statement is idempotent: merging twice adds nothing the second time.
- * "WHERE true" keeps SQLite from reading ON CONFLICT as a join's ON. */
+ * "WHERE true" keeps SQLite from reading ON CONFLICT as a join's ON. The
+ * variants' statement is built from the knob table (merge_variants). */
 static const char *const merge_sql[] = {
     "INSERT INTO main.runs (uuid, started, finished, tool_version, command,"
     " host, status) SELECT uuid, started, finished, tool_version, command,"
@@ -505,8 +639,7 @@ static const char *const merge_sql[] = {
     " ON CONFLICT (hash) DO UPDATE SET text = excluded.text"
     " WHERE kernel_sources.text IS NULL AND excluded.text IS NOT NULL",
 
-    "INSERT INTO main.variants (" VARIANT_COLS ") SELECT " VARIANT_COLS
-    " FROM src.variants WHERE true ON CONFLICT DO NOTHING",
+    NULL, /* the variants: merge_variants() */
 
     "INSERT INTO main.problems (" PROBLEM_COLS ") SELECT " PROBLEM_COLS
     " FROM src.problems WHERE true ON CONFLICT DO NOTHING",
@@ -564,6 +697,17 @@ static int merge_check_source(pt_db_t *db, const char *path) {
   return rc;
 }
 
+/* The variants by their natural key, every knob column included. */
+static int merge_variants(pt_db_t *db) {
+  char cols[PT__DB_SQL_MAX / 4], sql[PT__DB_SQL_MAX];
+  if (pt__db_knob_columns(cols, sizeof cols) != PT_OK)
+    return pt_err_set(&db->err, PT_EINVAL, "cannot merge: too many knobs");
+  snprintf(sql, sizeof sql, "INSERT INTO main.variants (stage, spec, %s)"
+           " SELECT stage, spec, %s FROM src.variants WHERE true"
+           " ON CONFLICT DO NOTHING", cols, cols);
+  return pt__db_exec(db, sql, "cannot merge");
+}
+
 static int merge_attached(pt_db_t *db, const char *path, int64_t *added) {
   int64_t before = 0, after = 0;
   int rc = merge_check_source(db, path);
@@ -572,7 +716,8 @@ static int merge_attached(pt_db_t *db, const char *path, int64_t *added) {
   if (rc != PT_OK) return rc;
   for (size_t i = 0; rc == PT_OK && i < sizeof merge_sql / sizeof *merge_sql;
        i++)
-    rc = pt__db_exec(db, merge_sql[i], "cannot merge");
+    rc = merge_sql[i] != NULL ? pt__db_exec(db, merge_sql[i], "cannot merge")
+                              : merge_variants(db);
   if (rc == PT_OK) rc = count_measurements(db, &after);
   rc = pt__db_end(db, rc);
   if (rc == PT_OK && added != NULL) *added = after - before;
@@ -682,7 +827,7 @@ static int check_objects(pt_db_t *db) {
     rc = pt_err_set(&db->err, PT_ENOMEM, "out of memory");
   if (rc == PT_OK)
     rc = pt__db_migrate(ref, ":memory:", pt__db_migrations,
-                        pt__db_migration_count, &db->err);
+                        pt__db_migration_count, 1, &db->err);
   if (rc == PT_OK && sqlite3_prepare_v2(ref, sql, -1, &b, NULL) != SQLITE_OK)
     rc = conn_fail(ref, ":memory:", "cannot list schema", &db->err);
   if (rc == PT_OK) rc = pt__db_prepare(db, sql, &a, "cannot list schema");

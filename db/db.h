@@ -21,6 +21,7 @@
 
 #include "error.h"
 #include "gpu.h"
+#include "knobs.h"
 
 typedef struct pt_db_s pt_db_t;
 
@@ -85,18 +86,11 @@ int pt_db_put_device(pt_db_t *db, const char *host, const pt_gpu_props_t *props,
 int pt_db_put_source(pt_db_t *db, const char *name, const char *text,
                      size_t len, char hash[PT_DB_HASH_HEX] /* OUT */);
 
-/* A point of the knob space. spec is the canonical spelling (DESIGN 9);
- * knobs that do not apply to the stage are -1 (k_wave for gemm2,
- * g2_kstages for gemm1) or NULL (epilog for gemm1). */
-typedef struct pt_db_variant_s {
-  const char *stage;  /* "gemm1" or "gemm2" */
-  const char *spec;
-  int bm, bn, k_wave, g2_kstages, bhoist, spart, nt, persist;
-  const char *epilog; /* "atomic", "reduce" or NULL */
-} pt_db_variant_t;
-
-/* Records a variant (found again by stage and spec) and returns its id. */
-int pt_db_put_variant(pt_db_t *db, const pt_db_variant_t *v,
+/* Records variant v under its canonical spec (pt_knobs_format of v; found
+ * again by stage and spec) and returns its id. Every knob of the table goes
+ * to its column (pt_knob_t.column): the value, or the symbol of a symbolic
+ * knob; NULL where v's stage does not tune it. */
+int pt_db_put_variant(pt_db_t *db, const pt_variant_t *v, const char *spec,
                       int64_t *variant_id /* OUT */);
 
 typedef struct pt_db_problem_s {

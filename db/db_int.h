@@ -5,6 +5,7 @@
 #define PT_DB_INT_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 
 #include "db.h"
 #include "error.h"
@@ -33,6 +34,13 @@
   " source_hash = excluded.source_hash, compile_key = excluded.compile_key," \
   " tool_version = excluded.tool_version, created = excluded.created"
 
+/* Room for a statement built from the knob table. */
+#define PT__DB_SQL_MAX 2048
+
+/* Writes the knob columns of variants, "bm, bn, ..." in table order, into
+ * buf; PT_EINVAL when len is too small. */
+int pt__db_knob_columns(char *buf, size_t len);
+
 struct pt_db_s {
   sqlite3 *conn;
   char *path;
@@ -46,10 +54,15 @@ extern const int pt__db_migration_count;
 
 /* Brings conn from its user_version up to n by applying migrations[v..n),
  * each in one transaction that also sets user_version to v + 1 and the
- * application id. Stops at the first failure, leaving the last complete
- * version in place. */
+ * application id. With knobs set, the transaction of the last migration (or
+ * the check, when there is none left) also adds the variants column of every
+ * knob of the table the file lacks (a knob newer than the file): its
+ * existing rows get the value their kernels compiled (the knob's fixed
+ * value where their stage tunes it, NULL elsewhere) and a spec naming it.
+ * Stops at the first failure, leaving the last complete version in place. */
 int pt__db_migrate(sqlite3 *conn, const char *path,
-                   const char *const *migrations, int n, pt_err_t *err);
+                   const char *const *migrations, int n, int knobs,
+                   pt_err_t *err);
 
 /* Records SQLite's last error on db as "<what> in '<path>': <sqlite msg>"
  * and returns its PT_E* code (a refused constraint is PT_EINVAL). */

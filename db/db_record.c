@@ -181,25 +181,45 @@ int pt_db_put_source(pt_db_t *db, const char *name, const char *text,
   return run_stmt(db, st, what);
 }
 
-int pt_db_put_variant(pt_db_t *db, const pt_db_variant_t *v,
+/* INSERT of a variant: stage, spec, then every knob column in table order. */
+static int variant_insert_sql(char *sql, size_t len) {
+  char cols[PT__DB_SQL_MAX / 2];
+  int rc = pt__db_knob_columns(cols, sizeof cols);
+  if (rc != PT_OK) return rc;
+  size_t n = (size_t)snprintf(sql, len, "INSERT INTO variants (stage, spec, %s)"
+                              " VALUES (?, ?", cols);
+  for (int i = 0; i < pt_knobs_count() && n < len; i++)
+    n += (size_t)snprintf(sql + n, len - n, ", ?");
+  if (n < len)
+    n += (size_t)snprintf(sql + n, len - n, ") ON CONFLICT (stage, spec) DO"
+                          " UPDATE SET spec = excluded.spec RETURNING id");
+  return n < len ? PT_OK : PT_EINVAL;
+}
+
+/* Knob k of v into parameter i: its value or symbol, NULL where v's stage
+ * does not tune it. */
+static void bind_knob(sqlite3_stmt *st, int i, const pt_variant_t *v,
+                      const pt_knob_t *k) {
+  int value = pt_knobs_get(v, k);
+  if (!pt_knobs_in_stage(k, v->stage)) sqlite3_bind_null(st, i);
+  else if (k->symbols != NULL) pt__db_bind_text(st, i, pt_knobs_symbol(k, value));
+  else sqlite3_bind_int(st, i, value);
+}
+
+int pt_db_put_variant(pt_db_t *db, const pt_variant_t *v, const char *spec,
                       int64_t *variant_id) {
   static const char what[] = "cannot record variant";
-  static const char sql[] =
-      "INSERT INTO variants (stage, spec, bm, bn, k_wave, g2_kstages, bhoist,"
-      " spart, nt, persist, epilog) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-      " ?9, ?10, ?11) ON CONFLICT (stage, spec) DO UPDATE SET"
-      " spec = excluded.spec RETURNING id";
-  int rc = need(db, v->stage, "stage", what);
-  if (rc == PT_OK) rc = need(db, v->spec, "spec", what);
+  char sql[PT__DB_SQL_MAX];
+  int rc = need(db, spec, "spec", what);
+  if (rc == PT_OK && variant_insert_sql(sql, sizeof sql) != PT_OK)
+    rc = pt_err_set(&db->err, PT_EINVAL, "%s: too many knobs", what);
   sqlite3_stmt *st = NULL;
   if (rc == PT_OK) rc = pt__db_prepare(db, sql, &st, what);
   if (rc != PT_OK) return rc;
-  pt__db_bind_text(st, 1, v->stage);
-  pt__db_bind_text(st, 2, v->spec);
-  int knobs[] = {v->bm, v->bn, v->k_wave, v->g2_kstages, v->bhoist,
-                 v->spart, v->nt, v->persist};
-  for (int i = 0; i < 8; i++) pt__db_bind_int(st, i + 3, knobs[i]);
-  pt__db_bind_text(st, 11, v->epilog);
+  pt__db_bind_text(st, 1, pt_stage_name(v->stage));
+  pt__db_bind_text(st, 2, spec);
+  for (int i = 0; i < pt_knobs_count(); i++)
+    bind_knob(st, i + 3, v, pt_knobs_at(i));
   return run_id_stmt(db, st, what, variant_id);
 }
 

@@ -429,6 +429,53 @@ static void provenance(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *
   fputs(" */\n", f);
 }
 
+static const char *const stage_members[PT_STAGE_COUNT] = {"g1", "g2"};
+
+const char *pt_emit_stage_member(pt_stage_t s) {
+  return (unsigned)s < PT_STAGE_COUNT ? stage_members[s] : "unknown";
+}
+
+static void put_upper(FILE *f, const char *s) {
+  for (; *s; s++) fputc(*s >= 'a' && *s <= 'z' ? *s - 'a' + 'A' : *s, f);
+}
+
+/* "/\* g2.epilog *\/ #define PIPE_EPILOG_ATOMIC 0 ...": the values of each
+ * symbolic knob. */
+static void symbol_defines(FILE *f) {
+  for (int i = 0; i < pt_knobs_count(); i++) {
+    const pt_knob_t *k = pt_knobs_at(i);
+    if (k->symbols == NULL) continue;
+    fputs("/* ", f);
+    for (int s = 0, n = 0; s < PT_STAGE_COUNT; s++)
+      if (pt_knobs_in_stage(k, (pt_stage_t)s))
+        fprintf(f, "%s%s.%s", n++ ? ", " : "", pt_emit_stage_member((pt_stage_t)s),
+                k->cfield);
+    fputs(" */\n", f);
+    for (int v = 0; v < k->nvalues; v++) {
+      fputs("#define PIPE_", f);
+      put_upper(f, k->cfield);
+      fputc('_', f);
+      put_upper(f, pt_knobs_symbol(k, k->values[v]));
+      fprintf(f, " %d\n", k->values[v]);
+    }
+    fputs("\n", f);
+  }
+}
+
+/* struct pipe_config: the sort block, then one struct of each stage's knobs. */
+static void config_struct(FILE *f) {
+  fputs("struct pipe_config {\n"
+        "  int sbm; /* sort block rows: max(g1.bm, g2.bm) */\n", f);
+  for (int s = 0; s < PT_STAGE_COUNT; s++) {
+    const pt_knob_t *k[PT_KNOBS_MAX];
+    int n = pt_knobs_cfields((pt_stage_t)s, k);
+    fputs("  struct { int ", f);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? ", " : "", k[i]->cfield);
+    fprintf(f, "; } %s;\n", pt_emit_stage_member((pt_stage_t)s));
+  }
+  fputs("};\n\n", f);
+}
+
 static void declarations(const pt_emit_table_t *t, FILE *f) {
   fprintf(f,
           "#ifndef SELECT_PIPE_CONFIG_H\n"
@@ -438,24 +485,20 @@ static void declarations(const pt_emit_table_t *t, FILE *f) {
           "/* The tuning database this table was generated from. */\n"
           "#define SELECT_PIPE_CONFIG_DB_DIGEST \"%s\"\n\n"
           "/* dtype argument */\n"
-          "#define PIPE_DTYPE_A4W4 0\n#define PIPE_DTYPE_A8W4 1\n#define PIPE_DTYPE_A16W4 2\n\n"
-          "/* g2.epilog */\n#define PIPE_EPILOG_ATOMIC 0\n#define PIPE_EPILOG_REDUCE 1\n\n"
-          "/* Return codes of select_pipe_config (see the comment above). */\n"
-          "#define PIPE_CONFIG_EXACT 0\n#define PIPE_CONFIG_NEAREST 1\n"
-          "#define PIPE_CONFIG_ARCH_DEFAULT 2\n#define PIPE_CONFIG_UNKNOWN_ARCH (-1)\n"
-          "#define PIPE_CONFIG_EINVAL (-2)\n\n"
-          "struct pipe_config {\n"
-          "  int sbm; /* sort block rows: max(g1.bm, g2.bm) */\n"
-          "  struct { int bm, bn, k_wave, bhoist, spart, nt, persist; } g1;\n"
-          "  struct { int bm, bn, kstages, bhoist, spart, nt, persist, epilog; } g2;\n"
-          "};\n\n"
-          "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-          "int select_pipe_config(const char *arch, int model_dim, int inter_dim,\n"
-          "                       int experts, int topk, int dtype, int tokens,\n"
-          "                       struct pipe_config *out);\n\n"
-          "#ifdef __cplusplus\n}\n#endif\n\n"
-          "#endif\n",
+          "#define PIPE_DTYPE_A4W4 0\n#define PIPE_DTYPE_A8W4 1\n#define PIPE_DTYPE_A16W4 2\n\n",
           PT_EMIT_ABI, t->set->digest);
+  symbol_defines(f);
+  fputs("/* Return codes of select_pipe_config (see the comment above). */\n"
+        "#define PIPE_CONFIG_EXACT 0\n#define PIPE_CONFIG_NEAREST 1\n"
+        "#define PIPE_CONFIG_ARCH_DEFAULT 2\n#define PIPE_CONFIG_UNKNOWN_ARCH (-1)\n"
+        "#define PIPE_CONFIG_EINVAL (-2)\n\n", f);
+  config_struct(f);
+  fputs("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+        "int select_pipe_config(const char *arch, int model_dim, int inter_dim,\n"
+        "                       int experts, int topk, int dtype, int tokens,\n"
+        "                       struct pipe_config *out);\n\n"
+        "#ifdef __cplusplus\n}\n#endif\n\n"
+        "#endif\n", f);
 }
 
 int pt_emit_check_header_name(const char *name, pt_err_t *err) {
@@ -467,20 +510,65 @@ int pt_emit_check_header_name(const char *name, pt_err_t *err) {
   return name[0] ? PT_OK : pt_err_set(err, PT_EINVAL, "empty header name");
 }
 
+/* text as a comment of lines up to 80 columns, broken at spaces. */
+static void put_comment(FILE *f, const char *text) {
+  enum { WIDTH = 80 };
+  size_t col = (size_t)fprintf(f, "/*");
+  for (const char *w = text; *w;) {
+    size_t len = strcspn(w, " ");
+    int last = w[len] == '\0';
+    if (col > 2 && col + 1 + len + (last ? 3 : 0) > WIDTH) {
+      fputs("\n *", f);
+      col = 2;
+    }
+    col += (size_t)fprintf(f, " %.*s", (int)len, w);
+    w += len + !last;
+  }
+  fputs(" */\n", f);
+}
+
+/* "{sbm, {gemm1: bm, ...}, {gemm2: ...}}": a config's initialiser layout. */
+static void config_layout(char *buf, size_t len) {
+  size_t n = (size_t)snprintf(buf, len, "{sbm");
+  for (int s = 0; s < PT_STAGE_COUNT && n < len; s++) {
+    const pt_knob_t *k[PT_KNOBS_MAX];
+    int nk = pt_knobs_cfields((pt_stage_t)s, k);
+    n += (size_t)snprintf(buf + n, len - n, ", {%s:", pt_stage_name((pt_stage_t)s));
+    for (int i = 0; i < nk && n < len; i++)
+      n += (size_t)snprintf(buf + n, len - n, "%s %s", i ? "," : "", k[i]->cfield);
+    if (n < len) n += (size_t)snprintf(buf + n, len - n, "}");
+  }
+  if (n < len) snprintf(buf + n, len - n, "}");
+}
+
+static void write_config(FILE *f, const pt_emit_config_t *c) {
+  fprintf(f, "  {%d", c->sbm);
+  const pt_variant_t *v[PT_STAGE_COUNT] = {&c->g1, &c->g2};
+  for (int s = 0; s < PT_STAGE_COUNT; s++) {
+    const pt_knob_t *k[PT_KNOBS_MAX];
+    int nk = pt_knobs_cfields((pt_stage_t)s, k);
+    fputs(", {", f);
+    for (int i = 0; i < nk; i++)
+      fprintf(f, "%s%d", i ? ", " : "", pt_knobs_get(v[s], k[i]));
+    fputs("}", f);
+  }
+  fputs("},\n", f);
+}
+
 static void write_configs(const pt_emit_table_t *t, FILE *f) {
-  fputs("/* Every distinct config: {sbm, {gemm1: bm, bn, k_wave, bhoist, spart, nt,\n"
-        " * persist}, {gemm2: bm, bn, kstages, bhoist, spart, nt, persist, epilog}}. */\n"
-        "static const struct pipe_config spc_configs[] = {\n", f);
+  char layout[1024], text[1100];
+  config_layout(layout, sizeof layout);
+  snprintf(text, sizeof text, "Every distinct config: %s.", layout);
+  put_comment(f, text);
+  fputs("static const struct pipe_config spc_configs[] = {\n", f);
   for (size_t i = 0; i < t->nconfigs; i++) {
     const pt_emit_config_t *c = &t->configs[i];
     fprintf(f, "  /* %zu: gemm1 ", i);
     put_esc(f, c->g1_spec);
     fputs("\n   *    gemm2 ", f);
     put_esc(f, c->g2_spec);
-    fprintf(f, " */\n  {%d, {%d, %d, %d, %d, %d, %d, %d}, {%d, %d, %d, %d, %d, %d, %d, %d}},\n",
-            c->sbm, c->g1.bm, c->g1.bn, c->g1.k_wave, c->g1.bhoist, c->g1.spart,
-            c->g1.nt, c->g1.persist, c->g2.bm, c->g2.bn, c->g2.kstages, c->g2.bhoist,
-            c->g2.spart, c->g2.nt, c->g2.persist, c->g2.epilog);
+    fputs(" */\n", f);
+    write_config(f, c);
   }
   fputs("};\n\n", f);
 }

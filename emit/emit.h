@@ -112,6 +112,10 @@ int pt_emit_source(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
 int pt_emit_header(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
                    pt_err_t *err);
 
+/* "g1", "g2": the member of struct pipe_config holding stage s's knobs
+ * (fields pt_knobs_cfields), also the prefix of the stage's export columns. */
+const char *pt_emit_stage_member(pt_stage_t s);
+
 /* Writes s as the body of a C string literal that is also safe inside a
  * comment: letters, digits and " _.,:;+=-#%&!^~|'()[]{}<>" as they are,
  * every other byte as a 3-digit octal escape (so no quote, backslash,

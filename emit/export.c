@@ -146,13 +146,33 @@ int pt_export_json(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
 
 /* ---- CSV ---- */
 
-static const char *const csv_cols[] = {
+/* The columns before the knobs; then, per stage, "<member>_<field>" for
+ * each field of the generated struct (g1_bm, ..., g2_epilog). */
+static const char *const csv_head[] = {
     "level", "arch", "family", "model_dim", "inter_dim", "experts", "topk",
-    "dtype", "act", "tokens_lo", "tokens_hi", "config", "sbm", "gemm1", "gemm2",
-    "g1_bm", "g1_bn", "g1_k_wave", "g1_bhoist", "g1_spart", "g1_nt", "g1_persist",
-    "g2_bm", "g2_bn", "g2_kstages", "g2_bhoist", "g2_spart", "g2_nt",
-    "g2_persist", "g2_epilog"};
-#define CSV_NCOLS ((int)(sizeof csv_cols / sizeof csv_cols[0]))
+    "dtype", "act", "tokens_lo", "tokens_hi", "config", "sbm", "gemm1", "gemm2"};
+#define CSV_NHEAD ((int)(sizeof csv_head / sizeof csv_head[0]))
+#define CSV_COLS_MAX (CSV_NHEAD + PT_STAGE_COUNT * PT_KNOBS_MAX)
+
+typedef struct csv_cols_s {
+  int n;
+  char knob[PT_STAGE_COUNT * PT_KNOBS_MAX][48];
+  const char *name[CSV_COLS_MAX];
+} csv_cols_t;
+
+static void csv_columns(csv_cols_t *c) {
+  c->n = 0;
+  for (int i = 0; i < CSV_NHEAD; i++) c->name[c->n++] = csv_head[i];
+  for (int s = 0, j = 0; s < PT_STAGE_COUNT; s++) {
+    const pt_knob_t *k[PT_KNOBS_MAX];
+    int nk = pt_knobs_cfields((pt_stage_t)s, k);
+    for (int i = 0; i < nk; i++, j++) {
+      snprintf(c->knob[j], sizeof c->knob[j], "%s_%s",
+               pt_emit_stage_member((pt_stage_t)s), k[i]->cfield);
+      c->name[c->n++] = c->knob[j];
+    }
+  }
+}
 
 static void csv_config(pt_query_table_t *q, const pt_emit_table_t *t, int index) {
   const pt_emit_config_t *c = &t->configs[index];
@@ -160,13 +180,16 @@ static void csv_config(pt_query_table_t *q, const pt_emit_table_t *t, int index)
   pt_query_table_int(q, c->sbm);
   pt_query_table_str(q, c->g1_spec);
   pt_query_table_str(q, c->g2_spec);
-  const int g1[] = {c->g1.bm, c->g1.bn, c->g1.k_wave, c->g1.bhoist, c->g1.spart,
-                    c->g1.nt, c->g1.persist};
-  const int g2[] = {c->g2.bm, c->g2.bn, c->g2.kstages, c->g2.bhoist, c->g2.spart,
-                    c->g2.nt, c->g2.persist};
-  for (int i = 0; i < 7; i++) pt_query_table_int(q, g1[i]);
-  for (int i = 0; i < 7; i++) pt_query_table_int(q, g2[i]);
-  pt_query_table_str(q, pt_epilog_name((pt_epilog_t)c->g2.epilog));
+  const pt_variant_t *v[PT_STAGE_COUNT] = {&c->g1, &c->g2};
+  for (int s = 0; s < PT_STAGE_COUNT; s++) {
+    const pt_knob_t *k[PT_KNOBS_MAX];
+    int nk = pt_knobs_cfields((pt_stage_t)s, k);
+    for (int i = 0; i < nk; i++) {
+      int value = pt_knobs_get(v[s], k[i]);
+      if (k[i]->symbols != NULL) pt_query_table_str(q, pt_knobs_symbol(k[i], value));
+      else pt_query_table_int(q, value);
+    }
+  }
 }
 
 static void csv_blank(pt_query_table_t *q, int n) {
@@ -194,7 +217,9 @@ static void csv_family(pt_query_table_t *q, const pt_emit_table_t *t,
 
 int pt_export_csv(const pt_emit_table_t *t, FILE *f, pt_err_t *err) {
   pt_query_table_t *q;
-  int rc = pt_query_table_new(csv_cols, CSV_NCOLS, &q, err);
+  csv_cols_t cols;
+  csv_columns(&cols);
+  int rc = pt_query_table_new(cols.name, cols.n, &q, err);
   if (rc != PT_OK) return rc;
   for (size_t a = 0; a < t->narchs; a++) {
     for (size_t i = 0; i < t->archs[a].nfamilies; i++)

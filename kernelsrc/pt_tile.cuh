@@ -7,10 +7,44 @@
 
 #include "pt_common.cuh"
 
-#if !defined(PT_STAGE) || !defined(PT_BM) || !defined(PT_BN) || !defined(PT_KWAVE) || \
-    !defined(PT_KSTAGES) || !defined(PT_BHOIST) || !defined(PT_SPART) || \
-    !defined(PT_NT) || !defined(PT_PERSIST) || !defined(PT_DTYPE)
-#error "pipetune kernel built without its knob defines"
+/* One guard per define (tests/test_knob_table checks one exists for every
+ * knob of the table): a kernel built without one fails instead of silently
+ * taking 0. */
+#ifndef PT_STAGE
+#error "pipetune kernel built without PT_STAGE"
+#endif
+#ifndef PT_BM
+#error "pipetune kernel built without PT_BM"
+#endif
+#ifndef PT_BN
+#error "pipetune kernel built without PT_BN"
+#endif
+#ifndef PT_KWAVE
+#error "pipetune kernel built without PT_KWAVE"
+#endif
+#ifndef PT_KSTAGES
+#error "pipetune kernel built without PT_KSTAGES"
+#endif
+#ifndef PT_BHOIST
+#error "pipetune kernel built without PT_BHOIST"
+#endif
+#ifndef PT_SPART
+#error "pipetune kernel built without PT_SPART"
+#endif
+#ifndef PT_NT
+#error "pipetune kernel built without PT_NT"
+#endif
+#ifndef PT_EPILOG
+#error "pipetune kernel built without PT_EPILOG"
+#endif
+#ifndef PT_PERSIST
+#error "pipetune kernel built without PT_PERSIST"
+#endif
+#ifndef PT_DTYPE
+#error "pipetune kernel built without PT_DTYPE"
+#endif
+#ifndef PT_ACT
+#error "pipetune kernel built without PT_ACT"
 #endif
 
 #define PT_KT 128                    /* k per warp per step: 4 MX blocks */

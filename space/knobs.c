@@ -12,21 +12,6 @@
 #define G2 (1u << PT_STAGE_GEMM2)
 #define NELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-typedef struct knob_s {
-  const char *name;     /* spec key */
-  const char *alias;    /* accepted in specs, never printed; or NULL */
-  const char *define;   /* compile-time macro */
-  unsigned stages;      /* mask of 1 << pt_stage_t */
-  size_t offset;        /* of the int field in pt_variant_t */
-  int neutral;          /* value held by the other stage's variants */
-  int def[PT_STAGE_COUNT];
-  const int *values;    /* the enumerated space */
-  int nvalues;
-  const char *const *symbols;  /* spelling of each value (index = value) */
-  int (*accepts)(int value);   /* wider than values[] when set */
-  const char *accepts_text;    /* what accepts() allows, for messages */
-} knob_t;
-
 static const int bm_values[] = {16, 32, 64, 128};
 static const int bn_values[] = {64, 128, 256};
 static const int kwave_values[] = {1, 2, 4};
@@ -47,30 +32,49 @@ static int spart_accepts(int v) {
   return v == 0 || (v > 0 && is_pow2_upto64(v / 100) && is_pow2_upto64(v % 100));
 }
 
-#define VALUES(a) (a), NELEMS(a)
-static const knob_t knobs[] = {
-  {"bm", NULL, "PT_BM", G1 | G2, offsetof(pt_variant_t, bm), 0, {32, 32},
-   VALUES(bm_values), NULL, NULL, NULL},
-  {"bn", NULL, "PT_BN", G1 | G2, offsetof(pt_variant_t, bn), 0, {128, 128},
-   VALUES(bn_values), NULL, NULL, NULL},
-  {"k_wave", NULL, "PT_KWAVE", G1, offsetof(pt_variant_t, k_wave), 1, {1, 1},
-   VALUES(kwave_values), NULL, NULL, NULL},
-  {"kstages", "g2_kstages", "PT_KSTAGES", G2, offsetof(pt_variant_t, kstages),
-   1, {1, 2}, VALUES(kstages_values), NULL, NULL, NULL},
-  {"bhoist", NULL, "PT_BHOIST", G1 | G2, offsetof(pt_variant_t, bhoist), 0,
-   {0, 0}, VALUES(bool_values), NULL, NULL, NULL},
-  {"spart", NULL, "PT_SPART", G1 | G2, offsetof(pt_variant_t, spart), 0,
-   {0, 0}, VALUES(spart_values), NULL, spart_accepts,
-   "0 or G*100+M01 with G and M01 powers of two from 1 to 64"},
-  {"nt", NULL, "PT_NT", G1 | G2, offsetof(pt_variant_t, nt), 0, {0, 0},
-   VALUES(bool_values), NULL, NULL, NULL},
-  {"epilog", NULL, "PT_EPILOG", G2, offsetof(pt_variant_t, epilog),
-   PT_EPILOG_ATOMIC, {PT_EPILOG_ATOMIC, PT_EPILOG_ATOMIC},
-   VALUES(epilog_values), epilog_symbols, NULL, NULL},
-  {"persist", NULL, "PT_PERSIST", G1 | G2, offsetof(pt_variant_t, persist),
-   0, {0, 0}, VALUES(bool_values), NULL, NULL, NULL},
+/* fixed[]: what a stage compiles where the knob is not tuned (gemm1 always
+ * prefetches weights two steps deep, gemm2 has one k wave and gemm1 no
+ * epilog choice); where it is tuned, the default (these knobs predate every
+ * database). */
+#define VALUES(a) .values = (a), .nvalues = NELEMS(a)
+static const pt_knob_t knobs[] = {
+    {.name = "bm", .define = "PT_BM", .column = "bm", .cfield = "bm",
+     .stages = G1 | G2, .offset = offsetof(pt_variant_t, bm), .neutral = 0,
+     .def = {32, 32}, .fixed = {32, 32}, VALUES(bm_values)},
+    {.name = "bn", .define = "PT_BN", .column = "bn", .cfield = "bn",
+     .stages = G1 | G2, .offset = offsetof(pt_variant_t, bn), .neutral = 0,
+     .def = {128, 128}, .fixed = {128, 128}, VALUES(bn_values)},
+    {.name = "k_wave", .define = "PT_KWAVE", .column = "k_wave",
+     .cfield = "k_wave", .stages = G1, .offset = offsetof(pt_variant_t, k_wave),
+     .neutral = 1, .def = {1, 1}, .fixed = {1, 1}, VALUES(kwave_values)},
+    {.name = "kstages", .alias = "g2_kstages", .define = "PT_KSTAGES",
+     .column = "g2_kstages", .cfield = "kstages", .stages = G2,
+     .offset = offsetof(pt_variant_t, kstages), .neutral = 1, .def = {1, 2},
+     .fixed = {2, 2}, VALUES(kstages_values)},
+    {.name = "bhoist", .define = "PT_BHOIST", .column = "bhoist",
+     .cfield = "bhoist", .stages = G1 | G2,
+     .offset = offsetof(pt_variant_t, bhoist), .neutral = 0, .def = {0, 0},
+     .fixed = {0, 0}, VALUES(bool_values)},
+    {.name = "spart", .define = "PT_SPART", .column = "spart", .cfield = "spart",
+     .stages = G1 | G2, .offset = offsetof(pt_variant_t, spart), .neutral = 0,
+     .def = {0, 0}, .fixed = {0, 0}, VALUES(spart_values),
+     .accepts = spart_accepts,
+     .accepts_text = "0 or G*100+M01 with G and M01 powers of two from 1 to 64"},
+    {.name = "nt", .define = "PT_NT", .column = "nt", .cfield = "nt",
+     .stages = G1 | G2, .offset = offsetof(pt_variant_t, nt), .neutral = 0,
+     .def = {0, 0}, .fixed = {0, 0}, VALUES(bool_values)},
+    {.name = "epilog", .define = "PT_EPILOG", .column = "epilog",
+     .cfield = "epilog", .stages = G2, .offset = offsetof(pt_variant_t, epilog),
+     .neutral = PT_EPILOG_ATOMIC, .def = {PT_EPILOG_ATOMIC, PT_EPILOG_ATOMIC},
+     .fixed = {PT_EPILOG_ATOMIC, PT_EPILOG_ATOMIC}, VALUES(epilog_values),
+     .symbols = epilog_symbols},
+    {.name = "persist", .define = "PT_PERSIST", .column = "persist",
+     .cfield = "persist", .stages = G1 | G2,
+     .offset = offsetof(pt_variant_t, persist), .neutral = 0, .def = {0, 0},
+     .fixed = {0, 0}, VALUES(bool_values)},
 };
 #undef VALUES
+_Static_assert(NELEMS(knobs) <= PT_KNOBS_MAX, "raise PT_KNOBS_MAX");
 
 static const char *const stage_names[PT_STAGE_COUNT] = {"gemm1", "gemm2"};
 
@@ -102,19 +106,48 @@ int pt_epilog_parse(const char *s, pt_epilog_t *out) {
   return -1;
 }
 
-static int *field(pt_variant_t *v, const knob_t *k) {
+static int *field(pt_variant_t *v, const pt_knob_t *k) {
   return (int *)((char *)v + k->offset);
 }
 
-static int get(const pt_variant_t *v, const knob_t *k) {
+int pt_knobs_count(void) { return NELEMS(knobs); }
+
+const pt_knob_t *pt_knobs_at(int i) {
+  return i >= 0 && i < NELEMS(knobs) ? &knobs[i] : NULL;
+}
+
+int pt_knobs_get(const pt_variant_t *v, const pt_knob_t *k) {
   return *(const int *)((const char *)v + k->offset);
 }
 
-static int in_stage(const knob_t *k, pt_stage_t s) {
-  return (k->stages & (1u << s)) != 0;
+void pt_knobs_set(pt_variant_t *v, const pt_knob_t *k, int value) {
+  *field(v, k) = value;
 }
 
-static int allowed(const knob_t *k, int value) {
+int pt_knobs_in_stage(const pt_knob_t *k, pt_stage_t s) {
+  return (unsigned)s < PT_STAGE_COUNT && (k->stages & (1u << s)) != 0;
+}
+
+int pt_knobs_compiled(const pt_variant_t *v, const pt_knob_t *k) {
+  return pt_knobs_in_stage(k, v->stage) ? pt_knobs_get(v, k)
+                                        : k->fixed[v->stage];
+}
+
+const char *pt_knobs_symbol(const pt_knob_t *k, int value) {
+  if (k->symbols == NULL || value < 0 || value >= k->nvalues) return NULL;
+  return k->symbols[value];
+}
+
+int pt_knobs_cfields(pt_stage_t s, const pt_knob_t *out[PT_KNOBS_MAX]) {
+  int n = 0;
+  for (int symbolic = 0; symbolic < 2; symbolic++)
+    for (int i = 0; i < NELEMS(knobs); i++)
+      if (pt_knobs_in_stage(&knobs[i], s) && (knobs[i].symbols != NULL) == symbolic)
+        out[n++] = &knobs[i];
+  return n;
+}
+
+static int allowed(const pt_knob_t *k, int value) {
   if (k->accepts != NULL) return k->accepts(value);
   for (int i = 0; i < k->nvalues; i++)
     if (k->values[i] == value) return 1;
@@ -122,7 +155,7 @@ static int allowed(const knob_t *k, int value) {
 }
 
 /* "one of 16, 32, 64, 128" or the knob's own description. */
-static void describe_values(const knob_t *k, char *buf, size_t len) {
+static void describe_values(const pt_knob_t *k, char *buf, size_t len) {
   if (k->accepts_text != NULL) {
     snprintf(buf, len, "%s", k->accepts_text);
     return;
@@ -138,7 +171,7 @@ static void describe_values(const knob_t *k, char *buf, size_t len) {
   }
 }
 
-static int bad_value(const knob_t *k, const char *got, pt_err_t *err) {
+static int bad_value(const pt_knob_t *k, const char *got, pt_err_t *err) {
   char vals[128];
   describe_values(k, vals, sizeof vals);
   return pt_err_set(err, PT_EINVAL, "knob '%s' must be %s (got %s)", k->name,
@@ -149,13 +182,15 @@ void pt_knobs_default(pt_stage_t stage, pt_variant_t *out) {
   memset(out, 0, sizeof *out);
   out->stage = stage;
   for (int i = 0; i < NELEMS(knobs); i++)
-    *field(out, &knobs[i]) =
-        in_stage(&knobs[i], stage) ? knobs[i].def[stage] : knobs[i].neutral;
+    *field(out, &knobs[i]) = pt_knobs_in_stage(&knobs[i], stage)
+                                 ? knobs[i].def[stage]
+                                 : knobs[i].neutral;
 }
 
-static void value_text(const knob_t *k, int value, char *buf, size_t len) {
-  if (k->symbols != NULL && value >= 0 && value < k->nvalues)
-    snprintf(buf, len, "%s", k->symbols[value]);
+static void value_text(const pt_knob_t *k, int value, char *buf, size_t len) {
+  const char *sym = pt_knobs_symbol(k, value);
+  if (sym != NULL)
+    snprintf(buf, len, "%s", sym);
   else
     snprintf(buf, len, "%d", value);
 }
@@ -164,21 +199,22 @@ int pt_knobs_validate(const pt_variant_t *v, pt_err_t *err) {
   if ((unsigned)v->stage >= PT_STAGE_COUNT)
     return pt_err_set(err, PT_EINVAL, "unknown stage %d", (int)v->stage);
   for (int i = 0; i < NELEMS(knobs); i++) {
-    const knob_t *k = &knobs[i];
-    int value = get(v, k);
+    const pt_knob_t *k = &knobs[i];
+    int value = pt_knobs_get(v, k);
     char got[32];
     value_text(k, value, got, sizeof got);
-    if (in_stage(k, v->stage) && !allowed(k, value)) return bad_value(k, got, err);
-    if (!in_stage(k, v->stage) && value != k->neutral)
+    int tuned = pt_knobs_in_stage(k, v->stage);
+    if (tuned && !allowed(k, value)) return bad_value(k, got, err);
+    if (!tuned && value != k->neutral)
       return pt_err_set(err, PT_EINVAL, "knob '%s' is not a %s knob (got %s)",
                         k->name, pt_stage_name(v->stage), got);
   }
   return PT_OK;
 }
 
-static const knob_t *find_knob(const char *key, size_t len) {
+const pt_knob_t *pt_knobs_find(const char *key, size_t len) {
   for (int i = 0; i < NELEMS(knobs); i++) {
-    const knob_t *k = &knobs[i];
+    const pt_knob_t *k = &knobs[i];
     if (strlen(k->name) == len && memcmp(k->name, key, len) == 0) return k;
     if (k->alias != NULL && strlen(k->alias) == len &&
         memcmp(k->alias, key, len) == 0)
@@ -201,7 +237,7 @@ static int parse_int(const char *s, int *out) {
   return 0;
 }
 
-static int parse_value(const knob_t *k, const char *text, int *out,
+static int parse_value(const pt_knob_t *k, const char *text, int *out,
                        pt_err_t *err) {
   char got[64];
   snprintf(got, sizeof got, "'%.40s'", text);
@@ -235,9 +271,9 @@ static int parse_item(pt_stage_t stage, const char *item, size_t len,
   if (eq == NULL)
     return pt_err_set(err, PT_EINVAL, "expected key=value, got '%s'", buf);
   *eq = '\0';
-  const knob_t *k = find_knob(buf, strlen(buf));
+  const pt_knob_t *k = pt_knobs_find(buf, strlen(buf));
   if (k == NULL) return pt_err_set(err, PT_EINVAL, "unknown knob '%s'", buf);
-  if (!in_stage(k, stage))
+  if (!pt_knobs_in_stage(k, stage))
     return pt_err_set(err, PT_EINVAL, "knob '%s' is not a %s knob", k->name,
                       pt_stage_name(stage));
   unsigned bit = 1u << (k - knobs);
@@ -276,10 +312,10 @@ int pt_knobs_format(const pt_variant_t *v, char *buf, size_t len) {
   char out[PT_KNOBS_SPEC_MAX];
   size_t n = 0;
   for (int i = 0; i < NELEMS(knobs); i++) {
-    const knob_t *k = &knobs[i];
-    if (!in_stage(k, v->stage)) continue;
+    const pt_knob_t *k = &knobs[i];
+    if (!pt_knobs_in_stage(k, v->stage)) continue;
     char val[32];
-    value_text(k, get(v, k), val, sizeof val);
+    value_text(k, pt_knobs_get(v, k), val, sizeof val);
     n += (size_t)snprintf(out + n, sizeof out - n, "%s%s=%s", n > 0 ? "," : "",
                           k->name, val);
     if (n >= sizeof out) return PT_EINVAL;
@@ -292,14 +328,12 @@ int pt_knobs_format(const pt_variant_t *v, char *buf, size_t len) {
 int pt_knobs_values(const pt_variant_t *v, pt_knob_value_t *out) {
   int n = 0;
   for (int i = 0; i < NELEMS(knobs); i++) {
-    const knob_t *k = &knobs[i];
-    if (!in_stage(k, v->stage)) continue;
-    int value = get(v, k);
+    const pt_knob_t *k = &knobs[i];
+    if (!pt_knobs_in_stage(k, v->stage)) continue;
+    int value = pt_knobs_get(v, k);
     out[n].name = k->name;
     out[n].value = value;
-    out[n].symbol = k->symbols != NULL && value >= 0 && value < k->nvalues
-                        ? k->symbols[value]
-                        : NULL;
+    out[n].symbol = pt_knobs_symbol(k, value);
     n++;
   }
   return n;
@@ -308,7 +342,7 @@ int pt_knobs_values(const pt_variant_t *v, pt_knob_value_t *out) {
 size_t pt_knobs_space_size(pt_stage_t stage) {
   size_t size = 1;
   for (int i = 0; i < NELEMS(knobs); i++)
-    if (in_stage(&knobs[i], stage)) size *= (size_t)knobs[i].nvalues;
+    if (pt_knobs_in_stage(&knobs[i], stage)) size *= (size_t)knobs[i].nvalues;
   return size;
 }
 
@@ -316,8 +350,8 @@ size_t pt_knobs_space_size(pt_stage_t stage) {
 void pt_knobs_space_at(pt_stage_t stage, size_t index, pt_variant_t *out) {
   pt_knobs_default(stage, out);
   for (int i = NELEMS(knobs) - 1; i >= 0; i--) {
-    const knob_t *k = &knobs[i];
-    if (!in_stage(k, stage)) continue;
+    const pt_knob_t *k = &knobs[i];
+    if (!pt_knobs_in_stage(k, stage)) continue;
     *field(out, k) = k->values[index % (size_t)k->nvalues];
     index /= (size_t)k->nvalues;
   }
@@ -326,10 +360,9 @@ void pt_knobs_space_at(pt_stage_t stage, size_t index, pt_variant_t *out) {
 void pt_knobs_defines(const pt_variant_t *v, pt_knobs_defines_t *out) {
   out->n = 0;
   for (int i = 0; i < NELEMS(knobs); i++) {
-    const knob_t *k = &knobs[i];
-    if (!in_stage(k, v->stage)) continue;
+    const pt_knob_t *k = &knobs[i];
     snprintf(out->text[out->n], PT_KNOBS_DEFINE_MAX, "%s=%d", k->define,
-             get(v, k));
+             pt_knobs_compiled(v, k));
     out->ptr[out->n] = out->text[out->n];
     out->n++;
   }

@@ -3,9 +3,12 @@
  * format), the enumerated space of each stage, and the compile-time defines a
  * variant turns into.
  *
- * Every knob is one row of a table in knobs.c (name, stages, values, default,
- * define): parsing, formatting, enumeration and defines all walk that table,
- * so a new knob is one new row and one new field here.
+ * Every knob is one row of the table in knobs.c (pt_knob_t): its name and
+ * alias, values, defaults, compile define, database column and generated-C
+ * field. Parsing, formatting, enumeration, the compile defines, the database
+ * row, the generated struct pipe_config and the exports all walk that table,
+ * so a new knob is one new row and one new field of pt_variant_t here
+ * (HACKING.md, "Adding a knob").
  */
 #ifndef PT_KNOBS_H
 #define PT_KNOBS_H
@@ -88,8 +91,10 @@ int pt_knobs_values(const pt_variant_t *v, pt_knob_value_t *out);
 size_t pt_knobs_space_size(pt_stage_t stage);
 void pt_knobs_space_at(pt_stage_t stage, size_t index, pt_variant_t *out);
 
-/* Compile-time defines of a variant ("PT_BM=32", ...), one per knob of its
- * stage; ptr[] is ready for pt_gpu_compile_req_t.defines. */
+/* Compile-time defines of a variant ("PT_BM=32", ...), one per knob of the
+ * table in table order, for both stages: a knob not tuned in v's stage gets
+ * the row's fixed value (gemm1 compiles PT_KSTAGES=2). ptr[] is ready for
+ * pt_gpu_compile_req_t.defines. */
 typedef struct pt_knobs_defines_s {
   int n;
   char text[PT_KNOBS_MAX][PT_KNOBS_DEFINE_MAX];
@@ -97,5 +102,56 @@ typedef struct pt_knobs_defines_s {
 } pt_knobs_defines_t;
 
 void pt_knobs_defines(const pt_variant_t *v, pt_knobs_defines_t *out);
+
+/* ---- the table itself, for modules that write one thing per knob ---- */
+
+/* One knob: one row of the table in knobs.c, the only place its facts are
+ * written down. */
+typedef struct pt_knob_s {
+  const char *name;    /* spec key; JSON key */
+  const char *alias;   /* accepted in specs, never printed; or NULL */
+  const char *define;  /* compile-time macro, checked by #error in the kernels */
+  const char *column;  /* column of the database's variants table: INTEGER,
+                          or TEXT holding the symbol for symbolic knobs; NULL
+                          in the rows of stages the knob is not tuned in */
+  const char *cfield;  /* field of the generated struct pipe_config (g1, g2)
+                          and, prefixed "g1_"/"g2_", the CSV column */
+  unsigned stages;     /* tuned in: mask of 1 << pt_stage_t */
+  size_t offset;       /* of the int field in pt_variant_t */
+  int neutral;         /* the field's value in variants of other stages */
+  int def[PT_STAGE_COUNT];  /* default where tuned */
+  /* The value the kernels compile where the knob is not tuned: in a stage
+   * outside `stages`, always (define); in a stage of `stages`, what kernels
+   * compiled before the knob existed (database rows recorded before the knob
+   * get it when its column is added). */
+  int fixed[PT_STAGE_COUNT];
+  const int *values;   /* the enumerated space */
+  int nvalues;
+  const char *const *symbols;  /* spelling of each value (index = value), or
+                                  NULL for a numeric knob */
+  int (*accepts)(int value);   /* wider than values[] when set */
+  const char *accepts_text;    /* what accepts() allows, for messages */
+} pt_knob_t;
+
+/* The rows, in canonical spec order: knob i of pt_knobs_count(). */
+int pt_knobs_count(void);
+const pt_knob_t *pt_knobs_at(int i);
+/* The knob named or aliased by key[0..len), or NULL. */
+const pt_knob_t *pt_knobs_find(const char *key, size_t len);
+/* Whether k is tuned in stage s. */
+int pt_knobs_in_stage(const pt_knob_t *k, pt_stage_t s);
+/* k's field of v; and the value v's kernel compiles for k (the field where k
+ * is tuned in v's stage, else k's fixed value for that stage). */
+int pt_knobs_get(const pt_variant_t *v, const pt_knob_t *k);
+int pt_knobs_compiled(const pt_variant_t *v, const pt_knob_t *k);
+/* Sets k's field of v (no check: pt_knobs_validate). */
+void pt_knobs_set(pt_variant_t *v, const pt_knob_t *k, int value);
+/* Spelling of value for a symbolic knob ("reduce"); NULL for a numeric knob
+ * or a value without one. */
+const char *pt_knobs_symbol(const pt_knob_t *k, int value);
+/* The fields of stage s's struct in the generated C, in their order: the
+ * numeric knobs in table order, then the symbolic ones (the order of
+ * SELECT_PIPE_CONFIG_ABI 1). Fills out[0..n) and returns n. */
+int pt_knobs_cfields(pt_stage_t s, const pt_knob_t *out[PT_KNOBS_MAX]);
 
 #endif

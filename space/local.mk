@@ -16,6 +16,13 @@ EXTRA_DIST += space/families.json build-aux/embed-json.sh
 
 check_PROGRAMS += tests/test_knobs tests/test_constraints tests/test_family
 TESTS += tests/test_knobs tests/test_constraints tests/test_family
+# Every knob of the table reaches the defines, the kernels' guards, the
+# database, the generated C and the exports (it reads them all back).
+check_PROGRAMS += tests/test_knob_table
+TESTS += tests/test_knob_table
+tests_test_knob_table_SOURCES = tests/test_knob_table.c tests/emitdb.c tests/emitdb.h
+tests_test_knob_table_CFLAGS = $(TEST_CFLAGS)
+tests_test_knob_table_LDADD = $(TEST_LIBS)
 tests_test_knobs_SOURCES = tests/test_knobs.c
 tests_test_knobs_CFLAGS = $(TEST_CFLAGS)
 tests_test_knobs_LDADD = $(TEST_LIBS)

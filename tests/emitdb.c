@@ -70,11 +70,7 @@ static int put_variants(ctx_t *c) {
         return PT_EINVAL;
       }
       pt_knobs_format(v, spec, sizeof spec);
-      pt_db_variant_t dv = {s ? "gemm2" : "gemm1", spec, v->bm, v->bn,
-                            s ? -1 : v->k_wave, s ? v->kstages : -1, v->bhoist,
-                            v->spart, v->nt, v->persist,
-                            s ? pt_epilog_name((pt_epilog_t)v->epilog) : NULL};
-      rc = fail(c, pt_db_put_variant(c->db, &dv, s ? &c->g2[i] : &c->g1[i]));
+      rc = fail(c, pt_db_put_variant(c->db, v, spec, s ? &c->g2[i] : &c->g1[i]));
     }
   }
   return rc;

@@ -167,11 +167,11 @@ typedef struct fx_s {
 } fx_t;
 
 static int64_t put_var(pt_db_t *db, int i) {
-  pt_db_variant_t v = {"gemm1", specs[i], spec_bm[i], i == 2 ? 256 : 128,
-                       i == 2 ? 1 : 2, -1, i < 2, i == 2 ? 402 : 0, i < 2,
-                       i == 2, NULL};
+  pt_variant_t v;
+  ck_assert_int_eq(pt_knobs_parse(PT_STAGE_GEMM1, specs[i], &v, NULL), PT_OK);
+  ck_assert_int_eq(v.bm, spec_bm[i]);
   int64_t id = 0;
-  OK(db, pt_db_put_variant(db, &v, &id));
+  OK(db, pt_db_put_variant(db, &v, specs[i], &id));
   return id;
 }
 
@@ -443,7 +443,7 @@ START_TEST(migrations_are_atomic) {
   sqlite3 *c = NULL;
   ck_assert_int_eq(sqlite3_open(path, &c), SQLITE_OK);
   pt_err_t err;
-  int rc = pt__db_migrate(c, path, broken, 2, &err);
+  int rc = pt__db_migrate(c, path, broken, 2, 0, &err);
   ck_assert_int_eq(rc, PT_EDB);
   ck_assert_msg(strstr(err.msg, "migration 2") && strstr(err.msg, "nope"),
                 "%s", err.msg);
@@ -455,12 +455,65 @@ START_TEST(migrations_are_atomic) {
   ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_schema"
                                  " WHERE name = 'b'"), 0);
   ck_assert_int_eq(sqlite3_open(path, &c), SQLITE_OK);
-  ck_assert_int_eq(pt__db_migrate(c, path, fixed, 2, &err), PT_OK);
-  ck_assert_int_eq(pt__db_migrate(c, path, fixed, 2, &err), PT_OK);
-  ck_assert_int_eq(pt__db_migrate(c, path, fixed, 1, &err), PT_ESCHEMA);
+  ck_assert_int_eq(pt__db_migrate(c, path, fixed, 2, 0, &err), PT_OK);
+  ck_assert_int_eq(pt__db_migrate(c, path, fixed, 2, 0, &err), PT_OK);
+  ck_assert_int_eq(pt__db_migrate(c, path, fixed, 1, 0, &err), PT_ESCHEMA);
   sqlite3_close(c);
   ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 2);
   ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM b"), 0);
+}
+END_TEST
+
+/* A file made before a knob existed (persist stands in for it: its column
+ * and spec items are taken away): read-only opens and merges refuse it
+ * untouched; opening it for writing adds the column, fills the value the
+ * old kernels compiled, and names the knob in every spec. */
+START_TEST(knob_column_added) {
+  const char *path = TP("old.db"), *out = TP("into.db");
+  make_fixture_file(path, "hostA", 1.0);
+  pt_db_t *db = open_db(path, PT_DB_EXISTING);
+  pt_variant_t g2;
+  pt_knobs_default(PT_STAGE_GEMM2, &g2);
+  char spec[PT_KNOBS_SPEC_MAX];
+  ck_assert_int_gt(pt_knobs_format(&g2, spec, sizeof spec), 0);
+  int64_t id = 0;
+  OK(db, pt_db_put_variant(db, &g2, spec, &id));
+  pt_db_close(db);
+  raw_exec(path, "ALTER TABLE variants DROP COLUMN persist;"
+                 " UPDATE variants SET spec = replace(replace(spec,"
+                 " ',persist=0', ''), ',persist=1', '')");
+  int64_t rows = raw_int(path, "SELECT count(*) FROM variants");
+  ck_assert_int_eq(rows, 4);
+
+  blob_t before = slurp(path);
+  pt_err_t err;
+  ck_assert_int_eq(open_fails(path, PT_DB_READONLY, &err), PT_ESCHEMA);
+  ck_assert_msg(strstr(err.msg, "has no column for knob 'persist'") &&
+                    strstr(err.msg, "pipetune db init"), "%s", err.msg);
+  assert_untouched(path, before);
+  db = open_db(out, PT_DB_CREATE);
+  ck_assert_int_eq(pt_db_merge(db, path, NULL), PT_ESCHEMA);
+  pt_db_close(db);
+  assert_untouched(path, before);
+  free(before.data);
+
+  db = open_db(path, PT_DB_EXISTING);
+  pt_db_close(db);
+  ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM variants"
+                                 " WHERE persist = 0"), rows);
+  ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM variants"
+                                 " WHERE spec LIKE '%,persist=0'"), rows);
+  char *back = raw_text(path, "SELECT spec FROM variants WHERE stage = 'gemm2'");
+  ck_assert_str_eq(back, spec);
+  free(back);
+  /* Now current: read-only opens and merges take it. */
+  db = open_db(path, PT_DB_READONLY);
+  pt_db_close(db);
+  db = open_db(out, PT_DB_EXISTING);
+  OK(db, pt_db_merge(db, path, NULL));
+  pt_db_close(db);
+  ck_assert_int_eq(raw_int(out, "SELECT count(*) FROM variants"
+                                " WHERE spec LIKE '%,persist=0'"), rows);
 }
 END_TEST
 
@@ -548,17 +601,28 @@ START_TEST(devices_variants_problems) {
   int64_t v1 = put_var(db, 0), v2 = put_var(db, 0), v3 = put_var(db, 1);
   ck_assert_int_eq(v1, v2);
   ck_assert_int_ne(v1, v3);
-  pt_db_variant_t bad = {"gemm1", "bm=16,g2_kstages=2", 16, 128, 2, 2, 0, 0,
-                         0, 0, NULL};
-  ck_assert_int_eq(pt_db_put_variant(db, &bad, &v2), PT_EINVAL);
+  /* The schema refuses what the knobs module would: bm=0 here. */
+  pt_variant_t bad;
+  pt_knobs_default(PT_STAGE_GEMM1, &bad);
+  bad.bm = 0;
+  ck_assert_int_eq(pt_db_put_variant(db, &bad, "bm=0", &v2), PT_EINVAL);
   ck_assert_msg(strstr(pt_db_errmsg(db), "CHECK constraint failed"), "%s",
                 pt_db_errmsg(db));
-  pt_db_variant_t g2 = {"gemm2", "bm=32,bn=64,g2_kstages=2,epilog=reduce", 32,
-                        64, -1, 2, 0, 0, 0, 0, "reduce"};
-  OK(db, pt_db_put_variant(db, &g2, &v2));
-  g2.epilog = "scatter";
-  g2.spec = "bm=32,bn=64,g2_kstages=2,epilog=scatter";
-  ck_assert_int_eq(pt_db_put_variant(db, &g2, &v2), PT_EINVAL);
+  ck_assert_int_eq(pt_db_put_variant(db, &bad, NULL, &v2), PT_EINVAL);
+  pt_variant_t g2;
+  const char *g2_spec = "bm=32,bn=64,kstages=2,bhoist=0,spart=0,nt=0,"
+                        "epilog=reduce,persist=0";
+  ck_assert_int_eq(pt_knobs_parse(PT_STAGE_GEMM2, g2_spec, &g2, NULL), PT_OK);
+  OK(db, pt_db_put_variant(db, &g2, g2_spec, &v2));
+  /* gemm1's knobs NULL, gemm2's in their columns, the epilog as its name. */
+  ck_assert_int_eq(raw_int(TP("r.db"), "SELECT count(*) FROM variants"
+                   " WHERE stage = 'gemm2' AND bm = 32 AND bn = 64"
+                   " AND k_wave IS NULL AND g2_kstages = 2 AND bhoist = 0"
+                   " AND spart = 0 AND nt = 0 AND persist = 0"
+                   " AND epilog = 'reduce'"), 1);
+  g2.epilog = 7; /* no name: NULL, which a gemm2 row refuses */
+  ck_assert_int_eq(pt_db_put_variant(db, &g2, "bm=32,bn=64,epilog=7", &v2),
+                   PT_EINVAL);
 
   int64_t p1 = put_prob(db, 4), p2 = put_prob(db, 4), p3 = put_prob(db, 8);
   ck_assert_int_eq(p1, p2);
@@ -1330,6 +1394,7 @@ int main(void) {
   tcase_add_test(tc, newer_schema_refused);
   tcase_add_test(tc, non_database_refused);
   tcase_add_test(tc, migrations_are_atomic);
+  tcase_add_test(tc, knob_column_added);
   tcase_add_test(tc, check_finds_damage);
   tcase_add_test(tc, wal_while_open);
   tc = tcase(s, "records");

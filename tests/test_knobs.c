@@ -312,20 +312,23 @@ START_TEST(test_defines) {
                                   &v, NULL),
                    PT_OK);
   pt_knobs_defines(&v, &d);
+  /* Every knob, the other stage's at the value this stage compiles. */
   static const char *const want1[] = {"PT_BM=64", "PT_BN=256", "PT_KWAVE=2",
-                                      "PT_BHOIST=1", "PT_SPART=402", "PT_NT=1",
+                                      "PT_KSTAGES=2", "PT_BHOIST=1",
+                                      "PT_SPART=402", "PT_NT=1", "PT_EPILOG=0",
                                       "PT_PERSIST=1"};
-  ck_assert_int_eq(d.n, 7);
+  ck_assert_int_eq(d.n, 9);
   for (int i = 0; i < d.n; i++) ck_assert_str_eq(d.ptr[i], want1[i]);
 
   ck_assert_int_eq(pt_knobs_parse(PT_STAGE_GEMM2, "bm=16,kstages=1,epilog=reduce",
                                   &v, NULL),
                    PT_OK);
   pt_knobs_defines(&v, &d);
-  static const char *const want2[] = {"PT_BM=16", "PT_BN=128", "PT_KSTAGES=1",
-                                      "PT_BHOIST=0", "PT_SPART=0", "PT_NT=0",
-                                      "PT_EPILOG=1", "PT_PERSIST=0"};
-  ck_assert_int_eq(d.n, 8);
+  static const char *const want2[] = {"PT_BM=16", "PT_BN=128", "PT_KWAVE=1",
+                                      "PT_KSTAGES=1", "PT_BHOIST=0",
+                                      "PT_SPART=0", "PT_NT=0", "PT_EPILOG=1",
+                                      "PT_PERSIST=0"};
+  ck_assert_int_eq(d.n, 9);
   for (int i = 0; i < d.n; i++) ck_assert_str_eq(d.ptr[i], want2[i]);
 }
 END_TEST
@@ -352,6 +355,38 @@ START_TEST(test_values) {
 }
 END_TEST
 
+/* The row view other modules walk: lookups by name and alias, the value a
+ * stage compiles, symbols, and the generated struct's field order. */
+START_TEST(test_table_view) {
+  const pt_knob_t *ks = pt_knobs_find("g2_kstages", strlen("g2_kstages"));
+  ck_assert_ptr_nonnull(ks);
+  ck_assert_ptr_eq(pt_knobs_find("kstages,", 7), ks);
+  ck_assert_str_eq(ks->column, "g2_kstages");
+  ck_assert_str_eq(ks->cfield, "kstages");
+  ck_assert_ptr_null(pt_knobs_find("kstage", 6));
+  ck_assert(!pt_knobs_in_stage(ks, PT_STAGE_GEMM1));
+  ck_assert(pt_knobs_in_stage(ks, PT_STAGE_GEMM2));
+  pt_variant_t v;
+  pt_knobs_default(PT_STAGE_GEMM1, &v);
+  ck_assert_int_eq(pt_knobs_get(&v, ks), 1);      /* neutral */
+  ck_assert_int_eq(pt_knobs_compiled(&v, ks), 2); /* gemm1 compiles 2 */
+  pt_knobs_set(&v, pt_knobs_find("bm", 2), 64);
+  ck_assert_int_eq(v.bm, 64);
+  const pt_knob_t *ep = pt_knobs_find("epilog", 6);
+  ck_assert_str_eq(pt_knobs_symbol(ep, PT_EPILOG_REDUCE), "reduce");
+  ck_assert_ptr_null(pt_knobs_symbol(ep, 2));
+  ck_assert_ptr_null(pt_knobs_symbol(ks, 1));
+  static const char *const g2[] = {"bm", "bn", "kstages", "bhoist", "spart",
+                                   "nt", "persist", "epilog"};
+  const pt_knob_t *f[PT_KNOBS_MAX];
+  ck_assert_int_eq(pt_knobs_cfields(PT_STAGE_GEMM2, f), 8);
+  for (int i = 0; i < 8; i++) ck_assert_str_eq(f[i]->cfield, g2[i]);
+  ck_assert_int_eq(pt_knobs_cfields(PT_STAGE_GEMM1, f), 7);
+  ck_assert_str_eq(f[2]->cfield, "k_wave");
+  ck_assert_str_eq(f[6]->cfield, "persist");
+}
+END_TEST
+
 static Suite *knobs_suite(void) {
   Suite *s = suite_create("knobs");
   TCase *tc = tcase_create("core");
@@ -371,6 +406,7 @@ static Suite *knobs_suite(void) {
   tcase_add_test(tc, test_format_small_buffer);
   tcase_add_test(tc, test_defines);
   tcase_add_test(tc, test_values);
+  tcase_add_test(tc, test_table_view);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -32,19 +32,10 @@ static int vlist_add(vlist_t *l, const pt_variant_t *v, pt_err_t *err) {
   return PT_OK;
 }
 
-/* Does key name a knob of stage? (g2_kstages is kstages' long name.) */
+/* Does key (a knob's name or alias) name a knob of stage? */
 static int stage_has_knob(pt_stage_t stage, const char *key, size_t len) {
-  pt_variant_t d;
-  pt_knob_value_t kv[PT_KNOBS_MAX];
-  pt_knobs_default(stage, &d);
-  int n = pt_knobs_values(&d, kv);
-  if (len == strlen("g2_kstages") && strncmp(key, "g2_kstages", len) == 0) {
-    key = "kstages";
-    len = strlen(key);
-  }
-  for (int i = 0; i < n; i++)
-    if (strlen(kv[i].name) == len && strncmp(kv[i].name, key, len) == 0) return 1;
-  return 0;
+  const pt_knob_t *k = pt_knobs_find(key, len);
+  return k != NULL && pt_knobs_in_stage(k, stage);
 }
 
 /* One "key=a|b" item of a spec, split in place. */

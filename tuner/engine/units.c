@@ -160,13 +160,7 @@ static int put_variants(pt_units_t *s) {
   for (int i = 0; i < s->nunits; i++) {
     unit_t *u = &s->units[i];
     if (u->is_reduce) continue;
-    const pt_variant_t *v = &u->variant;
-    int g1 = v->stage == PT_STAGE_GEMM1;
-    pt_db_variant_t dv = {
-        pt_stage_name(v->stage), u->spec, v->bm, v->bn, g1 ? v->k_wave : -1,
-        g1 ? -1 : v->kstages, v->bhoist, v->spart, v->nt, v->persist,
-        g1 ? NULL : pt_epilog_name((pt_epilog_t)v->epilog)};
-    int rc = pt_db_put_variant(s->o->db, &dv, &u->variant_id);
+    int rc = pt_db_put_variant(s->o->db, &u->variant, u->spec, &u->variant_id);
     if (rc != PT_OK) return pt_err_set(s->err, rc, "%s", pt_db_errmsg(s->o->db));
   }
   return PT_OK;

@@ -74,15 +74,13 @@ int pt_kernel_job_init(pt_kernel_job_t *job, const pt_variant_t *v,
   rc = job_base(job, g1 ? "moe_gemm1.cu" : "moe_gemm2.cu", arch, err);
   if (rc != PT_OK)
     return rc;
-  add_define(job, "PT_BM", v->bm);
-  add_define(job, "PT_BN", v->bn);
-  add_define(job, "PT_KWAVE", g1 ? v->k_wave : 1);
-  add_define(job, "PT_KSTAGES", g1 ? 2 : v->kstages);
-  add_define(job, "PT_BHOIST", v->bhoist);
-  add_define(job, "PT_SPART", v->spart);
-  add_define(job, "PT_NT", v->nt);
-  add_define(job, "PT_EPILOG", g1 ? 0 : v->epilog);
-  add_define(job, "PT_PERSIST", v->persist);
+  pt_knobs_defines_t knobs;
+  pt_knobs_defines(v, &knobs);
+  for (int i = 0; i < knobs.n; i++) {
+    snprintf(job->text[i], sizeof job->text[0], "%s", knobs.text[i]);
+    job->defines[i] = job->text[i];
+  }
+  job->ndefines = knobs.n;
   add_define(job, "PT_DTYPE", (int)dtype);
   add_define(job, "PT_ACT", (int)act);
   job->req.ndefines = job->ndefines;

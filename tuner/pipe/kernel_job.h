@@ -16,7 +16,7 @@ const char *pt_kernel_job_entry(pt_stage_t stage);  /* "pt_moe_gemm1", ... */
 #define PT_KERNEL_JOB_REDUCE_ENTRY "pt_moe_reduce"
 #define PT_KERNEL_JOB_REDUCE_THREADS 256
 
-#define PT_KERNEL_JOB_DEFINES_MAX 16
+#define PT_KERNEL_JOB_DEFINES_MAX (PT_KNOBS_MAX + 2) /* knobs, dtype, act */
 #define PT_KERNEL_JOB_HEADERS_MAX 32
 
 /* A ready compile request and the storage it points into. */
@@ -30,10 +30,10 @@ typedef struct pt_kernel_job_s {
 } pt_kernel_job_t;
 
 /* Fills job with the compile request of variant v of its stage for dtype,
- * act and arch ("sm_90", "gfx90a"): every knob define (PT_BM, ...,
- * PT_PERSIST), PT_DTYPE, PT_ACT, and the fixed knobs of the stage (gemm1
- * always prefetches weights two steps deep; gemm2 has one k wave). PT_EINVAL
- * for an invalid variant or an arch that no backend compiles. */
+ * act and arch ("sm_90", "gfx90a"): the define of every knob of the table
+ * (pt_knobs_defines: PT_BM, ..., PT_PERSIST, knobs the stage does not tune at
+ * their fixed value), then PT_DTYPE and PT_ACT. PT_EINVAL for an invalid
+ * variant or an arch that no backend compiles. */
 int pt_kernel_job_init(pt_kernel_job_t *job, const pt_variant_t *v,
                        pt_dtype_t dtype, pt_act_t act, const char *arch,
                        pt_err_t *err);
