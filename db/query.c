@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "hash.h"
 #include "knobs.h"
 
 /* ---- memory: interned strings and the set's arrays ---- */
@@ -29,19 +30,13 @@ typedef struct pool_s {
   size_t cap, n;
 } pool_t;
 
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603u;  /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
-  return h;
-}
-
 static int pool_grow(pool_t *p) {
   size_t cap = p->cap ? p->cap * 2 : 256;
   char **slots = calloc(cap, sizeof *slots);
   if (slots == NULL) return PT_ENOMEM;
   for (size_t i = 0; i < p->cap; i++) {
     if (p->slots[i] == NULL) continue;
-    size_t j = hash_str(p->slots[i]) & (cap - 1);
+    size_t j = pt_hash_fnv1a_str(p->slots[i]) & (cap - 1);
     while (slots[j]) j = (j + 1) & (cap - 1);
     slots[j] = p->slots[i];
   }
@@ -55,7 +50,7 @@ static int pool_grow(pool_t *p) {
 static const char *pool_str(pool_t *p, const char *s, int *rc) {
   if (s == NULL || *rc != PT_OK) return NULL;
   if (2 * (p->n + 1) > p->cap && (*rc = pool_grow(p)) != PT_OK) return NULL;
-  size_t j = hash_str(s) & (p->cap - 1);
+  size_t j = pt_hash_fnv1a_str(s) & (p->cap - 1);
   for (; p->slots[j]; j = (j + 1) & (p->cap - 1))
     if (strcmp(p->slots[j], s) == 0) return p->slots[j];
   if ((p->slots[j] = strdup(s)) == NULL) {

@@ -1,7 +1,7 @@
-/* Seeded routings of tokens to experts (DESIGN §4 "problem"): a small
- * deterministic PRNG (xoshiro256** seeded through splitmix64, the same
- * numbers on every platform), uniform or Zipf-skewed distinct top-k experts
- * per token, and softmax routing weights.
+/* Seeded routings of tokens to experts (DESIGN §4 "problem"): uniform or
+ * Zipf-skewed distinct top-k experts per token and softmax routing weights,
+ * drawn with the project's seeded generator (rng.h), so a seed gives the
+ * same routing on every platform.
  *
  * Routing spellings (CLI, DB): "uniform", "zipf:S" with S >= 0 the Zipf
  * exponent (expert of popularity rank r, from 1, drawn with weight r^-S;
@@ -14,22 +14,6 @@
 #include <stdint.h>
 
 #include "error.h"
-
-typedef struct pt_routing_rng_s {
-  uint64_t s[4];
-} pt_routing_rng_t;
-
-/* Seeds a generator for one (seed, stream) pair: different streams of the
- * same seed are independent sequences. */
-void pt_routing_rng_init(pt_routing_rng_t *rng, uint64_t seed, uint64_t stream);
-uint64_t pt_routing_rng_next(pt_routing_rng_t *rng);
-/* Uniform in [0, 1) with 53 random bits. */
-double pt_routing_rng_uniform(pt_routing_rng_t *rng);
-/* Uniform integer in [0, n), unbiased; n >= 1. */
-uint32_t pt_routing_rng_below(pt_routing_rng_t *rng, uint32_t n);
-/* Approximately standard normal (Irwin-Hall sum of four uniforms, bounded by
- * +-3.46): cheap, deterministic, and spread enough for test data. */
-double pt_routing_rng_normalish(pt_routing_rng_t *rng);
 
 /* Largest top-k: slots must fit the 7 bits above the token of a sorted id
  * (moe.h) with the id staying non-negative. */

@@ -1,6 +1,6 @@
-/* Tests of seeded routings (routing.h): the PRNG against the published
- * xoshiro256** sequence, distinct top-k, determinism per seed, Zipf skew,
- * softmax weights, router top-k from logits, and bad inputs. */
+/* Tests of seeded routings (routing.h): distinct top-k, determinism per
+ * seed, Zipf skew, softmax weights, router top-k from logits, and bad
+ * inputs. (The generator itself: test_base.) */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -8,63 +8,6 @@
 
 #include "checkmain.h"
 #include "routing.h"
-
-START_TEST(xoshiro_reference_sequence) {
-  /* xoshiro256** from state {1, 2, 3, 4}, as in the reference C code */
-  static const uint64_t want[6] = {
-    0x2d00, 0x0, 0x5a007080, 0x10e0000000009d80, 0x10e0b61ce1009d80,
-    0x870021ce143ad00,
-  };
-  pt_routing_rng_t rng = {{1, 2, 3, 4}};
-  for (int i = 0; i < 6; i++) ck_assert_uint_eq(pt_routing_rng_next(&rng), want[i]);
-}
-END_TEST
-
-START_TEST(rng_streams_are_deterministic_and_distinct) {
-  pt_routing_rng_t a, b, c, d;
-  pt_routing_rng_init(&a, 7, 0);
-  pt_routing_rng_init(&b, 7, 0);
-  pt_routing_rng_init(&c, 7, 1);
-  pt_routing_rng_init(&d, 8, 0);
-  int same_c = 0, same_d = 0;
-  for (int i = 0; i < 64; i++) {
-    uint64_t x = pt_routing_rng_next(&a);
-    ck_assert_uint_eq(x, pt_routing_rng_next(&b));
-    same_c += x == pt_routing_rng_next(&c);
-    same_d += x == pt_routing_rng_next(&d);
-  }
-  ck_assert_int_eq(same_c, 0);
-  ck_assert_int_eq(same_d, 0);
-}
-END_TEST
-
-START_TEST(rng_ranges_and_moments) {
-  pt_routing_rng_t rng;
-  pt_routing_rng_init(&rng, 1, 2);
-  enum { N = 200000, B = 7 };
-  int hist[B] = {0};
-  double sum = 0, sum2 = 0, umin = 1, umax = 0;
-  for (int i = 0; i < N; i++) {
-    uint32_t k = pt_routing_rng_below(&rng, B);
-    ck_assert_uint_lt(k, B);
-    hist[k]++;
-    double u = pt_routing_rng_uniform(&rng);
-    ck_assert(u >= 0.0 && u < 1.0);
-    umin = fmin(umin, u);
-    umax = fmax(umax, u);
-    double z = pt_routing_rng_normalish(&rng);
-    ck_assert(fabs(z) <= 2.0 * sqrt(3.0));
-    sum += z;
-    sum2 += z * z;
-  }
-  for (int k = 0; k < B; k++)
-    ck_assert_msg(abs(hist[k] - N / B) < N / B / 20, "bucket %d has %d", k, hist[k]);
-  ck_assert(umin < 1e-3 && umax > 1 - 1e-3);
-  ck_assert(fabs(sum / N) < 0.01);
-  ck_assert(fabs(sum2 / N - 1.0) < 0.02);
-  ck_assert_uint_eq(pt_routing_rng_below(&rng, 1), 0);
-}
-END_TEST
 
 START_TEST(parse_and_format) {
   pt_routing_t r;
@@ -246,9 +189,6 @@ END_TEST
 static Suite *routing_suite(void) {
   Suite *s = suite_create("routing");
   TCase *tc = tcase_create("rng");
-  tcase_add_test(tc, xoshiro_reference_sequence);
-  tcase_add_test(tc, rng_streams_are_deterministic_and_distinct);
-  tcase_add_test(tc, rng_ranges_and_moments);
   tcase_add_test(tc, parse_and_format);
   suite_add_tcase(s, tc);
   tc = tcase_create("topk");

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "measure.h"
+#include "rng.h"
 
 /* ---- test faults ---- */
 
@@ -110,13 +111,6 @@ static int test_open(int gpu, void **state, pt_gpu_props_t *p, pt_err_t *err) {
   return PT_OK;
 }
 
-static uint64_t test_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 static int test_flush(void *ud, pt_err_t *err) {
   (void)err;
   ((test_state_t *)ud)->clock_ms += 0.04;
@@ -127,7 +121,7 @@ static int test_flush(void *ud, pt_err_t *err) {
 static int test_sample(void *ud, double *us, pt_err_t *err) {
   (void)err;
   test_state_t *s = ud;
-  double u = (double)(test_next(&s->rng) >> 11) / 9007199254740992.0;
+  double u = (double)(pt_rng_splitmix64(&s->rng) >> 11) / 9007199254740992.0;
   *us = s->base_us * (0.95 + 0.1 * u);
   s->clock_ms += *us / 1000.0 + 0.01;
   return PT_OK;
