@@ -20,6 +20,7 @@
 #include "db.h"
 #include "hash.h"
 #include "knobs.h"
+#include "routing.h"
 
 /* ---- memory: interned strings and the set's arrays ---- */
 
@@ -117,7 +118,8 @@ static int check_filter(const pt_query_filter_t *f, pt_err_t *err) {
   if (pt_db_regime_parse(f->regime, &r) != 0)
     return pt_err_set(err, PT_EINVAL, "unknown regime '%s' (expected cold or warm)",
                       f->regime);
-  if (strcmp(f->routing, "uniform") != 0 && strcmp(f->routing, "zipf") != 0)
+  if (strcmp(f->routing, pt_routing_kind_name(PT_ROUTING_UNIFORM)) != 0 &&
+      strcmp(f->routing, pt_routing_kind_name(PT_ROUTING_ZIPF)) != 0)
     return pt_err_set(err, PT_EINVAL,
                       "unknown routing '%s' (expected uniform or zipf)", f->routing);
   if (f->stage && pt_stage_parse(f->stage, &st) != 0)
@@ -447,18 +449,11 @@ int pt_query_load(const char *path, const pt_query_filter_t *f,
 }
 
 int pt_query_parse_routing(const char *s, pt_query_filter_t *f, pt_err_t *err) {
-  if (strcmp(s, "uniform") == 0) {
-    f->routing = "uniform";
-    f->routing_param = 0;
-    return PT_OK;
-  }
-  char *end;
-  double x = strncmp(s, "zipf:", 5) == 0 ? strtod(s + 5, &end) : NAN;
-  if (isnan(x) || end == s + 5 || *end != '\0' || !(x > 0) || isinf(x))
-    return pt_err_set(err, PT_EINVAL,
-                      "bad routing '%s' (expected uniform or zipf:S with S > 0)", s);
-  f->routing = "zipf";
-  f->routing_param = x;
+  pt_routing_t r;
+  int rc = pt_routing_parse(s, &r, err);
+  if (rc != PT_OK) return rc;
+  f->routing = pt_routing_kind_name(r.kind);
+  f->routing_param = r.zipf_s;
   return PT_OK;
 }
 

@@ -10,6 +10,9 @@
 
 #include "rng.h"
 
+/* The valid exponents: NaN fails both comparisons. */
+static int zipf_exponent_ok(double s) { return s > 0 && isfinite(s); }
+
 int pt_routing_parse(const char *spec, pt_routing_t *out, pt_err_t *err) {
   if (spec != NULL && strcmp(spec, "uniform") == 0) {
     *out = (pt_routing_t){PT_ROUTING_UNIFORM, 0.0};
@@ -22,20 +25,24 @@ int pt_routing_parse(const char *spec, pt_routing_t *out, pt_err_t *err) {
   char *end;
   errno = 0;
   double s = strtod(spec + 5, &end);
-  if (end == spec + 5 || *end != '\0' || errno != 0 || !isfinite(s) || s < 0)
+  if (end == spec + 5 || *end != '\0' || errno != 0 || !zipf_exponent_ok(s))
     return pt_err_set(err, PT_EINVAL,
-                      "bad zipf exponent in routing '%s' "
-                      "(expected a number >= 0)",
+                      "bad routing '%s' (the zipf exponent must be "
+                      "a finite number > 0)",
                       spec);
   *out = (pt_routing_t){PT_ROUTING_ZIPF, s};
   return PT_OK;
 }
 
+const char *pt_routing_kind_name(pt_routing_kind_t kind) {
+  return kind == PT_ROUTING_ZIPF ? "zipf" : "uniform";
+}
+
 char *pt_routing_format(const pt_routing_t *r, char *buf, size_t len) {
   if (r->kind == PT_ROUTING_ZIPF)
-    snprintf(buf, len, "zipf:%g", r->zipf_s);
+    snprintf(buf, len, "%s:%g", pt_routing_kind_name(r->kind), r->zipf_s);
   else
-    snprintf(buf, len, "uniform");
+    snprintf(buf, len, "%s", pt_routing_kind_name(r->kind));
   return buf;
 }
 
@@ -107,7 +114,7 @@ int pt_routing_topk(const pt_routing_t *r, int M, int E, int K, uint64_t seed,
                     int32_t *ids, float *w, pt_err_t *err) {
   int rc = check_dims(M, E, K, err);
   if (rc != PT_OK) return rc;
-  if (r->kind == PT_ROUTING_ZIPF && !(r->zipf_s >= 0 && isfinite(r->zipf_s)))
+  if (r->kind == PT_ROUTING_ZIPF && !zipf_exponent_ok(r->zipf_s))
     return pt_err_set(err, PT_EINVAL, "bad zipf exponent %g", r->zipf_s);
   pt_rng_t rng, lrng;
   pt_rng_init(&rng, seed, 1);
