@@ -505,7 +505,7 @@ int main(int argc, char **argv)
                     "probe FAMILY DTYPE M ITEM...\n");
     return 2;
   }
-  if (pt_gpu_open(PT_GPU_CUDA, 0, &gpu, &err) != PT_OK) {
+  if (pt_gpu_open_any(0, &gpu, &err) != PT_OK) {
     printf("SKIP: %s\n", err.msg);
     return 77;
   }

@@ -75,9 +75,10 @@ static int fb_open(int ordinal, void **state, pt_gpu_props_t *props, pt_err_t *e
   if (f == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
   f->n = (64 << 20) / 16;
   int rc = pt_worker_faults_from_env(&f->faults, err);
-  if (rc == PT_OK) rc = pt_gpu_open(PT_GPU_CUDA, ordinal, &f->gpu, err);
+  if (rc == PT_OK) rc = pt_gpu_open_any(ordinal, &f->gpu, err);
   if (rc == PT_OK) {
-    pt_gpu_compile_req_t req = {.backend = PT_GPU_CUDA, .arch = pt_gpu_props(f->gpu)->arch,
+    pt_gpu_compile_req_t req = {.backend = pt_gpu_props(f->gpu)->backend,
+                                .arch = pt_gpu_props(f->gpu)->arch,
                                 .source = fault_src, .name = "faults.cu"};
     rc = pt_gpu_compile(&req, &f->code, err);
   }
@@ -167,23 +168,6 @@ static int worker_main(int argc, char **argv) {
 }
 
 /* ---- helpers ---- */
-
-/* Whether a device of backend b is usable, asked in a child process: CUDA
- * initialized here would not survive the fork Check makes for each test. */
-static int have_gpu(pt_gpu_backend_t b) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int n = 0;
-    pt_err_t err;
-    _exit((pt_gpu_backends_built() & (1u << b)) && pt_gpu_count(b, &n, &err) == PT_OK &&
-                  n > 0
-              ? 0
-              : 1);
-  }
-  int ws = 0;
-  return pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
-}
 
 /* Decided once in main (PT_TEST_MODE): workers on the GPU or simulated. */
 static int gpu_mode(void) {
@@ -637,7 +621,7 @@ START_TEST(cli_compile_check) {
   r = TUNE("--db", w.db, "--compile-only", "--variants", "bm=16", "--tokens", "1,16");
   expect(r, 0, NULL, "0 compiled, 2 cached, 0 failed");
   pt_test_out_free(&r);
-  if (!have_gpu(PT_GPU_CUDA) && !have_gpu(PT_GPU_HIP)) {
+  if (!pt_test_have_gpu()) {
     unsetenv("PT_WORKER_BACKEND");
     r = TUNE("--db", w.db, "--variants", "bm=16", "--tokens", "1");
     expect(r, 0, "no GPU found", "timing needs a GPU");
@@ -691,7 +675,7 @@ END_TEST
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--worker") == 0) return worker_main(argc, argv);
-  int gpu = getenv("PT_TEST_SIMULATE") == NULL && have_gpu(PT_GPU_CUDA);
+  int gpu = getenv("PT_TEST_SIMULATE") == NULL && pt_test_have_gpu();
   setenv("PT_TEST_MODE", gpu ? "gpu" : "sim", 1);
   printf("%s\n", gpu ? "workers: this program on the GPU (real faulting kernels)"
                      : "workers: pipetune worker, simulated backend (no GPU)");

@@ -57,27 +57,16 @@ static int check_input(const args_t *a, input_t *in, pt_err_t *err)
   return rc;
 }
 
-/* Opens device a->gpu of the first built backend that has devices. */
+/* Opens device a->gpu (gpu.h's rule); no device is said as verify's need. */
 static int open_gpu(int ordinal, pt_gpu_t **gpu, pt_err_t *err)
 {
-  char why[PT_ERRMSG_MAX] = "";
-  for (int b = PT_GPU_CUDA; b <= PT_GPU_HIP; b++) {
-    int n = 0;
-    if (!(pt_gpu_backends_built() & (1u << b)))
-      continue;
-    if (pt_gpu_count((pt_gpu_backend_t)b, &n, err) != PT_OK || n == 0) {
-      size_t used = strlen(why);
-      snprintf(why + used, sizeof why - used, "%s%s: %.200s", used ? "; " : "",
-               pt_gpu_backend_name((pt_gpu_backend_t)b), err->msg);
-      continue;
-    }
-    if (ordinal >= n)
-      return pt_err_set(err, PT_ENOGPU, "no gpu %d (%s has %d)", ordinal,
-                        pt_gpu_backend_name((pt_gpu_backend_t)b), n);
-    return pt_gpu_open((pt_gpu_backend_t)b, ordinal, gpu, err);
+  int rc = pt_gpu_open_any(ordinal, gpu, err);
+  if (rc == PT_ENOGPU) {
+    char why[PT_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", err->msg);
+    pt_err_set(err, rc, "verify needs a GPU (%.1000s)", why);
   }
-  return pt_err_set(err, PT_ENOGPU, "verify needs a GPU (%s)",
-                    why[0] ? why : "no gpu backend built");
+  return rc;
 }
 
 static void print_step(const pt_verify_step_t *s)

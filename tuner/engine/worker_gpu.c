@@ -171,33 +171,20 @@ static void gpu_close(void *state) {
 }
 
 static int gpu_open(int ordinal, void **state, pt_gpu_props_t *props, pt_err_t *err) {
-  const pt_gpu_backend_t order[] = {PT_GPU_CUDA, PT_GPU_HIP};
-  int rc = pt_err_set(err, PT_ENOGPU, "no gpu backend was built");
-  for (int b = 0; b < 2; b++) {
-    int n = 0;
-    if (!(pt_gpu_backends_built() & (1u << order[b]))) continue;
-    if ((rc = pt_gpu_count(order[b], &n, err)) != PT_OK) continue;
-    if (ordinal >= n) {
-      rc = pt_err_set(err, PT_ENOGPU, "no gpu %d (%s sees %d)", ordinal,
-                      pt_gpu_backend_name(order[b]), n);
-      continue;
-    }
-    gpu_state_t *s = calloc(1, sizeof *s);
-    if (s == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    s->threads = cpus > 1 ? (int)cpus : 1;
-    rc = pt_gpu_open(order[b], ordinal, &s->gpu, err);
-    if (rc == PT_OK) rc = pt_measure_gpu_init(&s->cold, s->gpu, 1, err);
-    if (rc == PT_OK) rc = pt_measure_gpu_init(&s->warm, s->gpu, 0, err);
-    if (rc != PT_OK) {
-      gpu_close(s);
-      return rc;
-    }
-    *props = *pt_gpu_props(s->gpu);
-    *state = s;
-    return PT_OK;
+  gpu_state_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  s->threads = cpus > 1 ? (int)cpus : 1;
+  int rc = pt_gpu_open_any(ordinal, &s->gpu, err);
+  if (rc == PT_OK) rc = pt_measure_gpu_init(&s->cold, s->gpu, 1, err);
+  if (rc == PT_OK) rc = pt_measure_gpu_init(&s->warm, s->gpu, 0, err);
+  if (rc != PT_OK) {
+    gpu_close(s);
+    return rc;
   }
-  return rc;
+  *props = *pt_gpu_props(s->gpu);
+  *state = s;
+  return PT_OK;
 }
 
 const pt_worker_backend_t pt__worker_backend_gpu = {"gpu", gpu_open, gpu_run, gpu_close};
