@@ -5,7 +5,7 @@
  * skips the compiler; bad command lines are refused before any work.
  *
  * Without a GPU the workers are `pipetune worker` with the simulated backend
- * (PT_WORKER_BACKEND=test). With a CUDA GPU (unless PT_TEST_SIMULATE is set)
+ * (PT_WORKER_BACKEND=test). With a GPU (unless PT_TEST_SIMULATE is set)
  * the workers are this program (`test_tune_faults --worker --gpu N`), whose
  * backend runs on the device: a streaming-read kernel timed with a cold L2
  * for ordinary items, an out-of-bounds write for crash items and a kernel
