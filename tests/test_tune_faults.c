@@ -90,7 +90,7 @@ static int fb_open(int ordinal, void **state, pt_gpu_props_t *props, pt_err_t *e
   if (rc == PT_OK) rc = pt_gpu_malloc(f->gpu, 64, &f->flag, err);
   if (rc == PT_OK) rc = pt_gpu_memset(f->gpu, f->x, 0, (size_t)f->n * 16, NULL, err);
   if (rc == PT_OK) rc = pt_gpu_memset(f->gpu, f->flag, 0, 64, NULL, err);
-  if (rc == PT_OK) rc = pt_measure_gpu_init(&f->m, f->gpu, 1, err);
+  if (rc == PT_OK) rc = pt_measure_gpu_init(&f->m, f->gpu, err);
   if (rc != PT_OK) {
     fb_close(f);
     return rc;

@@ -2,7 +2,7 @@
  * host-sorted routing, compiles and loads stage variants, launches gemm1,
  * gemm2 (zeroing out for the atomic epilog, running the reduce kernel for
  * the reduce epilog), verifies each stage against the host oracle
- * (DESIGN §6) and times stages with events in the cold-L2 regime.
+ * (DESIGN §6) and times stages and pairs with the timer (measure.h).
  *
  * Verification reference: gemm1 is compared with the oracle's requantized
  * intermediate; gemm2 runs on the oracle's intermediate (uploaded), so both
@@ -16,6 +16,7 @@
 #include "error.h"
 #include "gpu.h"
 #include "knobs.h"
+#include "measure.h"
 #include "moe.h"
 
 typedef struct pt_pipe_s pt_pipe_t;
@@ -98,13 +99,12 @@ int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
 int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
                          pt_pipe_check_t *out, pt_err_t *err);
 
-/* Median microseconds over reps runs (after a warm-up), each after an L2
- * flush: gemm1 alone, gemm2 alone, gemm1+gemm2. */
-typedef struct pt_pipe_times_s {
-  double gemm1_us, gemm2_us, pipe_us;
-} pt_pipe_times_t;
+/* Times gemm1 alone (g2 NULL), gemm2 alone (g1 NULL) or the pipeline,
+ * gemm1 then gemm2 on gemm1's output (both), with the timer m of pp's GPU
+ * per o (measure.h): the statistics of per-launch times in microseconds. */
 int pt_pipe_time(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
-                 int reps, pt_pipe_times_t *out, pt_err_t *err);
+                 pt_measure_gpu_t *m, const pt_measure_opts_t *o,
+                 pt_measure_stats_t *out, pt_err_t *err);
 
 /* ---- introspection, for `pipetune verify` ---- */
 
