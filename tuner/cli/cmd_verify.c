@@ -13,6 +13,7 @@
 #include "gpu.h"
 #include "knobs.h"
 #include "opts.h"
+#include "pipeline.h"
 #include "problem.h"
 #include "routing.h"
 #include "verify.h"
@@ -103,7 +104,7 @@ static void print_table(const args_t *a, const input_t *in, const pt_gpu_t *gpu,
     print_step(&v->steps[i]);
   printf("\nthresholds: sort identical; gemm1 >= %.0f%% identical codes (the "
          "tuner's check); gemm2, reduce rel-l2 <= %.0e\n",
-         100 * PT_VERIFY_MATCH_MIN, PT_VERIFY_REL_L2_MAX);
+         100 * PT_PIPE_MATCH_MIN, PT_PIPE_REL_L2_MAX);
 }
 
 static int dump(const char *dir, const args_t *a, const input_t *in,

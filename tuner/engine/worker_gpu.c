@@ -96,12 +96,7 @@ static int measure_item(gpu_state_t *s, const pt_proto_item_t *it, pt_pipe_stage
   res->err_max_rel = chk.rel_l2;
   if (!chk.pass) {
     char why[256];
-    if (stage == PT_STAGE_GEMM1)
-      snprintf(why, sizeof why, "code match %.4f (needs 0.99), relative L2 %.3g%s", chk.code_match,
-               chk.rel_l2, chk.untouched ? "" : ", wrote padding rows");
-    else
-      snprintf(why, sizeof why, "relative L2 %.3g (needs 0.01)%s", chk.rel_l2,
-               chk.untouched ? "" : ", wrote past out");
+    pt_pipe_check_why(stage, &chk, why, sizeof why);
     set_fail(res, "verify_fail", why);
     return PT_OK;
   }

@@ -2,6 +2,7 @@
  * timing of stage variants (see pipeline.h). */
 #include "pipeline.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -404,6 +405,26 @@ int pt_pipe_run(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
 
 /* ---- verification ---- */
 
+int pt_pipe_output_ok(double rel_l2, size_t nonfinite)
+{
+  return rel_l2 <= PT_PIPE_REL_L2_MAX && nonfinite == 0;
+}
+
+void pt_pipe_check_why(pt_stage_t stage, const pt_pipe_check_t *c, char *buf,
+                       size_t len)
+{
+  char nf[48] = "";
+  if (c->nonfinite > 0)
+    snprintf(nf, sizeof nf, ", %zu non-finite values", c->nonfinite);
+  if (stage == PT_STAGE_GEMM1)
+    snprintf(buf, len, "code match %.4f (needs >= %.2f), relative L2 %.3g%s%s",
+             c->code_match, PT_PIPE_MATCH_MIN, c->rel_l2, nf,
+             c->untouched ? "" : ", wrote padding rows");
+  else
+    snprintf(buf, len, "relative L2 %.3g (needs <= %.2g)%s%s", c->rel_l2,
+             PT_PIPE_REL_L2_MAX, nf, c->untouched ? "" : ", wrote past out");
+}
+
 static int all_bytes(const unsigned char *b, size_t n, unsigned char v)
 {
   for (size_t i = 0; i < n; i++)
@@ -453,8 +474,9 @@ int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
     rc = pt_oracle_inter_diff(&got, &pp->s->ref_h, pp->s->smp.rows, pp->s->smp.nrows,
                               &diff, err);
     out->rel_l2 = diff.rel_l2;
+    out->nonfinite = diff.nonfinite;
     out->untouched = pads_untouched(pp, &got);
-    out->pass = out->code_match >= 0.99 && out->untouched && diff.nonfinite == 0;
+    out->pass = out->code_match >= PT_PIPE_MATCH_MIN && out->untouched && diff.nonfinite == 0;
   }
   pt_oracle_inter_free(&got);
   return rc;
@@ -481,9 +503,10 @@ int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
     pt_oracle_diff(got, PT_ORACLE_BF16, pp->s->ref_out, PT_ORACLE_F32, H,
                    pp->s->smp.tokens, pp->s->smp.ntokens, &diff);
     out->rel_l2 = diff.rel_l2;
+    out->nonfinite = diff.nonfinite;
     out->code_match = 1.0;
     out->untouched = all_bytes(got + real, pp->out_bytes - real, PT_PIPE_POISON);
-    out->pass = diff.rel_l2 <= 1e-2 && diff.nonfinite == 0 && out->untouched;
+    out->pass = pt_pipe_output_ok(diff.rel_l2, diff.nonfinite) && out->untouched;
   }
   free(got);
   return rc;

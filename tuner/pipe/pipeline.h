@@ -85,12 +85,27 @@ int pt_pipe_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
 int pt_pipe_run(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
                 pt_gpu_stream_t *s, pt_err_t *err);
 
+/* DESIGN §6's pass criteria, defined here once: every check (this module,
+ * verify.c) compares with them and every message citing them formats them. */
+#define PT_PIPE_MATCH_MIN 0.99    /* gemm1: fraction of identical codes, at least */
+#define PT_PIPE_REL_L2_MAX 1e-2   /* gemm2, reduce: relative L2 of the output, at most */
+
+/* An output passes: relative L2 at most PT_PIPE_REL_L2_MAX, no non-finite
+ * element where the reference has none. */
+int pt_pipe_output_ok(double rel_l2, size_t nonfinite);
+
 typedef struct pt_pipe_check_s {
   double code_match;   /* gemm1: fraction of identical codes (sampled rows) */
   double rel_l2;       /* gemm1: of the dequantized intermediate; gemm2: of out */
+  size_t nonfinite;    /* elements non-finite on one side only */
   int untouched;       /* padding rows / the guard row past out kept the poison */
   int pass;            /* all of DESIGN §6's criteria */
 } pt_pipe_check_t;
+
+/* Why a check of stage failed, citing the criteria it missed, e.g.
+ * "code match 0.9812 (needs >= 0.99), relative L2 0.031, wrote padding rows". */
+void pt_pipe_check_why(pt_stage_t stage, const pt_pipe_check_t *c, char *buf,
+                       size_t len);
 
 /* Poisons the outputs, runs the stage, compares with the oracle. A failed
  * comparison is not an error: it is reported in out->pass. */
