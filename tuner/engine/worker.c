@@ -179,10 +179,8 @@ static int test_run(void *state, const pt_proto_item_t *it,
   return PT_OK;
 }
 
-static void test_close(void *state) { free(state); }
-
-static const pt_worker_backend_t test_backend = {"test", test_open, test_run,
-                                                 test_close};
+/* The simulated state is one allocation: free closes it. */
+static const pt_worker_backend_t test_backend = {"test", test_open, test_run, free};
 
 extern const pt_worker_backend_t pt__worker_backend_gpu;
 
