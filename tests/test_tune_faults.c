@@ -139,17 +139,10 @@ static int fb_run(void *state, const pt_proto_item_t *it, pt_worker_begin_fn beg
   }
   pt_measure_opts_t o;
   pt_measure_stats_t st;
-  pt_measure_opts_default(&o);
-  o.cold = !it->warm;
-  o.min_samples = it->min_samples;
-  o.min_ms = it->min_ms;
+  pt_worker_timer_opts(it, &o);
   rc = pt_measure_gpu_run(&f->m, &o, launch_rd, f, &st, err);
   if (rc != PT_OK) return rc;
-  res->median_us = st.median;
-  res->min_us = st.min;
-  res->p90_us = st.p90;
-  res->spread = st.spread;
-  res->samples = st.samples;
+  pt_worker_times(&st, res);
   res->err_max_abs = res->err_mean_abs = res->err_max_rel = 0.0;
   pt_gpu_sample_clocks(f->gpu, &res->sm_clock_mhz, &res->temp_c);
   return PT_OK;

@@ -16,6 +16,24 @@
 #include "measure.h"
 #include "rng.h"
 
+/* ---- timing an item ---- */
+
+void pt_worker_timer_opts(const pt_proto_item_t *it, pt_measure_opts_t *o) {
+  pt_measure_opts_default(o);
+  o->cold = !it->warm;
+  o->min_samples = it->min_samples;
+  o->min_ms = it->min_ms;
+  if (o->max_samples < o->min_samples) o->max_samples = o->min_samples;
+}
+
+void pt_worker_times(const pt_measure_stats_t *st, pt_proto_result_t *res) {
+  res->median_us = st->median;
+  res->min_us = st->min;
+  res->p90_us = st->p90;
+  res->spread = st->spread;
+  res->samples = st->samples;
+}
+
 /* ---- test faults ---- */
 
 static int copy_env(const char *name, char *buf, size_t len, pt_err_t *err) {
@@ -161,20 +179,12 @@ static int test_run(void *state, const pt_proto_item_t *it,
   s->rng = h;
   s->base_us = (5.0 + (double)(h % 1000) / 10.0) * (1.0 + it->tokens / 256.0);
   pt_measure_opts_t mo;
-  pt_measure_opts_default(&mo);
-  mo.cold = !it->warm;
-  mo.min_samples = it->min_samples;
-  mo.min_ms = it->min_ms;
-  mo.max_samples = mo.max_samples > mo.min_samples ? mo.max_samples : mo.min_samples;
+  pt_worker_timer_opts(it, &mo);
   const pt_measure_ops_t ops = {test_flush, test_sample, test_now};
   pt_measure_stats_t st;
   rc = pt_measure_run(&mo, &ops, s, &st, NULL, err);
   if (rc != PT_OK) return rc;
-  res->median_us = st.median;
-  res->min_us = st.min;
-  res->p90_us = st.p90;
-  res->spread = st.spread;
-  res->samples = st.samples;
+  pt_worker_times(&st, res);
   res->err_max_abs = res->err_mean_abs = res->err_max_rel = 0.0;
   return PT_OK;
 }
