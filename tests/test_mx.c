@@ -335,6 +335,7 @@ END_TEST
 static Suite *mx_suite(void) {
   Suite *s = suite_create("mx");
   TCase *tc = tcase_create("formats");
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, e2m1_every_code);
   tcase_add_test(tc, e2m1_ties_to_even);
   tcase_add_test(tc, e2m1_saturation_and_specials);
@@ -346,6 +347,7 @@ static Suite *mx_suite(void) {
   tcase_add_test(tc, bf16_every_value_round_trips);
   suite_add_tcase(s, tc);
   tc = tcase_create("blocks");
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, block_scale_exponent);
   tcase_add_test(tc, block_quantize_vectors);
   tcase_add_test(tc, block_quantize_e4m3_vectors);
