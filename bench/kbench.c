@@ -11,6 +11,9 @@
  *   kbench probe FAMILY DTYPE M 'STAGE|SPEC|DEF=V ...'...
  *                            verify and time single variants (experiments)
  *
+ * Times come from the tuner's timer (measure.h, cold L2) with kbench's
+ * screening options: the median of a fixed number of launches.
+ *
  * Compiles with 16 host threads (the device machine's cores). */
 #include <pthread.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #include "gpu.h"
 #include "kernel_job.h"
 #include "knobs.h"
+#include "measure.h"
 #include "pipeline.h"
 #include "problem.h"
 #include "routing.h"
@@ -280,13 +284,29 @@ static int bench_cands(pt_stage_t st, pt_dtype_t dt, const pt_limits_t *lim,
   return n;
 }
 
-static double time_stage(pt_pipe_t *pp, pt_pipe_stage_t *st, int reps, pt_err_t *err)
+/* Median microseconds of reps cold launches after one warm-up, with no
+ * minimum time: enough to rank candidates, cheap enough to screen many (the
+ * tuner's defaults are for the numbers it records). */
+static double time_us(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
+                      pt_measure_gpu_t *timer, int reps)
 {
-  pt_pipe_times_t t;
+  pt_measure_opts_t o;
+  pt_measure_stats_t st;
+  pt_err_t err;
+  pt_measure_opts_default(&o);
+  o.warmup = 1;
+  o.min_samples = o.max_samples = reps;
+  o.min_ms = 0;
+  if (pt_pipe_time(pp, g1, g2, timer, &o, &st, &err) != PT_OK)
+    die("time", &err);
+  return st.median;
+}
+
+static double time_stage(pt_pipe_t *pp, pt_pipe_stage_t *st,
+                         pt_measure_gpu_t *timer, int reps)
+{
   int g1 = st->v.stage == PT_STAGE_GEMM1;
-  if (pt_pipe_time(pp, g1 ? st : NULL, g1 ? NULL : st, reps, &t, err) != PT_OK)
-    die("time", err);
-  return g1 ? t.gemm1_us : t.gemm2_us;
+  return time_us(pp, g1 ? st : NULL, g1 ? NULL : st, timer, reps);
 }
 
 /* Sorts the pipe for a stage or pair: the deployed SBM is the larger of the
@@ -299,9 +319,10 @@ static void sort_for(pt_pipe_t *pp, int bm)
     die("sort", &err);
 }
 
-static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
-                        int M, const pt_limits_t *lim)
+static void bench_point(pt_measure_gpu_t *timer, const pt_family_t *fam,
+                        pt_dtype_t dt, int M, const pt_limits_t *lim)
 {
+  pt_gpu_t *gpu = timer->gpu;
   pt_moe_shape_t shape;
   pt_moe_problem_t p;
   pt_pipe_t *pp;
@@ -329,7 +350,7 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
     if (pt_pipe_stage_load(gpu, &def[s], dt, fam->act, &st, &err) != PT_OK)
       die("default", &err);
     sort_for(pp, def[s].bm);
-    def_us[s] = time_stage(pp, &st, 15, &err);
+    def_us[s] = time_stage(pp, &st, timer, 15);
     pt_pipe_stage_unload(&st);
     best[s] = def[s];
     best_us[s] = def_us[s];
@@ -341,9 +362,9 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
       sort_for(pp, cc[i].v.bm);
       int ok = (s == 0 ? pt_pipe_verify_gemm1(pp, &st, &chk, &err)
                        : pt_pipe_verify_gemm2(pp, &st, &chk, &err)) == PT_OK && chk.pass;
-      double us = ok ? time_stage(pp, &st, 5, &err) : 1e30;
+      double us = ok ? time_stage(pp, &st, timer, 5) : 1e30;
       if (us < best_us[s]) {
-        best_us[s] = time_stage(pp, &st, 15, &err);
+        best_us[s] = time_stage(pp, &st, timer, 15);
         best[s] = cc[i].v;
       }
       pt_pipe_stage_unload(&st);
@@ -357,14 +378,12 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
   pt_problem_flops(&p, &fl1, &fl2);
   for (int b = 0; b < 2; b++) {
     pt_pipe_stage_t g1, g2;
-    pt_pipe_times_t t;
     const pt_variant_t *v1 = b ? &best[0] : &def[0], *v2 = b ? &best[1] : &def[1];
     sort_for(pp, v1->bm > v2->bm ? v1->bm : v2->bm);
-    if (pt_pipe_stage_load(gpu, b ? &best[0] : &def[0], dt, fam->act, &g1, &err) != PT_OK ||
-        pt_pipe_stage_load(gpu, b ? &best[1] : &def[1], dt, fam->act, &g2, &err) != PT_OK ||
-        pt_pipe_time(pp, &g1, &g2, 15, &t, &err) != PT_OK)
-      die("pipe time", &err);
-    pipe[b] = t.pipe_us;
+    if (pt_pipe_stage_load(gpu, v1, dt, fam->act, &g1, &err) != PT_OK ||
+        pt_pipe_stage_load(gpu, v2, dt, fam->act, &g2, &err) != PT_OK)
+      die("pipe stages", &err);
+    pipe[b] = time_us(pp, &g1, &g2, timer, 15);
     pt_pipe_stage_unload(&g1);
     pt_pipe_stage_unload(&g2);
   }
@@ -380,11 +399,11 @@ static void bench_point(pt_gpu_t *gpu, const pt_family_t *fam, pt_dtype_t dt,
   pt_problem_free(&p);
 }
 
-static int cmd_bench(pt_gpu_t *gpu, int maxm)
+static int cmd_bench(pt_measure_gpu_t *timer, int maxm)
 {
   pt_family_set_t set;
   pt_limits_t lim;
-  load_families(gpu, &set, &lim);
+  load_families(timer->gpu, &set, &lim);
   printf("CSV,family,dtype,M,def_g1_us,def_g2_us,def_pipe_us,best_g1_us,"
          "best_g2_us,best_pipe_us,weight_bytes,flops,best_g1,best_g2\n");
   static const struct { const char *fam; pt_dtype_t dt; } pts[] = {
@@ -395,7 +414,7 @@ static int cmd_bench(pt_gpu_t *gpu, int maxm)
     const pt_family_t *f = pt_family_find(&set, pts[i].fam);
     for (int m = 0; m < 5; m++)
       if (f && kBenchM[m] <= maxm)
-        bench_point(gpu, f, pts[i].dt, kBenchM[m], &lim);
+        bench_point(timer, f, pts[i].dt, kBenchM[m], &lim);
   }
   pt_family_set_free(&set);
   return 0;
@@ -405,9 +424,10 @@ static int cmd_bench(pt_gpu_t *gpu, int maxm)
 
 /* One probe item "STAGE|SPEC|DEF=V DEF=V": compiled with the extra defines,
  * verified, timed (median of 15, cold L2); one line printed. */
-static void probe_one(pt_gpu_t *gpu, pt_pipe_t *pp, const pt_family_t *fam,
+static void probe_one(pt_measure_gpu_t *timer, pt_pipe_t *pp, const pt_family_t *fam,
                       pt_dtype_t dt, const char *item, const pt_gpu_code_t *red)
 {
+  pt_gpu_t *gpu = timer->gpu;
   char buf[512], *defs[8];
   int nd = 0;
   pt_stage_t stg;
@@ -447,7 +467,7 @@ static void probe_one(pt_gpu_t *gpu, pt_pipe_t *pp, const pt_family_t *fam,
                                  : pt_pipe_verify_gemm2(pp, &st, &chk, &err);
   if (rc != PT_OK)
     die("verify", &err);
-  double us = time_stage(pp, &st, 15, &err);
+  double us = time_stage(pp, &st, timer, 15);
   printf("PROBE %-60s regs=%3d spill=%d blk/sm=%d match=%.4f l2=%.2e %s us=%8.2f\n",
          item, st.regs, st.spill_bytes, st.blocks_per_sm, chk.code_match,
          chk.rel_l2, chk.pass ? "pass" : "FAIL", us);
@@ -458,8 +478,9 @@ static void probe_one(pt_gpu_t *gpu, pt_pipe_t *pp, const pt_family_t *fam,
 
 /* kbench probe FAMILY DTYPE M ITEM...: every item on one problem, sorted
  * with SBM = $KBENCH_SBM (default 128). */
-static int cmd_probe(pt_gpu_t *gpu, int argc, char **argv)
+static int cmd_probe(pt_measure_gpu_t *timer, int argc, char **argv)
 {
+  pt_gpu_t *gpu = timer->gpu;
   pt_family_set_t set;
   pt_err_t err;
   pt_dtype_t dt;
@@ -488,7 +509,7 @@ static int cmd_probe(pt_gpu_t *gpu, int argc, char **argv)
   printf("PROBE problem %s %s M=%d weight_bytes=%zu\n", fam->name, argv[3], M,
          pt_problem_weight_bytes(&p));
   for (int i = 5; i < argc; i++)
-    probe_one(gpu, pp, fam, dt, argv[i], &red);
+    probe_one(timer, pp, fam, dt, argv[i], &red);
   pt_gpu_code_free(&red);
   pt_pipe_free(pp);
   pt_problem_free(&p);
@@ -499,26 +520,28 @@ static int cmd_probe(pt_gpu_t *gpu, int argc, char **argv)
 int main(int argc, char **argv)
 {
   pt_gpu_t *gpu;
+  pt_measure_gpu_t timer;
   pt_err_t err;
   if (argc < 2) {
     fprintf(stderr, "usage: kbench verify [STRIDE [FIRST_COMBO [COUNT]]] | bench [MAX_M] | "
                     "probe FAMILY DTYPE M ITEM...\n");
     return 2;
   }
-  if (pt_gpu_open(PT_GPU_CUDA, 0, &gpu, &err) != PT_OK) {
+  if (pt_gpu_open_any(0, &gpu, &err) != PT_OK) {
     printf("SKIP: %s\n", err.msg);
     return 77;
   }
-  if (strcmp(argv[1], "probe") == 0) {
-    int prc = cmd_probe(gpu, argc, argv);
-    pt_gpu_close(gpu);
-    return prc;
-  }
-  int rc = strcmp(argv[1], "verify") == 0
-               ? cmd_verify(gpu, argc > 2 ? atoi(argv[2]) : 1,
-                            argc > 3 ? atoi(argv[3]) : 0,
-                            argc > 4 ? atoi(argv[4]) : 5)
-               : cmd_bench(gpu, argc > 2 ? atoi(argv[2]) : 8192);
+  if (pt_measure_gpu_init(&timer, gpu, &err) != PT_OK)
+    die("timer", &err);
+  int rc;
+  if (strcmp(argv[1], "probe") == 0)
+    rc = cmd_probe(&timer, argc, argv);
+  else if (strcmp(argv[1], "verify") == 0)
+    rc = cmd_verify(gpu, argc > 2 ? atoi(argv[2]) : 1, argc > 3 ? atoi(argv[3]) : 0,
+                    argc > 4 ? atoi(argv[4]) : 5);
+  else
+    rc = cmd_bench(&timer, argc > 2 ? atoi(argv[2]) : 8192);
+  pt_measure_gpu_free(&timer);
   pt_gpu_close(gpu);
   return rc;
 }

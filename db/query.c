@@ -18,7 +18,9 @@
 #include <string.h>
 
 #include "db.h"
+#include "hash.h"
 #include "knobs.h"
+#include "routing.h"
 
 /* ---- memory: interned strings and the set's arrays ---- */
 
@@ -29,19 +31,13 @@ typedef struct pool_s {
   size_t cap, n;
 } pool_t;
 
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603u;  /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
-  return h;
-}
-
 static int pool_grow(pool_t *p) {
   size_t cap = p->cap ? p->cap * 2 : 256;
   char **slots = calloc(cap, sizeof *slots);
   if (slots == NULL) return PT_ENOMEM;
   for (size_t i = 0; i < p->cap; i++) {
     if (p->slots[i] == NULL) continue;
-    size_t j = hash_str(p->slots[i]) & (cap - 1);
+    size_t j = pt_hash_fnv1a_str(p->slots[i]) & (cap - 1);
     while (slots[j]) j = (j + 1) & (cap - 1);
     slots[j] = p->slots[i];
   }
@@ -55,7 +51,7 @@ static int pool_grow(pool_t *p) {
 static const char *pool_str(pool_t *p, const char *s, int *rc) {
   if (s == NULL || *rc != PT_OK) return NULL;
   if (2 * (p->n + 1) > p->cap && (*rc = pool_grow(p)) != PT_OK) return NULL;
-  size_t j = hash_str(s) & (p->cap - 1);
+  size_t j = pt_hash_fnv1a_str(s) & (p->cap - 1);
   for (; p->slots[j]; j = (j + 1) & (p->cap - 1))
     if (strcmp(p->slots[j], s) == 0) return p->slots[j];
   if ((p->slots[j] = strdup(s)) == NULL) {
@@ -122,7 +118,8 @@ static int check_filter(const pt_query_filter_t *f, pt_err_t *err) {
   if (pt_db_regime_parse(f->regime, &r) != 0)
     return pt_err_set(err, PT_EINVAL, "unknown regime '%s' (expected cold or warm)",
                       f->regime);
-  if (strcmp(f->routing, "uniform") != 0 && strcmp(f->routing, "zipf") != 0)
+  if (strcmp(f->routing, pt_routing_kind_name(PT_ROUTING_UNIFORM)) != 0 &&
+      strcmp(f->routing, pt_routing_kind_name(PT_ROUTING_ZIPF)) != 0)
     return pt_err_set(err, PT_EINVAL,
                       "unknown routing '%s' (expected uniform or zipf)", f->routing);
   if (f->stage && pt_stage_parse(f->stage, &st) != 0)
@@ -452,18 +449,11 @@ int pt_query_load(const char *path, const pt_query_filter_t *f,
 }
 
 int pt_query_parse_routing(const char *s, pt_query_filter_t *f, pt_err_t *err) {
-  if (strcmp(s, "uniform") == 0) {
-    f->routing = "uniform";
-    f->routing_param = 0;
-    return PT_OK;
-  }
-  char *end;
-  double x = strncmp(s, "zipf:", 5) == 0 ? strtod(s + 5, &end) : NAN;
-  if (isnan(x) || end == s + 5 || *end != '\0' || !(x > 0) || isinf(x))
-    return pt_err_set(err, PT_EINVAL,
-                      "bad routing '%s' (expected uniform or zipf:S with S > 0)", s);
-  f->routing = "zipf";
-  f->routing_param = x;
+  pt_routing_t r;
+  int rc = pt_routing_parse(s, &r, err);
+  if (rc != PT_OK) return rc;
+  f->routing = pt_routing_kind_name(r.kind);
+  f->routing_param = r.zipf_s;
   return PT_OK;
 }
 

@@ -89,9 +89,9 @@ int pt_query_load(const char *path, const pt_query_filter_t *f,
                   pt_query_set_t **out, pt_err_t *err);
 void pt_query_free(pt_query_set_t *set);
 
-/* Parses a routing as the CLI spells it, "uniform" or "zipf:S" (S the
- * exponent, > 0), into f->routing (pointing into s, or a literal) and
- * f->routing_param. PT_EINVAL naming s otherwise. */
+/* Parses a routing spec by routing.h's one rule into f->routing (the kind's
+ * name, a literal) and f->routing_param (the exponent, 0 for uniform).
+ * PT_EINVAL quoting s otherwise. */
 int pt_query_parse_routing(const char *s, pt_query_filter_t *f, pt_err_t *err);
 
 /* ---- analysis ---- */

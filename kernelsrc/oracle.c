@@ -11,6 +11,7 @@
 
 #include "moe_sort.h"
 #include "mx.h"
+#include "rng.h"
 #include "routing.h"
 
 #define CHUNK_ROWS 256  /* sorted rows per matmul call: bounds the buffers */
@@ -371,11 +372,11 @@ static int last_real_row(const pt_moe_sorted_t *s, int M, int b) {
  * calling how() on each. */
 typedef void mark_fn(const pt_moe_sorted_t *s, int M, int b, uint8_t *mark);
 
-static void mark_blocks(pt_routing_rng_t *rng, int *list, int n, int count,
+static void mark_blocks(pt_rng_t *rng, int *list, int n, int count,
                         const pt_moe_sorted_t *s, int M, uint8_t *mark,
                         mark_fn *how) {
   for (int j = 0; j < count && j < n; j++) {
-    int i = j + (int)pt_routing_rng_below(rng, (uint32_t)(n - j));
+    int i = j + (int)pt_rng_below(rng, (uint32_t)(n - j));
     int tmp = list[j];
     list[j] = list[i];
     list[i] = tmp;
@@ -414,8 +415,8 @@ int pt_oracle_sample_init(pt_oracle_sample_t *smp, const pt_moe_sorted_t *s,
     free(padded);
     return pt_err_set(err, PT_ENOMEM, "out of memory for a sample");
   }
-  pt_routing_rng_t rng;
-  pt_routing_rng_init(&rng, seed, 0x5A);
+  pt_rng_t rng;
+  pt_rng_init(&rng, seed, 0x5A);
   if (nb > 0) {
     mark_whole(s, M, 0, mark);
     mark_whole(s, M, nb - 1, mark);

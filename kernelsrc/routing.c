@@ -8,62 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t splitmix64(uint64_t *x) {
-  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+#include "rng.h"
 
-static uint64_t rotl(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
-
-void pt_routing_rng_init(pt_routing_rng_t *rng, uint64_t seed,
-                         uint64_t stream) {
-  uint64_t a = seed, b = stream ^ 0x632BE59BD9B4E019ull;
-  uint64_t x = splitmix64(&a) ^ rotl(splitmix64(&b), 17);
-  for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
-}
-
-uint64_t pt_routing_rng_next(pt_routing_rng_t *rng) {
-  uint64_t *s = rng->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-double pt_routing_rng_uniform(pt_routing_rng_t *rng) {
-  return (double)(pt_routing_rng_next(rng) >> 11) * 0x1.0p-53;
-}
-
-/* Lemire's multiply-and-reject on 32-bit draws. */
-uint32_t pt_routing_rng_below(pt_routing_rng_t *rng, uint32_t n) {
-  uint64_t m = (pt_routing_rng_next(rng) >> 32) * (uint64_t)n;
-  uint32_t low = (uint32_t)m;
-  if (low < n) {
-    uint32_t threshold = (uint32_t)(-n) % n;
-    while (low < threshold) {
-      m = (pt_routing_rng_next(rng) >> 32) * (uint64_t)n;
-      low = (uint32_t)m;
-    }
-  }
-  return (uint32_t)(m >> 32);
-}
-
-double pt_routing_rng_normalish(pt_routing_rng_t *rng) {
-  uint64_t x = pt_routing_rng_next(rng);
-  double sum = 0.0;
-  for (int i = 0; i < 4; i++, x >>= 16)
-    sum += ((double)(x & 0xFFFF) + 0.5) / 65536.0;
-  return (sum - 2.0) * sqrt(3.0);  /* mean 2, variance 4/12 */
-}
+/* The valid exponents: NaN fails both comparisons. */
+static int zipf_exponent_ok(double s) { return s > 0 && isfinite(s); }
 
 int pt_routing_parse(const char *spec, pt_routing_t *out, pt_err_t *err) {
   if (spec != NULL && strcmp(spec, "uniform") == 0) {
@@ -77,20 +25,24 @@ int pt_routing_parse(const char *spec, pt_routing_t *out, pt_err_t *err) {
   char *end;
   errno = 0;
   double s = strtod(spec + 5, &end);
-  if (end == spec + 5 || *end != '\0' || errno != 0 || !isfinite(s) || s < 0)
+  if (end == spec + 5 || *end != '\0' || errno != 0 || !zipf_exponent_ok(s))
     return pt_err_set(err, PT_EINVAL,
-                      "bad zipf exponent in routing '%s' "
-                      "(expected a number >= 0)",
+                      "bad routing '%s' (the zipf exponent must be "
+                      "a finite number > 0)",
                       spec);
   *out = (pt_routing_t){PT_ROUTING_ZIPF, s};
   return PT_OK;
 }
 
+const char *pt_routing_kind_name(pt_routing_kind_t kind) {
+  return kind == PT_ROUTING_ZIPF ? "zipf" : "uniform";
+}
+
 char *pt_routing_format(const pt_routing_t *r, char *buf, size_t len) {
   if (r->kind == PT_ROUTING_ZIPF)
-    snprintf(buf, len, "zipf:%g", r->zipf_s);
+    snprintf(buf, len, "%s:%g", pt_routing_kind_name(r->kind), r->zipf_s);
   else
-    snprintf(buf, len, "uniform");
+    snprintf(buf, len, "%s", pt_routing_kind_name(r->kind));
   return buf;
 }
 
@@ -105,10 +57,10 @@ static void softmax(const double *logit, int n, float *w) {
 
 /* Partial Fisher-Yates over a persistent permutation: after any number of
  * tokens perm is still a permutation, so each draw stays uniform. */
-static void draw_uniform(pt_routing_rng_t *rng, int32_t *perm, int E, int K,
+static void draw_uniform(pt_rng_t *rng, int32_t *perm, int E, int K,
                          int32_t *ids) {
   for (int j = 0; j < K; j++) {
-    int i = j + (int)pt_routing_rng_below(rng, (uint32_t)(E - j));
+    int i = j + (int)pt_rng_below(rng, (uint32_t)(E - j));
     int32_t tmp = perm[j];
     perm[j] = perm[i];
     perm[i] = tmp;
@@ -120,13 +72,13 @@ static void draw_uniform(pt_routing_rng_t *rng, int32_t *perm, int E, int K,
  * skipping chosen ranks; the remaining mass is summed afresh for each draw
  * so that it never drifts. When it underflows to 0 (huge S) the most popular
  * free rank is taken, the limit of the distribution. */
-static int draw_rank(pt_routing_rng_t *rng, const double *wt,
+static int draw_rank(pt_rng_t *rng, const double *wt,
                      const uint8_t *chosen, int E) {
   double rem = 0.0, acc = 0.0;
   int first = -1, last = -1;
   for (int r = 0; r < E; r++)
     if (!chosen[r]) rem += wt[r];
-  double u = pt_routing_rng_uniform(rng) * rem;
+  double u = pt_rng_uniform(rng) * rem;
   for (int r = 0; r < E; r++) {
     if (chosen[r]) continue;
     if (first < 0) first = r;
@@ -137,7 +89,7 @@ static int draw_rank(pt_routing_rng_t *rng, const double *wt,
   return rem > 0.0 ? last : first;  /* last: u rounded up to the total */
 }
 
-static void draw_zipf(pt_routing_rng_t *rng, const double *wt,
+static void draw_zipf(pt_rng_t *rng, const double *wt,
                       const int32_t *expert_of_rank, uint8_t *chosen, int E,
                       int K, int32_t *ids) {
   int rank[K];
@@ -162,11 +114,11 @@ int pt_routing_topk(const pt_routing_t *r, int M, int E, int K, uint64_t seed,
                     int32_t *ids, float *w, pt_err_t *err) {
   int rc = check_dims(M, E, K, err);
   if (rc != PT_OK) return rc;
-  if (r->kind == PT_ROUTING_ZIPF && !(r->zipf_s >= 0 && isfinite(r->zipf_s)))
+  if (r->kind == PT_ROUTING_ZIPF && !zipf_exponent_ok(r->zipf_s))
     return pt_err_set(err, PT_EINVAL, "bad zipf exponent %g", r->zipf_s);
-  pt_routing_rng_t rng, lrng;
-  pt_routing_rng_init(&rng, seed, 1);
-  pt_routing_rng_init(&lrng, seed, 2);
+  pt_rng_t rng, lrng;
+  pt_rng_init(&rng, seed, 1);
+  pt_rng_init(&lrng, seed, 2);
   int32_t *perm = malloc((size_t)E * sizeof *perm);
   double *wt = malloc((size_t)E * sizeof *wt);
   uint8_t *chosen = calloc((size_t)E, 1);
@@ -187,7 +139,7 @@ int pt_routing_topk(const pt_routing_t *r, int M, int E, int K, uint64_t seed,
       draw_zipf(&rng, wt, perm, chosen, E, K, tid);
     else
       draw_uniform(&rng, perm, E, K, tid);
-    for (int j = 0; j < K; j++) logit[j] = pt_routing_rng_normalish(&lrng);
+    for (int j = 0; j < K; j++) logit[j] = pt_rng_normalish(&lrng);
     softmax(logit, K, w + (size_t)t * K);
   }
 out:

@@ -1,11 +1,14 @@
-/* Seeded routings of tokens to experts (DESIGN §4 "problem"): a small
- * deterministic PRNG (xoshiro256** seeded through splitmix64, the same
- * numbers on every platform), uniform or Zipf-skewed distinct top-k experts
- * per token, and softmax routing weights.
+/* Seeded routings of tokens to experts (DESIGN §4 "problem"): uniform or
+ * Zipf-skewed distinct top-k experts per token and softmax routing weights,
+ * drawn with the project's seeded generator (rng.h), so a seed gives the
+ * same routing on every platform.
  *
- * Routing spellings (CLI, DB): "uniform", "zipf:S" with S >= 0 the Zipf
+ * Routing specs, the one rule every command uses (tune, verify, query, emit,
+ * report, diff): "uniform", or "zipf:S" with S a finite number > 0, the Zipf
  * exponent (expert of popularity rank r, from 1, drawn with weight r^-S;
- * which expert holds which rank is itself seeded).
+ * which expert holds which rank is itself seeded). "zipf:0" is refused: it
+ * is the uniform distribution, and one distribution has one spelling so that
+ * its results are found under it.
  */
 #ifndef PT_ROUTING_H
 #define PT_ROUTING_H
@@ -14,22 +17,6 @@
 #include <stdint.h>
 
 #include "error.h"
-
-typedef struct pt_routing_rng_s {
-  uint64_t s[4];
-} pt_routing_rng_t;
-
-/* Seeds a generator for one (seed, stream) pair: different streams of the
- * same seed are independent sequences. */
-void pt_routing_rng_init(pt_routing_rng_t *rng, uint64_t seed, uint64_t stream);
-uint64_t pt_routing_rng_next(pt_routing_rng_t *rng);
-/* Uniform in [0, 1) with 53 random bits. */
-double pt_routing_rng_uniform(pt_routing_rng_t *rng);
-/* Uniform integer in [0, n), unbiased; n >= 1. */
-uint32_t pt_routing_rng_below(pt_routing_rng_t *rng, uint32_t n);
-/* Approximately standard normal (Irwin-Hall sum of four uniforms, bounded by
- * +-3.46): cheap, deterministic, and spread enough for test data. */
-double pt_routing_rng_normalish(pt_routing_rng_t *rng);
 
 /* Largest top-k: slots must fit the 7 bits above the token of a sorted id
  * (moe.h) with the id staying non-negative. */
@@ -42,11 +29,14 @@ typedef enum {
 
 typedef struct pt_routing_s {
   pt_routing_kind_t kind;
-  double zipf_s;  /* Zipf exponent, >= 0 (PT_ROUTING_ZIPF only) */
+  double zipf_s;  /* Zipf exponent, finite and > 0; 0 for uniform */
 } pt_routing_t;
 
-/* Parses "uniform" or "zipf:S"; PT_EINVAL with a message otherwise. */
+/* Parses a routing spec (see above); PT_EINVAL quoting spec otherwise. */
 int pt_routing_parse(const char *spec, pt_routing_t *out, pt_err_t *err);
+/* "uniform" or "zipf": the kind as the database's routing column holds it
+ * (the exponent goes in routing_param). */
+const char *pt_routing_kind_name(pt_routing_kind_t kind);
 /* Writes the spelling ("uniform", "zipf:1.2") into buf; returns buf. */
 char *pt_routing_format(const pt_routing_t *r, char *buf, size_t len);
 
@@ -54,7 +44,7 @@ char *pt_routing_format(const pt_routing_t *r, char *buf, size_t len);
  * weights into w[M*K]: a softmax over seeded normal-ish logits of the chosen
  * experts (sum 1 per token). Slots are in draw order. Deterministic in
  * (routing, M, E, K, seed). PT_EINVAL for K < 1, K > E, K > PT_ROUTING_TOPK_MAX,
- * M < 0 or a bad Zipf exponent. */
+ * M < 0 or a Zipf exponent that pt_routing_parse would refuse. */
 int pt_routing_topk(const pt_routing_t *r, int M, int E, int K, uint64_t seed,
                     int32_t *ids, float *w, pt_err_t *err);
 

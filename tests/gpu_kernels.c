@@ -72,7 +72,7 @@ int main(void)
 {
   pt_gpu_t *gpu;
   pt_err_t err;
-  if (pt_gpu_open(PT_GPU_CUDA, 0, &gpu, &err) != PT_OK) {
+  if (pt_gpu_open_any(0, &gpu, &err) != PT_OK) {
     printf("SKIP: %s\n", err.msg);
     return 77;
   }

@@ -3,8 +3,9 @@ noinst_LIBRARIES += tests/libtestutil.a
 tests_libtestutil_a_SOURCES = tests/testutil.c tests/testutil.h \
 	tests/checkmain.c tests/checkmain.h
 tests_libtestutil_a_CFLAGS = $(TEST_CFLAGS)
-# Check again after it: checkmain.o calls into the static libcheck.
-TEST_LIBS += tests/libtestutil.a $(CHECK_LIBS)
+# The libraries again after it: testutil.o calls into libpipetune (the GPU
+# layer) and checkmain.o into the static libcheck.
+TEST_LIBS += tests/libtestutil.a $(PT_LIBS) $(CHECK_LIBS)
 
 check_PROGRAMS += tests/test_gpu_compile tests/gpu_tests
 TESTS += tests/test_gpu_compile tests/gpu_tests

@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "checkmain.h"
 #include "measure.h"
+#include "testutil.h"
 
 START_TEST(stats_of_known_samples) {
   const double odd[] = {5, 1, 4, 2, 3};
@@ -136,6 +136,18 @@ START_TEST(loop_stops_on_failure_and_checks_options) {
 }
 END_TEST
 
+/* The flush policy: four L2s' worth, never under 64 MiB. */
+START_TEST(flush_is_sized_from_the_l2) {
+  const size_t MiB = (size_t)1 << 20;
+  ck_assert_uint_eq(pt_measure_flush_bytes(50 * MiB), 200 * MiB);   /* H100, H200 */
+  ck_assert_uint_eq(pt_measure_flush_bytes(40 * MiB), 160 * MiB);   /* A100 */
+  ck_assert_uint_eq(pt_measure_flush_bytes(4 * MiB), 64 * MiB);     /* MI300X's L2 */
+  ck_assert_uint_eq(pt_measure_flush_bytes(0), 64 * MiB);           /* not reported */
+  for (size_t l2 = MiB; l2 <= 512 * MiB; l2 *= 2)
+    ck_assert_uint_ge(pt_measure_flush_bytes(l2), 2 * l2);
+}
+END_TEST
+
 /* ---- on a GPU ---- */
 
 static const char read_src[] =
@@ -168,8 +180,8 @@ START_TEST(gpu_cold_is_slower_than_warm) {
   pt_gpu_code_t code = {0};
   pt_gpu_module_t *mod = NULL;
   rd_t r = {.n = (16 << 20) / 16};
-  ck_assert_msg(pt_gpu_open(PT_GPU_CUDA, 0, &gpu, &err) == PT_OK, "%s", err.msg);
-  pt_gpu_compile_req_t req = {.backend = PT_GPU_CUDA, .arch = pt_gpu_props(gpu)->arch,
+  ck_assert_msg(pt_gpu_open_any(0, &gpu, &err) == PT_OK, "%s", err.msg);
+  pt_gpu_compile_req_t req = {.backend = pt_gpu_props(gpu)->backend, .arch = pt_gpu_props(gpu)->arch,
                               .source = read_src, .name = "rd.cu"};
   ck_assert_msg(pt_gpu_compile(&req, &code, &err) == PT_OK, "%s", err.msg);
   ck_assert_int_eq(pt_gpu_module_load(gpu, code.data, code.size, &mod, &err), PT_OK);
@@ -186,10 +198,14 @@ START_TEST(gpu_cold_is_slower_than_warm) {
     pt_measure_opts_default(&o);
     o.cold = cold;
     o.min_ms = 50;
-    ck_assert_msg(pt_measure_gpu_init(&m, gpu, cold, &err) == PT_OK, "%s", err.msg);
-    if (cold) ck_assert_uint_ge(m.flush_bytes, 2 * pt_gpu_props(gpu)->l2_bytes);
+    ck_assert_msg(pt_measure_gpu_init(&m, gpu, &err) == PT_OK, "%s", err.msg);
+    ck_assert_uint_eq(m.flush_buf, 0);  /* nothing held before a cold run */
     ck_assert_msg(pt_measure_gpu_run(&m, &o, launch_rd, &r, &st, &err) == PT_OK, "%s",
                   err.msg);
+    /* only a cold run makes the flush buffer, of the policy's size */
+    ck_assert_uint_eq(m.flush_bytes,
+                      cold ? pt_measure_flush_bytes(pt_gpu_props(gpu)->l2_bytes) : 0);
+    ck_assert_uint_ge(m.flush_bytes, cold ? 2 * pt_gpu_props(gpu)->l2_bytes : 0);
     ck_assert_int_ge(st.samples, 25);
     ck_assert(st.min > 0 && st.min <= st.median && st.median <= st.p90);
     median[cold] = st.median;
@@ -205,42 +221,23 @@ START_TEST(gpu_cold_is_slower_than_warm) {
 }
 END_TEST
 
-/* Asked in a child process: CUDA initialized here would not survive the
- * fork Check makes for each test. */
-static int have_cuda_gpu(void) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int n = 0;
-    pt_err_t err;
-    _exit((pt_gpu_backends_built() & (1u << PT_GPU_CUDA)) &&
-                  pt_gpu_count(PT_GPU_CUDA, &n, &err) == PT_OK && n > 0
-              ? 0
-              : 1);
-  }
-  int ws = 0;
-  return pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
-}
-
 int main(void) {
   Suite *s = suite_create("measure");
   TCase *tc = tcase_create("measure");
+  tcase_set_timeout(tc, 30);
   tcase_add_test(tc, stats_of_known_samples);
   tcase_add_test(tc, stats_refuse_bad_samples);
   tcase_add_test(tc, loop_needs_both_count_and_time);
   tcase_add_test(tc, loop_stops_on_failure_and_checks_options);
+  tcase_add_test(tc, flush_is_sized_from_the_l2);
   suite_add_tcase(s, tc);
-  if (have_cuda_gpu()) {
+  if (pt_test_have_gpu()) {
     TCase *g = tcase_create("gpu");
     tcase_set_timeout(g, 60);
     tcase_add_test(g, gpu_cold_is_slower_than_warm);
     suite_add_tcase(s, g);
   } else {
-    printf("note: no CUDA GPU: the device timing case is left out\n");
+    printf("note: no GPU: the device timing case is left out\n");
   }
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return pt_test_run_suite(s);
 }

@@ -9,7 +9,7 @@
 
 #include "checkmain.h"
 #include "mx.h"
-#include "routing.h"
+#include "rng.h"
 
 START_TEST(e2m1_every_code) {
   static const double want[16] = {0, 0.5, 1, 1.5, 2, 3, 4, 6,
@@ -303,15 +303,15 @@ static void check_element(pt_mx_elem_t fmt, double x, double q) {
 
 static void random_round_trip(pt_mx_elem_t fmt) {
   enum { K = 512 };
-  pt_routing_rng_t rng;
-  pt_routing_rng_init(&rng, 42, fmt);
+  pt_rng_t rng;
+  pt_rng_init(&rng, 42, fmt);
   float v[K], back[K], again[K];
   uint8_t codes[K], scales[K / 32], codes2[K], scales2[K / 32];
   for (int trial = 0; trial < 200; trial++) {
-    int shift = (int)pt_routing_rng_below(&rng, 60) - 30;
+    int shift = (int)pt_rng_below(&rng, 60) - 30;
     for (int i = 0; i < K; i++)
-      v[i] = (float)ldexp(pt_routing_rng_normalish(&rng), shift +
-                          (int)pt_routing_rng_below(&rng, 5));
+      v[i] = (float)ldexp(pt_rng_normalish(&rng), shift +
+                          (int)pt_rng_below(&rng, 5));
     pt_mx_quantize_row(fmt, v, K, codes, scales);
     pt_mx_dequantize_row(fmt, codes, scales, K, back);
     for (int i = 0; i < K; i++) {
@@ -335,6 +335,7 @@ END_TEST
 static Suite *mx_suite(void) {
   Suite *s = suite_create("mx");
   TCase *tc = tcase_create("formats");
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, e2m1_every_code);
   tcase_add_test(tc, e2m1_ties_to_even);
   tcase_add_test(tc, e2m1_saturation_and_specials);
@@ -346,6 +347,7 @@ static Suite *mx_suite(void) {
   tcase_add_test(tc, bf16_every_value_round_trips);
   suite_add_tcase(s, tc);
   tc = tcase_create("blocks");
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, block_scale_exponent);
   tcase_add_test(tc, block_quantize_vectors);
   tcase_add_test(tc, block_quantize_e4m3_vectors);

@@ -1,70 +1,16 @@
-/* Tests of seeded routings (routing.h): the PRNG against the published
- * xoshiro256** sequence, distinct top-k, determinism per seed, Zipf skew,
- * softmax weights, router top-k from logits, and bad inputs. */
+/* Tests of seeded routings (routing.h): the spec rule, distinct top-k,
+ * determinism per seed, Zipf skew, softmax weights, router top-k from
+ * logits, and bad inputs. (The generator itself: test_base.) */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkmain.h"
 #include "routing.h"
-
-START_TEST(xoshiro_reference_sequence) {
-  /* xoshiro256** from state {1, 2, 3, 4}, as in the reference C code */
-  static const uint64_t want[6] = {
-    0x2d00, 0x0, 0x5a007080, 0x10e0000000009d80, 0x10e0b61ce1009d80,
-    0x870021ce143ad00,
-  };
-  pt_routing_rng_t rng = {{1, 2, 3, 4}};
-  for (int i = 0; i < 6; i++) ck_assert_uint_eq(pt_routing_rng_next(&rng), want[i]);
-}
-END_TEST
-
-START_TEST(rng_streams_are_deterministic_and_distinct) {
-  pt_routing_rng_t a, b, c, d;
-  pt_routing_rng_init(&a, 7, 0);
-  pt_routing_rng_init(&b, 7, 0);
-  pt_routing_rng_init(&c, 7, 1);
-  pt_routing_rng_init(&d, 8, 0);
-  int same_c = 0, same_d = 0;
-  for (int i = 0; i < 64; i++) {
-    uint64_t x = pt_routing_rng_next(&a);
-    ck_assert_uint_eq(x, pt_routing_rng_next(&b));
-    same_c += x == pt_routing_rng_next(&c);
-    same_d += x == pt_routing_rng_next(&d);
-  }
-  ck_assert_int_eq(same_c, 0);
-  ck_assert_int_eq(same_d, 0);
-}
-END_TEST
-
-START_TEST(rng_ranges_and_moments) {
-  pt_routing_rng_t rng;
-  pt_routing_rng_init(&rng, 1, 2);
-  enum { N = 200000, B = 7 };
-  int hist[B] = {0};
-  double sum = 0, sum2 = 0, umin = 1, umax = 0;
-  for (int i = 0; i < N; i++) {
-    uint32_t k = pt_routing_rng_below(&rng, B);
-    ck_assert_uint_lt(k, B);
-    hist[k]++;
-    double u = pt_routing_rng_uniform(&rng);
-    ck_assert(u >= 0.0 && u < 1.0);
-    umin = fmin(umin, u);
-    umax = fmax(umax, u);
-    double z = pt_routing_rng_normalish(&rng);
-    ck_assert(fabs(z) <= 2.0 * sqrt(3.0));
-    sum += z;
-    sum2 += z * z;
-  }
-  for (int k = 0; k < B; k++)
-    ck_assert_msg(abs(hist[k] - N / B) < N / B / 20, "bucket %d has %d", k, hist[k]);
-  ck_assert(umin < 1e-3 && umax > 1 - 1e-3);
-  ck_assert(fabs(sum / N) < 0.01);
-  ck_assert(fabs(sum2 / N - 1.0) < 0.02);
-  ck_assert_uint_eq(pt_routing_rng_below(&rng, 1), 0);
-}
-END_TEST
+#include "testutil.h"
 
 START_TEST(parse_and_format) {
   pt_routing_t r;
@@ -77,8 +23,10 @@ START_TEST(parse_and_format) {
   ck_assert_int_eq(r.kind, PT_ROUTING_ZIPF);
   ck_assert_double_eq(r.zipf_s, 1.25);
   ck_assert_str_eq(pt_routing_format(&r, buf, sizeof buf), "zipf:1.25");
-  ck_assert_int_eq(pt_routing_parse("zipf:0", &r, &err), PT_OK);
-  static const char *bad[] = {"zipf", "zipf:", "zipf:-1", "zipf:abc",
+  ck_assert_int_eq(pt_routing_parse("zipf:1e-3", &r, &err), PT_OK);
+  ck_assert_str_eq(pt_routing_kind_name(r.kind), "zipf");
+  /* zipf:0 is the uniform distribution: it has one spelling, "uniform" */
+  static const char *bad[] = {"zipf:0", "zipf:-0", "zipf", "zipf:", "zipf:-1", "zipf:abc",
                               "zipf:1.2x", "zipf:inf", "zipf:nan", "normal",
                               "Uniform", ""};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -173,12 +121,14 @@ START_TEST(zipf_skews) {
     differ += hot[i] != hot[0];
   }
   ck_assert_int_gt(differ, 0);
-  /* s = 0 is uniform */
-  r.zipf_s = 0;
+  /* a vanishing exponent is uniform; 0 itself is refused as in a spec */
+  r.zipf_s = 1e-9;
   ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 11, ids, w, NULL), PT_OK);
   counts(ids, M * K, E, cnt);
   qsort(cnt, E, sizeof cnt[0], cmp_desc);
   ck_assert_msg(cnt[0] < cnt[E - 1] * 2, "s=0 spread %d..%d", cnt[E - 1], cnt[0]);
+  r.zipf_s = 0;
+  ck_assert_int_eq(pt_routing_topk(&r, M, E, K, 11, ids, w, NULL), PT_EINVAL);
 }
 END_TEST
 
@@ -243,21 +193,82 @@ START_TEST(router_topk_from_logits) {
 }
 END_TEST
 
+/* ---- the spec rule on the command line ---- */
+
+#define PIPETUNE(...) pt_test_pipetune((const char *const[]){__VA_ARGS__, NULL})
+
+/* A cheap tune: one variant, compile-checked only (cached after the first). */
+static pt_test_out_t tune_with(const char *db, const char *routing) {
+  return PIPETUNE("tune", "--db", db, "--compile-only", "--family", "gptoss-120b", "--dtype",
+                  "a16w4", "--stage", "gemm1", "--variants", "bm=16,bn=64,nt=0,k_wave=1",
+                  "--tokens", "1", "--routing", routing);
+}
+
+/* One line "error: ..." quoting the spec. */
+static void expect_refused(pt_test_out_t r, const char *spec) {
+  char quoted[64];
+  snprintf(quoted, sizeof quoted, "'%s'", spec);
+  pt_test_expect(r, 2, quoted, NULL);
+  ck_assert_msg(strncmp(r.err, "error: ", 7) == 0 && strchr(r.err, '\n') == r.err + strlen(r.err) - 1,
+                "not one error line: %s", r.err);
+}
+
+/* tune and query take and refuse the same specs: what tune records under a
+ * spec, query selects under it. */
+START_TEST(tune_and_query_agree) {
+  static const char *good[] = {"uniform", "zipf:1.2", "zipf:1e-3", "zipf:400"};
+  static const char *bad[] = {"zipf:0", "zipf:-0", "zipf:-1", "zipf:inf", "zipf:nan",
+                              "zipf:", "zipf", "zipf:1.2x", "Uniform", "normal", ""};
+  char *dir = pt_test_tmpdir();
+  char *db = pt_test_join(dir, "r.db"), *fresh = pt_test_join(dir, "fresh.db");
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    pt_test_out_t r = tune_with(db, good[i]);
+    pt_test_expect(r, 0, NULL, "compile-checked 1 variants");
+    pt_test_out_free(&r);
+    r = PIPETUNE("query", "best", "--db", db, "--routing", good[i]);
+    pt_test_expect(r, 0, NULL, "winner");
+    pt_test_out_free(&r);
+  }
+  size_t before_len, after_len;
+  char *before = pt_test_slurp(db, &before_len);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pt_test_out_t r = tune_with(fresh, bad[i]);
+    expect_refused(r, bad[i]);
+    pt_test_out_free(&r);
+    ck_assert_msg(access(fresh, F_OK) != 0, "tune --routing '%s' created the database", bad[i]);
+    r = PIPETUNE("query", "best", "--db", db, "--routing", bad[i]);
+    expect_refused(r, bad[i]);
+    pt_test_out_free(&r);
+  }
+  char *after = pt_test_slurp(db, &after_len);
+  ck_assert(before_len == after_len && memcmp(before, after, before_len) == 0);
+  free(before);
+  free(after);
+  free(db);
+  free(fresh);
+  pt_test_rmdir(dir);
+  free(dir);
+}
+END_TEST
+
 static Suite *routing_suite(void) {
   Suite *s = suite_create("routing");
-  TCase *tc = tcase_create("rng");
-  tcase_add_test(tc, xoshiro_reference_sequence);
-  tcase_add_test(tc, rng_streams_are_deterministic_and_distinct);
-  tcase_add_test(tc, rng_ranges_and_moments);
+  TCase *tc = tcase_create("spec");
+  tcase_set_timeout(tc, 10);
   tcase_add_test(tc, parse_and_format);
   suite_add_tcase(s, tc);
   tc = tcase_create("topk");
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, uniform_topk);
   tcase_add_test(tc, topk_equal_to_experts);
   tcase_add_test(tc, zipf_skews);
   tcase_add_test(tc, zipf_huge_exponent);
   tcase_add_test(tc, bad_dimensions);
   tcase_add_test(tc, router_topk_from_logits);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("cli");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, tune_and_query_agree);
   suite_add_tcase(s, tc);
   return s;
 }

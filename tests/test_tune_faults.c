@@ -5,7 +5,7 @@
  * skips the compiler; bad command lines are refused before any work.
  *
  * Without a GPU the workers are `pipetune worker` with the simulated backend
- * (PT_WORKER_BACKEND=test). With a CUDA GPU (unless PT_TEST_SIMULATE is set)
+ * (PT_WORKER_BACKEND=test). With a GPU (unless PT_TEST_SIMULATE is set)
  * the workers are this program (`test_tune_faults --worker --gpu N`), whose
  * backend runs on the device: a streaming-read kernel timed with a cold L2
  * for ordinary items, an out-of-bounds write for crash items and a kernel
@@ -75,9 +75,10 @@ static int fb_open(int ordinal, void **state, pt_gpu_props_t *props, pt_err_t *e
   if (f == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
   f->n = (64 << 20) / 16;
   int rc = pt_worker_faults_from_env(&f->faults, err);
-  if (rc == PT_OK) rc = pt_gpu_open(PT_GPU_CUDA, ordinal, &f->gpu, err);
+  if (rc == PT_OK) rc = pt_gpu_open_any(ordinal, &f->gpu, err);
   if (rc == PT_OK) {
-    pt_gpu_compile_req_t req = {.backend = PT_GPU_CUDA, .arch = pt_gpu_props(f->gpu)->arch,
+    pt_gpu_compile_req_t req = {.backend = pt_gpu_props(f->gpu)->backend,
+                                .arch = pt_gpu_props(f->gpu)->arch,
                                 .source = fault_src, .name = "faults.cu"};
     rc = pt_gpu_compile(&req, &f->code, err);
   }
@@ -89,7 +90,7 @@ static int fb_open(int ordinal, void **state, pt_gpu_props_t *props, pt_err_t *e
   if (rc == PT_OK) rc = pt_gpu_malloc(f->gpu, 64, &f->flag, err);
   if (rc == PT_OK) rc = pt_gpu_memset(f->gpu, f->x, 0, (size_t)f->n * 16, NULL, err);
   if (rc == PT_OK) rc = pt_gpu_memset(f->gpu, f->flag, 0, 64, NULL, err);
-  if (rc == PT_OK) rc = pt_measure_gpu_init(&f->m, f->gpu, 1, err);
+  if (rc == PT_OK) rc = pt_measure_gpu_init(&f->m, f->gpu, err);
   if (rc != PT_OK) {
     fb_close(f);
     return rc;
@@ -138,17 +139,10 @@ static int fb_run(void *state, const pt_proto_item_t *it, pt_worker_begin_fn beg
   }
   pt_measure_opts_t o;
   pt_measure_stats_t st;
-  pt_measure_opts_default(&o);
-  o.cold = !it->warm;
-  o.min_samples = it->min_samples;
-  o.min_ms = it->min_ms;
+  pt_worker_timer_opts(it, &o);
   rc = pt_measure_gpu_run(&f->m, &o, launch_rd, f, &st, err);
   if (rc != PT_OK) return rc;
-  res->median_us = st.median;
-  res->min_us = st.min;
-  res->p90_us = st.p90;
-  res->spread = st.spread;
-  res->samples = st.samples;
+  pt_worker_times(&st, res);
   res->err_max_abs = res->err_mean_abs = res->err_max_rel = 0.0;
   pt_gpu_sample_clocks(f->gpu, &res->sm_clock_mhz, &res->temp_c);
   return PT_OK;
@@ -167,23 +161,6 @@ static int worker_main(int argc, char **argv) {
 }
 
 /* ---- helpers ---- */
-
-/* Whether a device of backend b is usable, asked in a child process: CUDA
- * initialized here would not survive the fork Check makes for each test. */
-static int have_gpu(pt_gpu_backend_t b) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int n = 0;
-    pt_err_t err;
-    _exit((pt_gpu_backends_built() & (1u << b)) && pt_gpu_count(b, &n, &err) == PT_OK &&
-                  n > 0
-              ? 0
-              : 1);
-  }
-  int ws = 0;
-  return pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
-}
 
 /* Decided once in main (PT_TEST_MODE): workers on the GPU or simulated. */
 static int gpu_mode(void) {
@@ -637,7 +614,7 @@ START_TEST(cli_compile_check) {
   r = TUNE("--db", w.db, "--compile-only", "--variants", "bm=16", "--tokens", "1,16");
   expect(r, 0, NULL, "0 compiled, 2 cached, 0 failed");
   pt_test_out_free(&r);
-  if (!have_gpu(PT_GPU_CUDA) && !have_gpu(PT_GPU_HIP)) {
+  if (!pt_test_have_gpu()) {
     unsetenv("PT_WORKER_BACKEND");
     r = TUNE("--db", w.db, "--variants", "bm=16", "--tokens", "1");
     expect(r, 0, "no GPU found", "timing needs a GPU");
@@ -691,7 +668,7 @@ END_TEST
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--worker") == 0) return worker_main(argc, argv);
-  int gpu = getenv("PT_TEST_SIMULATE") == NULL && have_gpu(PT_GPU_CUDA);
+  int gpu = getenv("PT_TEST_SIMULATE") == NULL && pt_test_have_gpu();
   setenv("PT_TEST_MODE", gpu ? "gpu" : "sim", 1);
   printf("%s\n", gpu ? "workers: this program on the GPU (real faulting kernels)"
                      : "workers: pipetune worker, simulated backend (no GPU)");

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "checkmain.h"
+#include "pipeline.h"
 #include "problem.h"
 #include "testutil.h"
 #include "verify.h"
@@ -275,6 +276,27 @@ START_TEST(dump_rejects_bad_buffers) {
 }
 END_TEST
 
+/* The pass criteria and the failure messages come from one definition. */
+START_TEST(criteria_and_their_messages) {
+  ck_assert(pt_pipe_output_ok(PT_PIPE_REL_L2_MAX, 0));
+  ck_assert(!pt_pipe_output_ok(nextafter(PT_PIPE_REL_L2_MAX, 1.0), 0));
+  ck_assert(!pt_pipe_output_ok(0.0, 1));
+  ck_assert(!pt_pipe_output_ok(NAN, 0));
+  char why[256], want[64];
+  pt_pipe_check_t c = {.code_match = 0.9812, .rel_l2 = 0.031, .untouched = 0};
+  pt_pipe_check_why(PT_STAGE_GEMM1, &c, why, sizeof why);
+  snprintf(want, sizeof want, "(needs >= %.2f)", PT_PIPE_MATCH_MIN);
+  ck_assert_msg(strstr(why, "code match 0.9812 ") && strstr(why, want) &&
+                    strstr(why, "wrote padding rows"), "%s", why);
+  c = (pt_pipe_check_t){.code_match = 1, .rel_l2 = 0.5, .nonfinite = 3, .untouched = 1};
+  pt_pipe_check_why(PT_STAGE_GEMM2, &c, why, sizeof why);
+  snprintf(want, sizeof want, "(needs <= %.2g)", PT_PIPE_REL_L2_MAX);
+  ck_assert_msg(strstr(why, "relative L2 0.5 ") && strstr(why, want) &&
+                    strstr(why, "3 non-finite values") && !strstr(why, "wrote"), "%s", why);
+  ck_assert_str_eq(want, "(needs <= 0.01)");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("verify");
   TCase *tc = tcase_create("verify");
@@ -286,6 +308,7 @@ int main(void) {
   tcase_add_test(tc, help_documents_spec);
   tcase_add_test(tc, dump_problem_buffers);
   tcase_add_test(tc, dump_rejects_bad_buffers);
+  tcase_add_test(tc, criteria_and_their_messages);
   suite_add_tcase(s, tc);
   return pt_test_run_suite(s);
 }

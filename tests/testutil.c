@@ -169,3 +169,15 @@ pt_gpu_props_t pt_test_gpu_props(pt_gpu_backend_t b, const char *name,
   p.clock_khz = b == PT_GPU_CUDA ? 1980000 : 2100000;
   return p;
 }
+
+int pt_test_have_gpu(void) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    pt_gpu_backend_t b;
+    int n = 0;
+    _exit(pt_gpu_first_backend(&b, &n, NULL) == PT_OK ? 0 : 1);
+  }
+  int ws = 0;
+  return pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+}

@@ -41,6 +41,11 @@ char *pt_test_slurp(const char *path, size_t *len);
 /* The program name found on PATH (malloc'd path), or NULL. */
 char *pt_test_find_prog(const char *name);
 
+/* Whether pipetune would find a GPU (gpu.h's pt_gpu_first_backend), asked
+ * in a child process: CUDA initialized in the test process would not
+ * survive the fork Check makes for each test. */
+int pt_test_have_gpu(void);
+
 /* Properties of a fake device for DB fixtures: an H100-like sm_* part on
  * CUDA, an MI300X-like gfx* part on HIP. */
 pt_gpu_props_t pt_test_gpu_props(pt_gpu_backend_t b, const char *name,

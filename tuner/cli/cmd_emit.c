@@ -22,14 +22,6 @@ static const char usage_text[] =
 typedef int (*writer_fn)(const pt_emit_table_t *t, const pt_emit_opts_t *o,
                          FILE *f, pt_err_t *err);
 
-static int write_source(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
-                        pt_err_t *err) {
-  return pt_emit_source(t, o, f, err);
-}
-static int write_header(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
-                        pt_err_t *err) {
-  return pt_emit_header(t, o, f, err);
-}
 static int write_csv(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
                      pt_err_t *err) {
   (void)o;
@@ -80,8 +72,8 @@ static int write_all(const eargs_t *a, const pt_emit_table_t *t) {
     o.timestamp = stamp;
   }
   int status = 0;
-  if (a->header) status = write_file(a->header, write_header, t, &o);
-  if (status == 0) status = write_file(a->out, write_source, t, &o);
+  if (a->header) status = write_file(a->header, pt_emit_header, t, &o);
+  if (status == 0) status = write_file(a->out, pt_emit_source, t, &o);
   if (status == 0 && a->json) status = write_file(a->json, pt_export_json, t, &o);
   if (status == 0 && a->csv) status = write_file(a->csv, write_csv, t, &o);
   return status;

@@ -82,19 +82,14 @@ static int parse_gpus(const char *s, int *gpus, int *n, pt_err_t *err) {
   return PT_OK;
 }
 
-/* The devices this host has: CUDA first, else HIP. */
+/* The devices this host has (gpu.h's rule: CUDA first, else HIP). */
 static int count_gpus(int *gpus) {
-  const pt_gpu_backend_t order[] = {PT_GPU_CUDA, PT_GPU_HIP};
-  for (int b = 0; b < 2; b++) {
-    int n = 0;
-    pt_err_t e;
-    if (!(pt_gpu_backends_built() & (1u << order[b]))) continue;
-    if (pt_gpu_count(order[b], &n, &e) != PT_OK || n <= 0) continue;
-    if (n > GPUS_MAX) n = GPUS_MAX;
-    for (int i = 0; i < n; i++) gpus[i] = i;
-    return n;
-  }
-  return 0;
+  pt_gpu_backend_t b;
+  int n = 0;
+  if (pt_gpu_first_backend(&b, &n, NULL) != PT_OK) return 0;
+  if (n > GPUS_MAX) n = GPUS_MAX;
+  for (int i = 0; i < n; i++) gpus[i] = i;
+  return n;
 }
 
 static const char *default_arch(void) {

@@ -13,6 +13,7 @@
 #include "gpu.h"
 #include "knobs.h"
 #include "opts.h"
+#include "pipeline.h"
 #include "problem.h"
 #include "routing.h"
 #include "verify.h"
@@ -57,27 +58,16 @@ static int check_input(const args_t *a, input_t *in, pt_err_t *err)
   return rc;
 }
 
-/* Opens device a->gpu of the first built backend that has devices. */
+/* Opens device a->gpu (gpu.h's rule); no device is said as verify's need. */
 static int open_gpu(int ordinal, pt_gpu_t **gpu, pt_err_t *err)
 {
-  char why[PT_ERRMSG_MAX] = "";
-  for (int b = PT_GPU_CUDA; b <= PT_GPU_HIP; b++) {
-    int n = 0;
-    if (!(pt_gpu_backends_built() & (1u << b)))
-      continue;
-    if (pt_gpu_count((pt_gpu_backend_t)b, &n, err) != PT_OK || n == 0) {
-      size_t used = strlen(why);
-      snprintf(why + used, sizeof why - used, "%s%s: %.200s", used ? "; " : "",
-               pt_gpu_backend_name((pt_gpu_backend_t)b), err->msg);
-      continue;
-    }
-    if (ordinal >= n)
-      return pt_err_set(err, PT_ENOGPU, "no gpu %d (%s has %d)", ordinal,
-                        pt_gpu_backend_name((pt_gpu_backend_t)b), n);
-    return pt_gpu_open((pt_gpu_backend_t)b, ordinal, gpu, err);
+  int rc = pt_gpu_open_any(ordinal, gpu, err);
+  if (rc == PT_ENOGPU) {
+    char why[PT_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", err->msg);
+    pt_err_set(err, rc, "verify needs a GPU (%.1000s)", why);
   }
-  return pt_err_set(err, PT_ENOGPU, "verify needs a GPU (%s)",
-                    why[0] ? why : "no gpu backend built");
+  return rc;
 }
 
 static void print_step(const pt_verify_step_t *s)
@@ -114,7 +104,7 @@ static void print_table(const args_t *a, const input_t *in, const pt_gpu_t *gpu,
     print_step(&v->steps[i]);
   printf("\nthresholds: sort identical; gemm1 >= %.0f%% identical codes (the "
          "tuner's check); gemm2, reduce rel-l2 <= %.0e\n",
-         100 * PT_VERIFY_MATCH_MIN, PT_VERIFY_REL_L2_MAX);
+         100 * PT_PIPE_MATCH_MIN, PT_PIPE_REL_L2_MAX);
 }
 
 static int dump(const char *dir, const args_t *a, const input_t *in,

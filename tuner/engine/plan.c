@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+#include "rng.h"
+
 /* ---- variant specs ---- */
 
 #define SPEC_ITEMS_MAX 32
@@ -254,26 +257,16 @@ void pt_plan_req_smoke(pt_plan_req_t *req) {
   req->nshards = 1;
 }
 
-/* splitmix64: a small, well-mixed PRNG; the plan's order depends on it. */
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 /* Seed of a problem's shuffle: its family name, dtype and token count. */
 static uint64_t problem_seed(const pt_plan_problem_t *p) {
-  uint64_t h = 0xcbf29ce484222325ULL;  /* FNV-1a offset basis */
-  for (const char *c = p->family->name; *c; c++)
-    h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
-  h = (h ^ (uint64_t)p->shape.dtype) * 0x100000001b3ULL;
-  return (h ^ (uint64_t)p->tokens) * 0x100000001b3ULL;
+  uint64_t h = pt_hash_fnv1a_str(p->family->name);
+  h = pt_hash_fnv1a_mix(h, (uint64_t)p->shape.dtype);
+  return pt_hash_fnv1a_mix(h, (uint64_t)p->tokens);
 }
 
 static void shuffle(pt_plan_item_t *v, size_t n, uint64_t seed) {
   for (size_t i = n; i > 1; i--) {
-    size_t j = (size_t)(splitmix64(&seed) % i);
+    size_t j = (size_t)(pt_rng_splitmix64(&seed) % i);
     pt_plan_item_t t = v[i - 1];
     v[i - 1] = v[j];
     v[j] = t;

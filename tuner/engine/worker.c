@@ -14,6 +14,25 @@
 #include <xxhash.h>
 
 #include "measure.h"
+#include "rng.h"
+
+/* ---- timing an item ---- */
+
+void pt_worker_timer_opts(const pt_proto_item_t *it, pt_measure_opts_t *o) {
+  pt_measure_opts_default(o);
+  o->cold = !it->warm;
+  o->min_samples = it->min_samples;
+  o->min_ms = it->min_ms;
+  if (o->max_samples < o->min_samples) o->max_samples = o->min_samples;
+}
+
+void pt_worker_times(const pt_measure_stats_t *st, pt_proto_result_t *res) {
+  res->median_us = st->median;
+  res->min_us = st->min;
+  res->p90_us = st->p90;
+  res->spread = st->spread;
+  res->samples = st->samples;
+}
 
 /* ---- test faults ---- */
 
@@ -110,13 +129,6 @@ static int test_open(int gpu, void **state, pt_gpu_props_t *p, pt_err_t *err) {
   return PT_OK;
 }
 
-static uint64_t test_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 static int test_flush(void *ud, pt_err_t *err) {
   (void)err;
   ((test_state_t *)ud)->clock_ms += 0.04;
@@ -127,7 +139,7 @@ static int test_flush(void *ud, pt_err_t *err) {
 static int test_sample(void *ud, double *us, pt_err_t *err) {
   (void)err;
   test_state_t *s = ud;
-  double u = (double)(test_next(&s->rng) >> 11) / 9007199254740992.0;
+  double u = (double)(pt_rng_splitmix64(&s->rng) >> 11) / 9007199254740992.0;
   *us = s->base_us * (0.95 + 0.1 * u);
   s->clock_ms += *us / 1000.0 + 0.01;
   return PT_OK;
@@ -167,28 +179,18 @@ static int test_run(void *state, const pt_proto_item_t *it,
   s->rng = h;
   s->base_us = (5.0 + (double)(h % 1000) / 10.0) * (1.0 + it->tokens / 256.0);
   pt_measure_opts_t mo;
-  pt_measure_opts_default(&mo);
-  mo.cold = !it->warm;
-  mo.min_samples = it->min_samples;
-  mo.min_ms = it->min_ms;
-  mo.max_samples = mo.max_samples > mo.min_samples ? mo.max_samples : mo.min_samples;
+  pt_worker_timer_opts(it, &mo);
   const pt_measure_ops_t ops = {test_flush, test_sample, test_now};
   pt_measure_stats_t st;
   rc = pt_measure_run(&mo, &ops, s, &st, NULL, err);
   if (rc != PT_OK) return rc;
-  res->median_us = st.median;
-  res->min_us = st.min;
-  res->p90_us = st.p90;
-  res->spread = st.spread;
-  res->samples = st.samples;
+  pt_worker_times(&st, res);
   res->err_max_abs = res->err_mean_abs = res->err_max_rel = 0.0;
   return PT_OK;
 }
 
-static void test_close(void *state) { free(state); }
-
-static const pt_worker_backend_t test_backend = {"test", test_open, test_run,
-                                                 test_close};
+/* The simulated state is one allocation: free closes it. */
+static const pt_worker_backend_t test_backend = {"test", test_open, test_run, free};
 
 extern const pt_worker_backend_t pt__worker_backend_gpu;
 

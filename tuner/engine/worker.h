@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "gpu.h"
+#include "measure.h"
 #include "proto.h"
 
 /* Called by a backend once per item, after the problem is set up and right
@@ -43,6 +44,15 @@ const pt_worker_backend_t *pt_worker_backend_find(const char *name);
  * must not kill the process: the caller ignores SIGPIPE. */
 int pt_worker_main(const pt_worker_backend_t *b, int gpu, int in_fd, int out_fd,
                    pt_err_t *err);
+
+/* ---- timing an item, in every backend ---- */
+
+/* The timer options an item asks for: measure.h's defaults with the item's
+ * regime and minimum samples and time (the sample cap raised to the
+ * minimum when below it). */
+void pt_worker_timer_opts(const pt_proto_item_t *it, pt_measure_opts_t *o);
+/* Copies the timer's statistics into res (times in us, samples). */
+void pt_worker_times(const pt_measure_stats_t *st, pt_proto_result_t *res);
 
 /* ---- test faults ----
  * Item keys (pt_proto_item_key) matched against ';'-separated fnmatch(3)

@@ -2,7 +2,8 @@
  * DESIGN §6, on top of the shared pipeline (pipeline.h): the problem's inputs
  * are generated, uploaded and checked against the oracle once and shared by
  * every variant; each variant is verified on a poisoned output before it is
- * timed; timing follows measure.h (cold L2 unless the item says warm).
+ * timed with the timer (pt_pipe_time, measure.h: cold L2 unless the item
+ * says warm).
  * The code objects come with the item: the worker never compiles.
  */
 #include <math.h>
@@ -19,18 +20,13 @@
 
 typedef struct gpu_state_s {
   pt_gpu_t *gpu;
-  pt_measure_gpu_t cold, warm;
+  pt_measure_gpu_t timer;
   int threads;               /* host threads for the oracle */
   char pkey[512];            /* the problem set up on the device */
   pt_moe_problem_t prob;
   int have_prob;
   pt_pipe_t *pp;
 } gpu_state_t;
-
-typedef struct launch_s {
-  pt_pipe_t *pp;
-  pt_pipe_stage_t *st;
-} launch_t;
 
 static void drop_problem(gpu_state_t *s) {
   pt_pipe_free(s->pp);
@@ -60,12 +56,6 @@ static int ensure_problem(gpu_state_t *s, const pt_proto_item_t *it, pt_err_t *e
   rc = pt_pipe_init(s->gpu, &s->prob, it->variant.bm, s->threads, it->seed, &s->pp, err);
   if (rc == PT_OK) snprintf(s->pkey, sizeof s->pkey, "%s", key);
   return rc;
-}
-
-static int launch(void *ud, pt_gpu_stream_t *stream, pt_err_t *err) {
-  launch_t *l = ud;
-  return l->st->v.stage == PT_STAGE_GEMM1 ? pt_pipe_gemm1(l->pp, l->st, stream, err)
-                                          : pt_pipe_gemm2(l->pp, l->st, stream, err);
 }
 
 /* max(bytes / memory bandwidth, flops / matrix rate) where the arch's
@@ -106,30 +96,17 @@ static int measure_item(gpu_state_t *s, const pt_proto_item_t *it, pt_pipe_stage
   res->err_max_rel = chk.rel_l2;
   if (!chk.pass) {
     char why[256];
-    if (stage == PT_STAGE_GEMM1)
-      snprintf(why, sizeof why, "code match %.4f (needs 0.99), relative L2 %.3g%s", chk.code_match,
-               chk.rel_l2, chk.untouched ? "" : ", wrote padding rows");
-    else
-      snprintf(why, sizeof why, "relative L2 %.3g (needs 0.01)%s", chk.rel_l2,
-               chk.untouched ? "" : ", wrote past out");
+    pt_pipe_check_why(stage, &chk, why, sizeof why);
     set_fail(res, "verify_fail", why);
     return PT_OK;
   }
   pt_measure_opts_t o;
   pt_measure_stats_t ms;
-  launch_t l = {s->pp, st};
-  pt_measure_opts_default(&o);
-  o.cold = !it->warm;
-  o.min_samples = it->min_samples;
-  o.min_ms = it->min_ms;
-  if (o.max_samples < o.min_samples) o.max_samples = o.min_samples;
-  rc = pt_measure_gpu_run(it->warm ? &s->warm : &s->cold, &o, launch, &l, &ms, err);
+  int g1 = stage == PT_STAGE_GEMM1;
+  pt_worker_timer_opts(it, &o);
+  rc = pt_pipe_time(s->pp, g1 ? st : NULL, g1 ? NULL : st, &s->timer, &o, &ms, err);
   if (rc != PT_OK) return rc;
-  res->median_us = ms.median;
-  res->min_us = ms.min;
-  res->p90_us = ms.p90;
-  res->spread = ms.spread;
-  res->samples = ms.samples;
+  pt_worker_times(&ms, res);
   res->floor_us = floor_us(s, stage);
   pt_gpu_sample_clocks(s->gpu, &res->sm_clock_mhz, &res->temp_c);
   return PT_OK;
@@ -164,40 +141,25 @@ static int gpu_run(void *state, const pt_proto_item_t *it, pt_worker_begin_fn be
 static void gpu_close(void *state) {
   gpu_state_t *s = state;
   drop_problem(s);
-  pt_measure_gpu_free(&s->cold);
-  pt_measure_gpu_free(&s->warm);
+  pt_measure_gpu_free(&s->timer);
   if (s->gpu != NULL) pt_gpu_close(s->gpu);
   free(s);
 }
 
 static int gpu_open(int ordinal, void **state, pt_gpu_props_t *props, pt_err_t *err) {
-  const pt_gpu_backend_t order[] = {PT_GPU_CUDA, PT_GPU_HIP};
-  int rc = pt_err_set(err, PT_ENOGPU, "no gpu backend was built");
-  for (int b = 0; b < 2; b++) {
-    int n = 0;
-    if (!(pt_gpu_backends_built() & (1u << order[b]))) continue;
-    if ((rc = pt_gpu_count(order[b], &n, err)) != PT_OK) continue;
-    if (ordinal >= n) {
-      rc = pt_err_set(err, PT_ENOGPU, "no gpu %d (%s sees %d)", ordinal,
-                      pt_gpu_backend_name(order[b]), n);
-      continue;
-    }
-    gpu_state_t *s = calloc(1, sizeof *s);
-    if (s == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    s->threads = cpus > 1 ? (int)cpus : 1;
-    rc = pt_gpu_open(order[b], ordinal, &s->gpu, err);
-    if (rc == PT_OK) rc = pt_measure_gpu_init(&s->cold, s->gpu, 1, err);
-    if (rc == PT_OK) rc = pt_measure_gpu_init(&s->warm, s->gpu, 0, err);
-    if (rc != PT_OK) {
-      gpu_close(s);
-      return rc;
-    }
-    *props = *pt_gpu_props(s->gpu);
-    *state = s;
-    return PT_OK;
+  gpu_state_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  s->threads = cpus > 1 ? (int)cpus : 1;
+  int rc = pt_gpu_open_any(ordinal, &s->gpu, err);
+  if (rc == PT_OK) rc = pt_measure_gpu_init(&s->timer, s->gpu, err);
+  if (rc != PT_OK) {
+    gpu_close(s);
+    return rc;
   }
-  return rc;
+  *props = *pt_gpu_props(s->gpu);
+  *state = s;
+  return PT_OK;
 }
 
 const pt_worker_backend_t pt__worker_backend_gpu = {"gpu", gpu_open, gpu_run, gpu_close};

@@ -159,6 +159,37 @@ int pt_gpu_open(pt_gpu_backend_t b, int ordinal, pt_gpu_t **out,
   return PT_OK;
 }
 
+int pt_gpu_first_backend(pt_gpu_backend_t *b, int *count, pt_err_t *err) {
+  static const pt_gpu_backend_t order[] = {PT_GPU_CUDA, PT_GPU_HIP};
+  char why[PT_ERRMSG_MAX] = "";
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    pt_err_t e;
+    if (ops_for(order[i]) == NULL) continue;
+    int rc = pt_gpu_count(order[i], count, &e);
+    if (rc == PT_OK && *count > 0) {
+      *b = order[i];
+      return PT_OK;
+    }
+    size_t used = strlen(why);
+    snprintf(why + used, sizeof why - used, "%s%s: %.400s", used ? "; " : "",
+             pt_gpu_backend_name(order[i]), rc == PT_OK ? "no device" : e.msg);
+  }
+  *count = 0;
+  return pt_err_set(err, PT_ENOGPU, "%s", why[0] ? why : "no gpu backend built");
+}
+
+int pt_gpu_open_any(int ordinal, pt_gpu_t **out, pt_err_t *err) {
+  pt_gpu_backend_t b;
+  int n = 0;
+  *out = NULL;
+  int rc = pt_gpu_first_backend(&b, &n, err);
+  if (rc != PT_OK) return rc;
+  if (ordinal < 0 || ordinal >= n)
+    return pt_err_set(err, PT_ENOGPU, "no gpu %d (%s has %d)", ordinal,
+                      pt_gpu_backend_name(b), n);
+  return pt_gpu_open(b, ordinal, out, err);
+}
+
 void pt_gpu_close(pt_gpu_t *gpu) {
   if (gpu == NULL) return;
   gpu->ops->close(gpu);

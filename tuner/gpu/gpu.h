@@ -113,6 +113,15 @@ typedef struct pt_gpu_event_s pt_gpu_event_t;
 typedef uint64_t pt_gpu_ptr_t;
 
 int pt_gpu_open(pt_gpu_backend_t b, int ordinal, pt_gpu_t **out, pt_err_t *err);
+/* The backend whose devices pipetune uses, and its device count: the first
+ * built backend, CUDA then HIP, whose driver sees a device. PT_ENOGPU when
+ * none does, err listing each backend's reason ("cuda: ...; hip: ...", or
+ * "no gpu backend built"). */
+int pt_gpu_first_backend(pt_gpu_backend_t *b, int *count, pt_err_t *err);
+/* Opens device `ordinal` of pt_gpu_first_backend's backend: how every
+ * program finds its GPU. PT_ENOGPU as above, or naming the backend and its
+ * device count when it has no device `ordinal`. */
+int pt_gpu_open_any(int ordinal, pt_gpu_t **out, pt_err_t *err);
 void pt_gpu_close(pt_gpu_t *gpu);
 const pt_gpu_props_t *pt_gpu_props(const pt_gpu_t *gpu);
 

@@ -117,19 +117,17 @@ int pt_measure_run(const pt_measure_opts_t *o, const pt_measure_ops_t *ops,
 
 /* ---- on a device ---- */
 
-int pt_measure_gpu_init(pt_measure_gpu_t *m, pt_gpu_t *gpu, int cold,
-                        pt_err_t *err) {
+size_t pt_measure_flush_bytes(size_t l2_bytes) {
+  const size_t floor = (size_t)64 << 20;
+  return 4 * l2_bytes > floor ? 4 * l2_bytes : floor;
+}
+
+int pt_measure_gpu_init(pt_measure_gpu_t *m, pt_gpu_t *gpu, pt_err_t *err) {
   memset(m, 0, sizeof *m);
   m->gpu = gpu;
   int rc = pt_gpu_stream_create(gpu, &m->stream, err);
   if (rc == PT_OK) rc = pt_gpu_event_create(gpu, &m->start, err);
   if (rc == PT_OK) rc = pt_gpu_event_create(gpu, &m->stop, err);
-  if (rc == PT_OK && cold) {
-    size_t l2 = pt_gpu_props(gpu)->l2_bytes;
-    m->flush_bytes = 4 * l2 > ((size_t)64 << 20) ? 4 * l2 : (size_t)64 << 20;
-    rc = pt_gpu_malloc(gpu, m->flush_bytes, &m->flush_buf, err);
-    if (rc != PT_OK) m->flush_bytes = 0;
-  }
   return rc;
 }
 
@@ -148,12 +146,18 @@ typedef struct gpu_ctx_s {
 } gpu_ctx_t;
 
 static int gpu_flush(void *ud, pt_err_t *err) {
-  gpu_ctx_t *c = ud;
-  if (c->m->flush_bytes == 0)
-    return pt_err_set(err, PT_EINVAL, "cold timing needs a flush buffer");
-  c->m->flush_byte = (c->m->flush_byte + 1) & 0xff;
-  return pt_gpu_memset(c->m->gpu, c->m->flush_buf, (uint8_t)c->m->flush_byte,
-                       c->m->flush_bytes, c->m->stream, err);
+  pt_measure_gpu_t *m = ((gpu_ctx_t *)ud)->m;
+  if (m->flush_buf == 0) {
+    size_t bytes = pt_measure_flush_bytes(pt_gpu_props(m->gpu)->l2_bytes);
+    pt_gpu_ptr_t buf = 0;
+    int rc = pt_gpu_malloc(m->gpu, bytes, &buf, err);
+    if (rc != PT_OK) return rc;
+    m->flush_buf = buf;
+    m->flush_bytes = bytes;
+  }
+  m->flush_byte = (m->flush_byte + 1) & 0xff;
+  return pt_gpu_memset(m->gpu, m->flush_buf, (uint8_t)m->flush_byte,
+                       m->flush_bytes, m->stream, err);
 }
 
 static int gpu_sample(void *ud, double *us, pt_err_t *err) {

@@ -2,6 +2,7 @@
  * timing of stage variants (see pipeline.h). */
 #include "pipeline.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,6 @@
 #include "problem.h"
 #include "pt_args.h"
 
-#define FLUSH_BYTES ((size_t)256 << 20)  /* > L2 of current GPUs */
 #define SAMPLE_ALL_ROWS 1024
 
 #define MAX_SORTS 4               /* one per BM of the space */
@@ -21,7 +21,7 @@
 /* Device buffers of the problem, shared by all its sorts. */
 typedef struct pbufs_s {
   pt_gpu_ptr_t x, xs, w1, w1s, w2, w2s;
-  pt_gpu_ptr_t out, ybuf, flush;
+  pt_gpu_ptr_t out, ybuf;
 } pbufs_t;
 
 /* Device buffers laid out by one sort. */
@@ -207,8 +207,6 @@ static int upload_problem(pt_pipe_t *pp, pt_err_t *err)
     rc = upload(g, &d->out, NULL, pp->out_bytes, err);
   if (rc == PT_OK)
     rc = upload(g, &d->ybuf, NULL, z.out * (size_t)sh->topk, err);
-  if (rc == PT_OK)
-    rc = upload(g, &d->flush, NULL, FLUSH_BYTES, err);
   return rc;
 }
 
@@ -407,6 +405,26 @@ int pt_pipe_run(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
 
 /* ---- verification ---- */
 
+int pt_pipe_output_ok(double rel_l2, size_t nonfinite)
+{
+  return rel_l2 <= PT_PIPE_REL_L2_MAX && nonfinite == 0;
+}
+
+void pt_pipe_check_why(pt_stage_t stage, const pt_pipe_check_t *c, char *buf,
+                       size_t len)
+{
+  char nf[48] = "";
+  if (c->nonfinite > 0)
+    snprintf(nf, sizeof nf, ", %zu non-finite values", c->nonfinite);
+  if (stage == PT_STAGE_GEMM1)
+    snprintf(buf, len, "code match %.4f (needs >= %.2f), relative L2 %.3g%s%s",
+             c->code_match, PT_PIPE_MATCH_MIN, c->rel_l2, nf,
+             c->untouched ? "" : ", wrote padding rows");
+  else
+    snprintf(buf, len, "relative L2 %.3g (needs <= %.2g)%s%s", c->rel_l2,
+             PT_PIPE_REL_L2_MAX, nf, c->untouched ? "" : ", wrote past out");
+}
+
 static int all_bytes(const unsigned char *b, size_t n, unsigned char v)
 {
   for (size_t i = 0; i < n; i++)
@@ -456,8 +474,9 @@ int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
     rc = pt_oracle_inter_diff(&got, &pp->s->ref_h, pp->s->smp.rows, pp->s->smp.nrows,
                               &diff, err);
     out->rel_l2 = diff.rel_l2;
+    out->nonfinite = diff.nonfinite;
     out->untouched = pads_untouched(pp, &got);
-    out->pass = out->code_match >= 0.99 && out->untouched && diff.nonfinite == 0;
+    out->pass = out->code_match >= PT_PIPE_MATCH_MIN && out->untouched && diff.nonfinite == 0;
   }
   pt_oracle_inter_free(&got);
   return rc;
@@ -484,9 +503,10 @@ int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
     pt_oracle_diff(got, PT_ORACLE_BF16, pp->s->ref_out, PT_ORACLE_F32, H,
                    pp->s->smp.tokens, pp->s->smp.ntokens, &diff);
     out->rel_l2 = diff.rel_l2;
+    out->nonfinite = diff.nonfinite;
     out->code_match = 1.0;
     out->untouched = all_bytes(got + real, pp->out_bytes - real, PT_PIPE_POISON);
-    out->pass = diff.rel_l2 <= 1e-2 && diff.nonfinite == 0 && out->untouched;
+    out->pass = pt_pipe_output_ok(diff.rel_l2, diff.nonfinite) && out->untouched;
   }
   free(got);
   return rc;
@@ -494,76 +514,30 @@ int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
 
 /* ---- timing ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+typedef struct timed_s {
+  pt_pipe_t *pp;
+  pt_pipe_stage_t *g1, *g2;
+} timed_t;
 
-typedef enum { T_GEMM1, T_GEMM2, T_PIPE } what_t;
-
-static int run_what(pt_pipe_t *pp, what_t w, pt_pipe_stage_t *g1,
-                    pt_pipe_stage_t *g2, pt_err_t *err)
+static int launch_timed(void *ud, pt_gpu_stream_t *s, pt_err_t *err)
 {
-  switch (w) {
-  case T_GEMM1: return pt_pipe_gemm1(pp, g1, NULL, err);
-  case T_GEMM2: return pt_pipe_gemm2(pp, g2, NULL, err);
-  default: return pt_pipe_run(pp, g1, g2, NULL, err);
-  }
-}
-
-static int time_one(pt_pipe_t *pp, what_t w, pt_pipe_stage_t *g1,
-                    pt_pipe_stage_t *g2, int reps, pt_gpu_event_t *e0,
-                    pt_gpu_event_t *e1, double *us, pt_err_t *err)
-{
-  double *t = calloc((size_t)reps, sizeof *t);
-  if (t == NULL)
-    return pt_err_set(err, PT_ENOMEM, "timings");
-  int rc = run_what(pp, w, g1, g2, err);   /* warm-up */
-  for (int i = 0; rc == PT_OK && i < reps; i++) {
-    float ms = 0;
-    rc = pt_gpu_memset(pp->gpu, pp->d.flush, (uint8_t)i, FLUSH_BYTES, NULL, err);
-    if (rc == PT_OK)
-      rc = pt_gpu_event_record(e0, NULL, err);
-    if (rc == PT_OK)
-      rc = run_what(pp, w, g1, g2, err);
-    if (rc == PT_OK)
-      rc = pt_gpu_event_record(e1, NULL, err);
-    if (rc == PT_OK)
-      rc = pt_gpu_event_sync(e1, err);
-    if (rc == PT_OK)
-      rc = pt_gpu_event_elapsed(e0, e1, &ms, err);
-    t[i] = 1000.0 * ms;
-  }
-  if (rc == PT_OK) {
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    *us = t[reps / 2];
-  }
-  free(t);
-  return rc;
+  timed_t *t = ud;
+  if (t->g1 && t->g2)
+    return pt_pipe_run(t->pp, t->g1, t->g2, s, err);
+  return t->g1 ? pt_pipe_gemm1(t->pp, t->g1, s, err)
+               : pt_pipe_gemm2(t->pp, t->g2, s, err);
 }
 
 int pt_pipe_time(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
-                 int reps, pt_pipe_times_t *out, pt_err_t *err)
+                 pt_measure_gpu_t *m, const pt_measure_opts_t *o,
+                 pt_measure_stats_t *out, pt_err_t *err)
 {
-  pt_gpu_event_t *e0 = NULL, *e1 = NULL;
-  memset(out, 0, sizeof *out);
-  if (reps < 1)
-    return pt_err_set(err, PT_EINVAL, "reps %d < 1", reps);
-  int rc = pt_gpu_event_create(pp->gpu, &e0, err);
-  if (rc == PT_OK)
-    rc = pt_gpu_event_create(pp->gpu, &e1, err);
-  if (rc == PT_OK && g1)
-    rc = time_one(pp, T_GEMM1, g1, g2, reps, e0, e1, &out->gemm1_us, err);
-  if (rc == PT_OK && g2)
-    rc = time_one(pp, T_GEMM2, g1, g2, reps, e0, e1, &out->gemm2_us, err);
-  if (rc == PT_OK && g1 && g2)
-    rc = time_one(pp, T_PIPE, g1, g2, reps, e0, e1, &out->pipe_us, err);
-  if (e0)
-    pt_gpu_event_destroy(e0);
-  if (e1)
-    pt_gpu_event_destroy(e1);
-  return rc;
+  timed_t t = {pp, g1, g2};
+  if (g1 == NULL && g2 == NULL)
+    return pt_err_set(err, PT_EINVAL, "no stage to time");
+  if (m->gpu != pp->gpu)
+    return pt_err_set(err, PT_EINVAL, "the timer belongs to another GPU");
+  return pt_measure_gpu_run(m, o, launch_timed, &t, out, err);
 }
 
 /* ---- introspection ---- */

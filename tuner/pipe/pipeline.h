@@ -2,7 +2,7 @@
  * host-sorted routing, compiles and loads stage variants, launches gemm1,
  * gemm2 (zeroing out for the atomic epilog, running the reduce kernel for
  * the reduce epilog), verifies each stage against the host oracle
- * (DESIGN §6) and times stages with events in the cold-L2 regime.
+ * (DESIGN §6) and times stages and pairs with the timer (measure.h).
  *
  * Verification reference: gemm1 is compared with the oracle's requantized
  * intermediate; gemm2 runs on the oracle's intermediate (uploaded), so both
@@ -16,6 +16,7 @@
 #include "error.h"
 #include "gpu.h"
 #include "knobs.h"
+#include "measure.h"
 #include "moe.h"
 
 typedef struct pt_pipe_s pt_pipe_t;
@@ -84,12 +85,27 @@ int pt_pipe_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_gpu_stream_t *s,
 int pt_pipe_run(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
                 pt_gpu_stream_t *s, pt_err_t *err);
 
+/* DESIGN §6's pass criteria, defined here once: every check (this module,
+ * verify.c) compares with them and every message citing them formats them. */
+#define PT_PIPE_MATCH_MIN 0.99    /* gemm1: fraction of identical codes, at least */
+#define PT_PIPE_REL_L2_MAX 1e-2   /* gemm2, reduce: relative L2 of the output, at most */
+
+/* An output passes: relative L2 at most PT_PIPE_REL_L2_MAX, no non-finite
+ * element where the reference has none. */
+int pt_pipe_output_ok(double rel_l2, size_t nonfinite);
+
 typedef struct pt_pipe_check_s {
   double code_match;   /* gemm1: fraction of identical codes (sampled rows) */
   double rel_l2;       /* gemm1: of the dequantized intermediate; gemm2: of out */
+  size_t nonfinite;    /* elements non-finite on one side only */
   int untouched;       /* padding rows / the guard row past out kept the poison */
   int pass;            /* all of DESIGN §6's criteria */
 } pt_pipe_check_t;
+
+/* Why a check of stage failed, citing the criteria it missed, e.g.
+ * "code match 0.9812 (needs >= 0.99), relative L2 0.031, wrote padding rows". */
+void pt_pipe_check_why(pt_stage_t stage, const pt_pipe_check_t *c, char *buf,
+                       size_t len);
 
 /* Poisons the outputs, runs the stage, compares with the oracle. A failed
  * comparison is not an error: it is reported in out->pass. */
@@ -98,13 +114,12 @@ int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
 int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
                          pt_pipe_check_t *out, pt_err_t *err);
 
-/* Median microseconds over reps runs (after a warm-up), each after an L2
- * flush: gemm1 alone, gemm2 alone, gemm1+gemm2. */
-typedef struct pt_pipe_times_s {
-  double gemm1_us, gemm2_us, pipe_us;
-} pt_pipe_times_t;
+/* Times gemm1 alone (g2 NULL), gemm2 alone (g1 NULL) or the pipeline,
+ * gemm1 then gemm2 on gemm1's output (both), with the timer m of pp's GPU
+ * per o (measure.h): the statistics of per-launch times in microseconds. */
 int pt_pipe_time(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
-                 int reps, pt_pipe_times_t *out, pt_err_t *err);
+                 pt_measure_gpu_t *m, const pt_measure_opts_t *o,
+                 pt_measure_stats_t *out, pt_err_t *err);
 
 /* ---- introspection, for `pipetune verify` ---- */
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mx.h"
+#include "rng.h"
 
 enum { STREAM_X = 3, STREAM_W1 = 4, STREAM_W2 = 5 };
 
@@ -71,11 +72,11 @@ void pt_problem_free(pt_moe_problem_t *p) {
 /* One activation row: normal-ish values times 2^-2..2^2 per token. */
 static void fill_x_row(pt_moe_problem_t *p, int t, uint64_t seed, float *v) {
   size_t H = (size_t)p->shape.model_dim;
-  pt_routing_rng_t rng;
-  pt_routing_rng_init(&rng, seed, stream_id(STREAM_X, (size_t)t));
-  float mag = ldexpf(1.0f, (int)pt_routing_rng_below(&rng, 5) - 2);
+  pt_rng_t rng;
+  pt_rng_init(&rng, seed, stream_id(STREAM_X, (size_t)t));
+  float mag = ldexpf(1.0f, (int)pt_rng_below(&rng, 5) - 2);
   for (size_t k = 0; k < H; k++)
-    v[k] = mag * (float)pt_routing_rng_normalish(&rng);
+    v[k] = mag * (float)pt_rng_normalish(&rng);
   switch (p->shape.dtype) {
   case PT_DTYPE_A4W4:
   case PT_DTYPE_A8W4: {
@@ -102,16 +103,16 @@ static void fill_weights(uint8_t *w, uint8_t *ws, size_t rows, int k, int tag,
   size_t bytes = (size_t)k / 2, nscales = (size_t)k / PT_MX_BLOCK;
   int base = weight_exponent(k);
   for (size_t r = 0; r < rows; r++) {
-    pt_routing_rng_t rng;
-    pt_routing_rng_init(&rng, seed, stream_id(tag, r));
+    pt_rng_t rng;
+    pt_rng_init(&rng, seed, stream_id(tag, r));
     uint8_t *row = w + r * bytes;
     for (size_t i = 0; i < bytes; i += 8) {
-      uint64_t x = pt_routing_rng_next(&rng);
+      uint64_t x = pt_rng_next(&rng);
       memcpy(row + i, &x, 8);  /* k is a multiple of 64: whole words */
     }
     for (size_t b = 0; b < nscales; b++)
       ws[r * nscales + b] =
-          pt_mx_e8m0_encode(base + (int)pt_routing_rng_below(&rng, 3) - 1);
+          pt_mx_e8m0_encode(base + (int)pt_rng_below(&rng, 3) - 1);
   }
 }
 

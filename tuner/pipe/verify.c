@@ -239,7 +239,7 @@ static int check_ybuf(pt_verify_t *v, int threads, pt_err_t *err)
     pt_oracle_diff(v->ybuf, PT_ORACLE_BF16, v->ref_ybuf, PT_ORACLE_F32,
                    p->shape.model_dim, rows, nrows, &d);
     step_diff(s, &d);
-    s->pass = d.rel_l2 <= PT_VERIFY_REL_L2_MAX && d.nonfinite == 0;
+    s->pass = pt_pipe_output_ok(d.rel_l2, d.nonfinite);
   }
   free(rows);
   return rc;
@@ -258,7 +258,7 @@ static int check_out_atomic(pt_verify_t *v, int threads, pt_err_t *err)
                    p->shape.model_dim, smp->tokens, smp->ntokens, &d);
     step_diff(s, &d);
     s->untouched = guard_untouched(v);
-    s->pass = d.rel_l2 <= PT_VERIFY_REL_L2_MAX && d.nonfinite == 0 && s->untouched;
+    s->pass = pt_pipe_output_ok(d.rel_l2, d.nonfinite) && s->untouched;
   }
   return rc;
 }
@@ -290,7 +290,7 @@ static int check_reduce(pt_verify_t *v, pt_err_t *err)
       memcpy(v->ref_out + (size_t)smp->tokens[i] * H, o + i * H, H * sizeof *o);
     step_diff(s, &d);
     s->untouched = guard_untouched(v);
-    s->pass = d.rel_l2 <= PT_VERIFY_REL_L2_MAX && d.nonfinite == 0 && s->untouched;
+    s->pass = pt_pipe_output_ok(d.rel_l2, d.nonfinite) && s->untouched;
   }
   free(y);
   free(o);

@@ -46,9 +46,6 @@ typedef enum {
   PT_VERIFY_NSTEPS
 } pt_verify_step_id_t;
 
-#define PT_VERIFY_REL_L2_MAX 1e-2   /* gemm2 and reduce (DESIGN §6) */
-#define PT_VERIFY_MATCH_MIN 0.99    /* gemm1's identical codes */
-
 typedef struct pt_verify_step_s {
   const char *name;       /* "sort", "gemm1", "gemm2", "reduce" */
   const char *reference;  /* what the step is compared with, in words */
