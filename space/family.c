@@ -35,7 +35,13 @@ static int fail(parse_t *p, const char *fmt, ...) {
   return pt_err_set(p->err, PT_EINVAL, "'%s': %s", p->source, msg);
 }
 
-static const char *type_name(const cJSON *item) {
+/* A rule's verdict (rc from a pt_family_check_* or pt_family_json_int) as
+ * this file's error. */
+static int rule(parse_t *p, int rc, const pt_err_t *verdict) {
+  return rc == PT_OK ? PT_OK : fail(p, "%s", verdict->msg);
+}
+
+const char *pt_family_json_type(const struct cJSON *item) {
   if (cJSON_IsString(item)) return "a string";
   if (cJSON_IsNumber(item)) return "a number";
   if (cJSON_IsArray(item)) return "an array";
@@ -68,15 +74,21 @@ static int as_int(const cJSON *item, int *out) {
   return 0;
 }
 
-static int get_int(parse_t *p, const cJSON *obj, const char *field, int *out) {
-  const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
-  if (item == NULL) return fail(p, "missing field '%s'", field);
+int pt_family_json_int(const struct cJSON *item, const char *field, int *out,
+                       pt_err_t *err) {
   if (as_int(item, out) == 0) return PT_OK;
   if (cJSON_IsNumber(item))
-    return fail(p, "field '%s' must be an integer (got %g)", field,
-                item->valuedouble);
-  return fail(p, "field '%s' must be an integer (got %s)", field,
-              type_name(item));
+    return pt_err_set(err, PT_EINVAL, "field '%s' must be an integer (got %g)",
+                      field, item->valuedouble);
+  return pt_err_set(err, PT_EINVAL, "field '%s' must be an integer (got %s)",
+                    field, pt_family_json_type(item));
+}
+
+static int get_int(parse_t *p, const cJSON *obj, const char *field, int *out) {
+  const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
+  pt_err_t verdict;
+  if (item == NULL) return fail(p, "missing field '%s'", field);
+  return rule(p, pt_family_json_int(item, field, out, &verdict), &verdict);
 }
 
 static int get_string(parse_t *p, const cJSON *obj, const char *field,
@@ -85,7 +97,7 @@ static int get_string(parse_t *p, const cJSON *obj, const char *field,
   if (item == NULL) return fail(p, "missing field '%s'", field);
   if (!cJSON_IsString(item))
     return fail(p, "field '%s' must be a string (got %s)", field,
-                type_name(item));
+                pt_family_json_type(item));
   *out = item->valuestring;
   return PT_OK;
 }
@@ -93,7 +105,8 @@ static int get_string(parse_t *p, const cJSON *obj, const char *field,
 /* Non-empty, positive, strictly increasing, within the sorted-id range. */
 static int parse_tokens(parse_t *p, const cJSON *item, int **out, int *n) {
   if (!cJSON_IsArray(item))
-    return fail(p, "field 'tokens' must be an array (got %s)", type_name(item));
+    return fail(p, "field 'tokens' must be an array (got %s)",
+                pt_family_json_type(item));
   int count = cJSON_GetArraySize(item);
   if (count == 0) return fail(p, "field 'tokens' must not be empty");
   int *tokens = malloc((size_t)count * sizeof *tokens);
@@ -105,7 +118,7 @@ static int parse_tokens(parse_t *p, const cJSON *item, int **out, int *n) {
                ? fail(p, "field 'tokens' must hold integers (got %g at index %d)",
                       t->valuedouble, i)
                : fail(p, "field 'tokens' must hold integers (got %s at index %d)",
-                      type_name(t), i);
+                      pt_family_json_type(t), i);
     else if (tokens[i] < 1 || tokens[i] > PT_FAMILY_TOKENS_MAX)
       rc = fail(p, "field 'tokens' must hold values from 1 to %d (got %d at "
                 "index %d)", PT_FAMILY_TOKENS_MAX, tokens[i], i);
@@ -133,41 +146,69 @@ static int valid_name(const char *s) {
   return 1;
 }
 
+int pt_family_check_name(const char *name, pt_err_t *err) {
+  if (!valid_name(name))
+    return pt_err_set(err, PT_EINVAL, "field 'name' must match "
+                      "[a-z0-9][a-z0-9._-]* (got '%.64s')", name);
+  if (strlen(name) >= PT_FAMILY_NAME_MAX)
+    return pt_err_set(err, PT_EINVAL, "field 'name' must be at most %d "
+                      "characters (got '%.64s...')", PT_FAMILY_NAME_MAX - 1, name);
+  return PT_OK;
+}
+
+int pt_family_check_dim(const char *field, int value, pt_err_t *err) {
+  if (value <= 0)
+    return pt_err_set(err, PT_EINVAL, "field '%s' must be positive (got %d)",
+                      field, value);
+  if (value % PT_FAMILY_DIM_ALIGN != 0)
+    return pt_err_set(err, PT_EINVAL, "field '%s' must be a multiple of %d "
+                      "(got %d)", field, PT_FAMILY_DIM_ALIGN, value);
+  return PT_OK;
+}
+
+int pt_family_check_experts(int experts, pt_err_t *err) {
+  if (experts < 1)
+    return pt_err_set(err, PT_EINVAL, "field 'experts' must be at least 1 "
+                      "(got %d)", experts);
+  return PT_OK;
+}
+
+int pt_family_check_topk(int topk, int experts, pt_err_t *err) {
+  if (topk < 1 || topk > PT_FAMILY_TOPK_MAX)
+    return pt_err_set(err, PT_EINVAL, "field 'topk' must be from 1 to %d "
+                      "(got %d)", PT_FAMILY_TOPK_MAX, topk);
+  if (topk > experts)
+    return pt_err_set(err, PT_EINVAL, "field 'topk' must not exceed 'experts' "
+                      "(got topk %d with %d experts)", topk, experts);
+  return PT_OK;
+}
+
 static int parse_name(parse_t *p, const cJSON *obj, pt_family_t *f) {
   const char *name;
+  pt_err_t verdict;
   int rc = get_string(p, obj, "name", &name);
+  if (rc == PT_OK) rc = rule(p, pt_family_check_name(name, &verdict), &verdict);
   if (rc != PT_OK) return rc;
-  if (!valid_name(name))
-    return fail(p, "field 'name' must match [a-z0-9][a-z0-9._-]* (got '%.64s')",
-                name);
-  if (strlen(name) >= sizeof f->name)
-    return fail(p, "field 'name' must be at most %d characters (got '%.64s...')",
-                (int)sizeof f->name - 1, name);
   snprintf(f->name, sizeof f->name, "%s", name);
   snprintf(p->where, sizeof p->where, "family '%s'", name);
   return PT_OK;
 }
 
 static int parse_dim(parse_t *p, const cJSON *obj, const char *field, int *out) {
+  pt_err_t verdict;
   int rc = get_int(p, obj, field, out);
   if (rc != PT_OK) return rc;
-  if (*out <= 0) return fail(p, "field '%s' must be positive (got %d)", field, *out);
-  if (*out % 64 != 0)
-    return fail(p, "field '%s' must be a multiple of 64 (got %d)", field, *out);
-  return PT_OK;
+  return rule(p, pt_family_check_dim(field, *out, &verdict), &verdict);
 }
 
 static int parse_routing(parse_t *p, const cJSON *obj, pt_family_t *f) {
+  pt_err_t verdict;
   int rc = get_int(p, obj, "experts", &f->experts);
-  if (rc == PT_OK && f->experts < 1)
-    rc = fail(p, "field 'experts' must be at least 1 (got %d)", f->experts);
+  if (rc == PT_OK)
+    rc = rule(p, pt_family_check_experts(f->experts, &verdict), &verdict);
   if (rc == PT_OK) rc = get_int(p, obj, "topk", &f->topk);
-  if (rc == PT_OK && (f->topk < 1 || f->topk > PT_FAMILY_TOPK_MAX))
-    rc = fail(p, "field 'topk' must be from 1 to %d (got %d)",
-              PT_FAMILY_TOPK_MAX, f->topk);
-  if (rc == PT_OK && f->topk > f->experts)
-    rc = fail(p, "field 'topk' must not exceed 'experts' (got topk %d with %d "
-              "experts)", f->topk, f->experts);
+  if (rc == PT_OK)
+    rc = rule(p, pt_family_check_topk(f->topk, f->experts, &verdict), &verdict);
   return rc;
 }
 
@@ -183,14 +224,16 @@ static int parse_dtypes(parse_t *p, const cJSON *obj, pt_family_t *f) {
   const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, "dtypes");
   if (arr == NULL) return fail(p, "missing field 'dtypes'");
   if (!cJSON_IsArray(arr))
-    return fail(p, "field 'dtypes' must be an array (got %s)", type_name(arr));
+    return fail(p, "field 'dtypes' must be an array (got %s)",
+                pt_family_json_type(arr));
   if (arr->child == NULL) return fail(p, "field 'dtypes' must not be empty");
   char known[64];
   dtype_list(known, sizeof known);
   for (const cJSON *it = arr->child; it != NULL; it = it->next) {
     pt_dtype_t d;
     if (!cJSON_IsString(it))
-      return fail(p, "field 'dtypes' must hold strings (got %s)", type_name(it));
+      return fail(p, "field 'dtypes' must hold strings (got %s)",
+                  pt_family_json_type(it));
     if (pt_dtype_parse(it->valuestring, &d) != 0)
       return fail(p, "field 'dtypes' has unknown dtype '%.32s' (known: %s)",
                   it->valuestring, known);
@@ -224,7 +267,8 @@ static int parse_family(parse_t *p, const cJSON *obj, int index,
                                      "experts", "topk", "dtypes", "act",
                                      "tokens"};
   snprintf(p->where, sizeof p->where, "family #%d", index);
-  if (!cJSON_IsObject(obj)) return fail(p, "must be an object (got %s)", type_name(obj));
+  if (!cJSON_IsObject(obj))
+    return fail(p, "must be an object (got %s)", pt_family_json_type(obj));
   int rc = parse_name(p, obj, f);
   if (rc == PT_OK) rc = check_keys(p, obj, keys, 8);
   if (rc == PT_OK) rc = parse_dim(p, obj, "model_dim", &f->model_dim);
@@ -250,7 +294,8 @@ static int parse_family(parse_t *p, const cJSON *obj, int index,
 static int parse_families(parse_t *p, const cJSON *arr, pt_family_set_t *set) {
   if (arr == NULL) return fail(p, "missing field 'families'");
   if (!cJSON_IsArray(arr))
-    return fail(p, "field 'families' must be an array (got %s)", type_name(arr));
+    return fail(p, "field 'families' must be an array (got %s)",
+                pt_family_json_type(arr));
   int n = cJSON_GetArraySize(arr);
   if (n == 0) return fail(p, "field 'families' must not be empty");
   set->families = calloc((size_t)n, sizeof *set->families);
@@ -269,7 +314,7 @@ static int parse_families(parse_t *p, const cJSON *arr, pt_family_set_t *set) {
 static int parse_root(parse_t *p, const cJSON *root, pt_family_set_t *set) {
   static const char *const keys[] = {"version", "tokens", "families"};
   if (!cJSON_IsObject(root))
-    return fail(p, "must hold a JSON object (got %s)", type_name(root));
+    return fail(p, "must hold a JSON object (got %s)", pt_family_json_type(root));
   int rc = check_keys(p, root, keys, 3);
   int version = 0;
   if (rc == PT_OK) rc = get_int(p, root, "version", &version);
@@ -338,30 +383,28 @@ static int syntax_error(parse_t *p, const char *buf, size_t len,
   return fail(p, "invalid JSON at line %d, column %d", line, col);
 }
 
-int pt_family_parse(const char *text, size_t len, const char *source,
-                    pt_family_set_t *out, pt_err_t *err) {
-  parse_t p = {source, "", err};
-  memset(out, 0, sizeof *out);
-  snprintf(out->source, sizeof out->source, "%s", source);
+/* text as one JSON document; *root (NULL on failure) is the caller's to
+ * cJSON_Delete. */
+static int parse_json(parse_t *p, const char *text, size_t len, cJSON **root) {
+  *root = NULL;
   const char *nul = memchr(text, '\0', len);
   if (nul != NULL)
-    return fail(&p, "holds a NUL byte at offset %zu", (size_t)(nul - text));
+    return fail(p, "holds a NUL byte at offset %zu", (size_t)(nul - text));
   char *buf = malloc(len + 1);
-  if (buf == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  if (buf == NULL) return pt_err_set(p->err, PT_ENOMEM, "out of memory");
   memcpy(buf, text, len);
   buf[len] = '\0';
   const char *end = NULL;
-  cJSON *root = cJSON_ParseWithOpts(buf, &end, 1);
-  int rc = root == NULL ? syntax_error(&p, buf, len, end)
-                        : parse_root(&p, root, out);
-  cJSON_Delete(root);
+  *root = cJSON_ParseWithOpts(buf, &end, 1);
+  int rc = *root == NULL ? syntax_error(p, buf, len, end) : PT_OK;
   free(buf);
-  if (rc != PT_OK) pt_family_set_free(out);
   return rc;
 }
 
-int pt_family_load_file(const char *path, pt_family_set_t *out, pt_err_t *err) {
-  memset(out, 0, sizeof *out);
+/* The whole file at path, malloc'd into *out (NULL on failure). */
+static int read_file(const char *path, char **out, size_t *outlen,
+                     pt_err_t *err) {
+  *out = NULL;
   FILE *fp = fopen(path, "rb");
   if (fp == NULL)
     return pt_err_set(err, PT_EINVAL, "'%s': cannot open: %s", path,
@@ -389,7 +432,45 @@ int pt_family_load_file(const char *path, pt_family_set_t *out, pt_err_t *err) {
     rc = pt_err_set(err, PT_EINVAL, "'%s': cannot read: %s", path,
                     strerror(errno));
   fclose(fp);
+  if (rc != PT_OK) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  *outlen = len;
+  return PT_OK;
+}
+
+int pt_family_parse(const char *text, size_t len, const char *source,
+                    pt_family_set_t *out, pt_err_t *err) {
+  parse_t p = {source, "", err};
+  memset(out, 0, sizeof *out);
+  snprintf(out->source, sizeof out->source, "%s", source);
+  cJSON *root;
+  int rc = parse_json(&p, text, len, &root);
+  if (rc == PT_OK) rc = parse_root(&p, root, out);
+  cJSON_Delete(root);
+  if (rc != PT_OK) pt_family_set_free(out);
+  return rc;
+}
+
+int pt_family_load_file(const char *path, pt_family_set_t *out, pt_err_t *err) {
+  memset(out, 0, sizeof *out);
+  char *buf;
+  size_t len;
+  int rc = read_file(path, &buf, &len, err);
   if (rc == PT_OK) rc = pt_family_parse(buf, len, path, out, err);
+  free(buf);
+  return rc;
+}
+
+int pt_family_read_json(const char *path, struct cJSON **root, pt_err_t *err) {
+  parse_t p = {path, "", err};
+  char *buf;
+  size_t len;
+  *root = NULL;
+  int rc = read_file(path, &buf, &len, err);
+  if (rc == PT_OK) rc = parse_json(&p, buf, len, root);
   free(buf);
   return rc;
 }

@@ -27,6 +27,10 @@
 /* Sorted ids keep the token in 24 bits and the top-k slot in 8 (moe.h). */
 #define PT_FAMILY_TOKENS_MAX ((1 << 24) - 1)
 #define PT_FAMILY_TOPK_MAX 255
+/* H and I come in whole 64-column tiles, the narrowest bn of the kernels. */
+#define PT_FAMILY_DIM_ALIGN 64
+
+struct cJSON;
 
 typedef struct pt_family_s {
   char name[PT_FAMILY_NAME_MAX];  /* [a-z0-9][a-z0-9._-]* */
@@ -59,10 +63,32 @@ int pt_family_parse(const char *text, size_t len, const char *source,
 /* Reads and parses a file: PT_EINVAL also when it cannot be read. */
 int pt_family_load_file(const char *path, pt_family_set_t *out, pt_err_t *err);
 
+/* Reads path as one JSON document with the loader's checks and messages
+ * (cannot open, size, NUL byte, syntax error at line/column), all PT_EINVAL
+ * and starting "'path': "; *root is the caller's to cJSON_Delete. For other
+ * JSON inputs of space/ (hfconfig.c). */
+int pt_family_read_json(const char *path, struct cJSON **root, pt_err_t *err);
+
+/* The loader's reading of a JSON value, for the same messages elsewhere:
+ * "a string", "a number", ..., "null"; and an int-valued number, else
+ * PT_EINVAL "field 'F' must be an integer (got 1.5)". */
+const char *pt_family_json_type(const struct cJSON *item);
+int pt_family_json_int(const struct cJSON *item, const char *field, int *out,
+                       pt_err_t *err);
+
 /* Parses the built-in space/families.json compiled into the binary. */
 int pt_family_load_builtin(pt_family_set_t *out, pt_err_t *err);
 
 void pt_family_set_free(pt_family_set_t *set);
+
+/* The rules every family meets, the ones the loader applies field by field;
+ * for code that builds a family itself. Each fails with PT_EINVAL and a
+ * message naming the grid field: "field 'inter_dim' must be a multiple of 64
+ * (got 96)". */
+int pt_family_check_name(const char *name, pt_err_t *err);
+int pt_family_check_dim(const char *field, int value, pt_err_t *err); /* H, I */
+int pt_family_check_experts(int experts, pt_err_t *err);
+int pt_family_check_topk(int topk, int experts, pt_err_t *err);
 
 /* The family called name, or NULL. */
 const pt_family_t *pt_family_find(const pt_family_set_t *set, const char *name);

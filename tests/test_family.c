@@ -1,6 +1,7 @@
 /* Tests of space/family.c: the built-in families, user grid files, and
  * every kind of bad input, each written to a file and loaded. */
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,9 +440,71 @@ START_TEST(test_large_file) {
 }
 END_TEST
 
+/* The rules the loader applies, called directly: the same messages, so a
+ * family built in code (hfconfig.c) fails the way a file would. */
+START_TEST(test_rules) {
+  pt_err_t err;
+  ck_assert_int_eq(pt_family_check_name("dsv3-tp8", &err), PT_OK);
+  ck_assert_int_eq(pt_family_check_name("Dsv3", &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "field 'name' must match [a-z0-9][a-z0-9._-]* (got 'Dsv3')");
+  ck_assert_int_eq(pt_family_check_dim("inter_dim", 192, &err), PT_OK);
+  ck_assert_int_eq(pt_family_check_dim("inter_dim", 96, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "field 'inter_dim' must be a multiple of 64 (got 96)");
+  ck_assert_int_eq(pt_family_check_dim("model_dim", 0, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "field 'model_dim' must be positive (got 0)");
+  ck_assert_int_eq(pt_family_check_experts(1, &err), PT_OK);
+  ck_assert_int_eq(pt_family_check_experts(0, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "field 'experts' must be at least 1 (got 0)");
+  ck_assert_int_eq(pt_family_check_topk(9, 257, &err), PT_OK);
+  ck_assert_int_eq(pt_family_check_topk(2, 1, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "field 'topk' must not exceed 'experts' (got topk 2 with 1 "
+                            "experts)");
+  ck_assert_int_eq(pt_family_check_topk(256, 1000, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "field 'topk' must be from 1 to 255 (got 256)");
+
+  cJSON *v = cJSON_Parse("[7, 7.5, \"7\", null]");
+  int out = 0;
+  ck_assert_int_eq(pt_family_json_int(cJSON_GetArrayItem(v, 0), "x", &out, &err), PT_OK);
+  ck_assert_int_eq(out, 7);
+  ck_assert_int_eq(pt_family_json_int(cJSON_GetArrayItem(v, 1), "x", &out, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "field 'x' must be an integer (got 7.5)");
+  ck_assert_int_eq(pt_family_json_int(cJSON_GetArrayItem(v, 2), "x", &out, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "field 'x' must be an integer (got a string)");
+  ck_assert_str_eq(pt_family_json_type(cJSON_GetArrayItem(v, 3)), "null");
+  ck_assert_str_eq(pt_family_json_type(v), "an array");
+  cJSON_Delete(v);
+}
+END_TEST
+
+/* Any JSON file through the loader's reader and its messages. */
+START_TEST(test_read_json) {
+  static const char text[] = "{\"hidden_size\": 7168, \"x\": [1]}";
+  const char *path = write_grid(text, sizeof text - 1);
+  cJSON *root = NULL;
+  pt_err_t err;
+  ck_assert_msg(pt_family_read_json(path, &root, &err) == PT_OK, "%s", err.msg);
+  ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(root, "hidden_size")->valueint, 7168);
+  cJSON_Delete(root);
+  path = write_grid("{\"a\": 1,\n \"b\": ", 15);
+  root = (cJSON *)1;
+  ck_assert_int_eq(pt_family_read_json(path, &root, &err), PT_EINVAL);
+  ck_assert_ptr_null(root);
+  char want[256];
+  snprintf(want, sizeof want, "'%s': truncated JSON: unexpected end of input at line 2, "
+           "column 7", path);
+  ck_assert_str_eq(err.msg, want);
+  char missing[128];
+  snprintf(missing, sizeof missing, "%s/missing.json", tmpdir);
+  ck_assert_int_eq(pt_family_read_json(missing, &root, &err), PT_EINVAL);
+  snprintf(want, sizeof want, "'%s': cannot open: No such file or directory", missing);
+  ck_assert_str_eq(err.msg, want);
+}
+END_TEST
+
 static Suite *family_suite(void) {
   Suite *s = suite_create("family");
   TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 30);
   tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
   tcase_add_test(tc, test_builtin);
   tcase_add_test(tc, test_builtin_matches_source_file);
@@ -452,6 +515,8 @@ static Suite *family_suite(void) {
   tcase_add_test(tc, test_nul_byte);
   tcase_add_test(tc, test_unreadable);
   tcase_add_test(tc, test_large_file);
+  tcase_add_test(tc, test_rules);
+  tcase_add_test(tc, test_read_json);
   suite_add_tcase(s, tc);
   return s;
 }

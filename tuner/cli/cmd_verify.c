@@ -19,7 +19,7 @@
 #include "verify.h"
 
 typedef struct args_s {
-  const char *family, *dtype, *config, *routing, *dump;
+  const char *family, *grid, *dtype, *config, *routing, *dump;
   int tokens, seed, gpu;
 } args_t;
 
@@ -43,9 +43,11 @@ static int check_input(const args_t *a, input_t *in, pt_err_t *err)
     return pt_err_set(err, PT_EINVAL, "--seed %d is negative", a->seed);
   if (a->gpu < 0)
     return pt_err_set(err, PT_EINVAL, "--gpu %d is negative", a->gpu);
-  int rc = pt_family_load_builtin(&in->set, err);
-  if (rc == PT_OK)
-    rc = pt_family_lookup(&in->set, a->family, &in->fam, err);
+  int rc = a->grid != NULL ? pt_family_load_file(a->grid, &in->set, err)
+                           : pt_family_load_builtin(&in->set, err);
+  if (rc != PT_OK)
+    return a->grid != NULL ? pt_err_prefix(err, "option --grid") : rc;
+  rc = pt_family_lookup(&in->set, a->family, &in->fam, err);
   if (rc == PT_OK && pt_dtype_parse(a->dtype, &dt) != 0)
     rc = pt_err_set(err, PT_EINVAL, "unknown dtype '%s' (a4w4, a8w4, a16w4)",
                     a->dtype);
@@ -161,6 +163,8 @@ int cmd_verify(int argc, const char **argv)
   args_t a = {.config = "", .routing = "uniform", .seed = 1};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "family", &a.family, "F", "model family (pipetune families)"),
+      PT_OPT_STRING(0, "grid", &a.grid, "FILE",
+                    "families and token grid (JSON) to find F in (default: the built-in)"),
       PT_OPT_STRING(0, "dtype", &a.dtype, "D", "a4w4, a8w4 or a16w4 (one of the family's)"),
       PT_OPT_INT(0, "tokens", &a.tokens, "M", "token count, >= 1"),
       PT_OPT_STRING(0, "config", &a.config, "SPEC",
@@ -174,8 +178,8 @@ int cmd_verify(int argc, const char **argv)
       PT_OPT_END(),
   };
   const char *usage =
-      "pipetune verify --family F --dtype D --tokens M [--config SPEC] "
-      "[--routing R] [--seed N] [--gpu N] [--dump DIR]\n\n"
+      "pipetune verify --family F [--grid FILE] --dtype D --tokens M [--config SPEC]\n"
+      "       [--routing R] [--seed N] [--gpu N] [--dump DIR]\n\n"
       "Runs sort, gemm1, gemm2 and reduce one step at a time and compares each\n"
       "with the oracle: gemm2 on the GPU's own gemm1 output, reduce on the GPU's\n"
       "own ybuf. Exit 0 when every step passes, 1 when one fails, 2 for bad input";

@@ -34,7 +34,7 @@ static int put_problems(pt_record_t *r, pt_err_t *err) {
     pt_db_problem_t dp = {
         pr->family->name, pr->shape.model_dim, pr->shape.inter_dim,
         pr->shape.experts, pr->shape.topk, pt_dtype_name(pr->shape.dtype),
-        pt_act_name(pr->shape.act), pr->tokens, zipf ? "zipf" : "uniform",
+        pt_act_name(pr->shape.act), pr->tokens, pt_routing_kind_name(rt->kind),
         zipf ? rt->zipf_s : 0.0, (int64_t)r->o.seed};
     int rc = pt_db_put_problem(r->o.db, &dp, &r->problem_ids[i]);
     if (rc != PT_OK) return db_fail(r, rc, err);
