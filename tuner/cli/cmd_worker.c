@@ -27,9 +27,12 @@ int cmd_worker(int argc, const char **argv) {
   /* A supervisor that died closes our stdout: that is an error to report,
    * not a signal to die of. */
   signal(SIGPIPE, SIG_IGN);
-  /* Ctrl-C reaches the whole process group: the supervisor decides when we
-   * stop (it closes our stdin once the item in flight is done). */
+  /* Ctrl-C reaches the whole process group, and a batch system's SIGTERM
+   * (Slurm's scancel, preemption, time limit) every process of the job: the
+   * supervisor decides when we stop (it closes our stdin once the item in
+   * flight is done), so that item is measured, not recorded as a crash. */
   signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
   pt_err_t err;
   pt_err_clear(&err);
   int rc = pt_worker_main(b, gpu, STDIN_FILENO, STDOUT_FILENO, &err);
