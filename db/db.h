@@ -234,6 +234,21 @@ typedef int (*pt_db_done_cb)(void *ud, int64_t problem_id, int64_t variant_id,
                              pt_db_regime_t regime, pt_db_status_t status);
 int pt_db_done(pt_db_t *db, const char *arch, pt_db_done_cb cb, void *ud);
 
+/* One measurement by the natural keys of its device, problem and variant:
+ * what `plan check` matches against a plan. */
+typedef struct pt_db_result_key_s {
+  int64_t run_id;
+  const char *host, *device, *arch;
+  pt_db_problem_t problem;
+  const char *stage, *spec;
+  pt_db_regime_t regime;
+  pt_db_status_t status;
+} pt_db_result_key_t;
+
+/* Every measurement of every arch, in id order. */
+typedef int (*pt_db_result_key_cb)(void *ud, const pt_db_result_key_t *row);
+int pt_db_result_keys(pt_db_t *db, pt_db_result_key_cb cb, void *ud);
+
 /* ---- queries ---- */
 
 /* Restricts a query; NULL fields match everything. */

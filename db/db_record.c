@@ -659,6 +659,35 @@ int pt_db_done(pt_db_t *db, const char *arch, pt_db_done_cb cb, void *ud) {
   return rc;
 }
 
+int pt_db_result_keys(pt_db_t *db, pt_db_result_key_cb cb, void *ud) {
+  static const char what[] = "cannot list results";
+  static const char sql[] =
+      "SELECT run_id, host, device, arch, family, model_dim, inter_dim, experts,"
+      " topk, dtype, act, tokens, routing, routing_param, seed, stage, spec,"
+      " regime, status FROM results ORDER BY measurement_id";
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, sql, &st, what);
+  if (rc != PT_OK) return rc;
+  int src = SQLITE_DONE;
+  while (rc == PT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    pt_db_result_key_t k = {
+        sqlite3_column_int64(st, 0), pt__db_col_text(st, 1), pt__db_col_text(st, 2),
+        pt__db_col_text(st, 3),
+        {pt__db_col_text(st, 4), pt__db_col_int(st, 5), pt__db_col_int(st, 6),
+         pt__db_col_int(st, 7), pt__db_col_int(st, 8), pt__db_col_text(st, 9),
+         pt__db_col_text(st, 10), pt__db_col_int(st, 11), pt__db_col_text(st, 12),
+         pt__db_col_real(st, 13), sqlite3_column_int64(st, 14)},
+        pt__db_col_text(st, 15), pt__db_col_text(st, 16), PT_DB_REGIME_COLD,
+        PT_DB_STATUS_OK};
+    pt_db_regime_parse(pt__db_col_text(st, 17), &k.regime);
+    pt_db_status_parse(pt__db_col_text(st, 18), &k.status);
+    rc = cb(ud, &k);
+  }
+  if (rc == PT_OK && src != SQLITE_DONE) rc = pt__db_fail(db, what);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 /* ---- queries ---- */
 
 #define FILTER_WHERE                                                     \

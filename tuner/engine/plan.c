@@ -232,6 +232,8 @@ int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err) {
   return PT_OK;
 }
 
+int pt_plan_shard_of(size_t k, int nshards) { return (int)(k % (size_t)nshards); }
+
 int pt_plan_parse_shard(const char *s, int *shard, int *nshards, pt_err_t *err) {
   char *end = NULL;
   long i = 0, n = 0;
@@ -340,7 +342,7 @@ static int add_items(pt_plan_t *plan, pt_variant_t *const *vars,
         buf[m++] = (pt_plan_item_t){p, vars[s][v]};
     shuffle(buf, m, problem_seed(&plan->problems[p]));
     for (size_t i = 0; rc == PT_OK && i < m; i++, k++) {
-      if (k % (size_t)req->nshards != (size_t)req->shard) continue;
+      if (pt_plan_shard_of(k, req->nshards) != req->shard) continue;
       if (plan->nitems == cap) {
         pt_plan_item_t *q = realloc(plan->items, (cap *= 2) * sizeof *q);
         if (q == NULL) rc = pt_err_set(err, PT_ENOMEM, "out of memory for the plan");
@@ -375,6 +377,16 @@ int pt_plan_build(const pt_family_set_t *set, const pt_plan_req_t *req,
   for (int s = 0; s < PT_STAGE_COUNT; s++) free(vars[s]);
   if (rc != PT_OK) pt_plan_free(out);
   return rc;
+}
+
+void pt_plan_db_problem(const pt_plan_t *plan, int i, const pt_routing_t *r,
+                        uint64_t seed, pt_db_problem_t *out) {
+  const pt_plan_problem_t *pr = &plan->problems[i];
+  int zipf = r->kind == PT_ROUTING_ZIPF;
+  *out = (pt_db_problem_t){pr->family->name, pr->shape.model_dim, pr->shape.inter_dim,
+                           pr->shape.experts, pr->shape.topk, pt_dtype_name(pr->shape.dtype),
+                           pt_act_name(pr->shape.act), pr->tokens, pt_routing_kind_name(r->kind),
+                           zipf ? r->zipf_s : 0.0, (int64_t)seed};
 }
 
 void pt_plan_free(pt_plan_t *plan) {

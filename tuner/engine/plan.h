@@ -16,10 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "error.h"
 #include "family.h"
 #include "knobs.h"
 #include "moe.h"
+#include "routing.h"
 
 /* What to tune; the CLI's options. */
 typedef struct pt_plan_req_s {
@@ -64,6 +66,12 @@ int pt_plan_build(const pt_family_set_t *set, const pt_plan_req_t *req,
                   pt_plan_t *out, pt_err_t *err);
 void pt_plan_free(pt_plan_t *plan);
 
+/* The database's record of problem i of plan, its inputs drawn with routing
+ * r and seed: the one mapping the tuner stores and `plan check` looks up.
+ * The strings point into plan's family set or are literals. */
+void pt_plan_db_problem(const pt_plan_t *plan, int i, const pt_routing_t *r,
+                        uint64_t seed, pt_db_problem_t *out);
+
 /* Expands variant specs for stage into a malloc'd array (*out, *n), first
  * occurrence first, duplicates dropped. A spec is one of
  *   "pruned"   the default list: bm 16..128 x bn 64, 128 x nt 0, 1
@@ -79,6 +87,9 @@ int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
 /* "1,16,128": strictly increasing positive counts, into a malloc'd array.
  * PT_EINVAL naming the bad entry. */
 int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err);
+
+/* The shard of nshards that item k of the whole plan belongs to. */
+int pt_plan_shard_of(size_t k, int nshards);
 
 /* "i/N" with 0 <= i < N. PT_EINVAL otherwise. */
 int pt_plan_parse_shard(const char *s, int *shard, int *nshards,

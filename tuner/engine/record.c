@@ -27,15 +27,9 @@ static int db_fail(const pt_record_t *r, int rc, pt_err_t *err) {
 
 static int put_problems(pt_record_t *r, pt_err_t *err) {
   const pt_plan_t *p = r->o.plan;
-  const pt_routing_t *rt = r->o.routing;
-  int zipf = rt->kind == PT_ROUTING_ZIPF;
   for (int i = 0; i < p->nproblems; i++) {
-    const pt_plan_problem_t *pr = &p->problems[i];
-    pt_db_problem_t dp = {
-        pr->family->name, pr->shape.model_dim, pr->shape.inter_dim,
-        pr->shape.experts, pr->shape.topk, pt_dtype_name(pr->shape.dtype),
-        pt_act_name(pr->shape.act), pr->tokens, pt_routing_kind_name(rt->kind),
-        zipf ? rt->zipf_s : 0.0, (int64_t)r->o.seed};
+    pt_db_problem_t dp;
+    pt_plan_db_problem(p, i, r->o.routing, r->o.seed, &dp);
     int rc = pt_db_put_problem(r->o.db, &dp, &r->problem_ids[i]);
     if (rc != PT_OK) return db_fail(r, rc, err);
   }
