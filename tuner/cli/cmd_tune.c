@@ -3,7 +3,6 @@
  * starts; with no GPU it compile-checks the plan and says that timing needs
  * one. Progress goes to stderr (one live line on a terminal, log lines
  * otherwise), the summary to stdout. */
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,50 +15,16 @@
 #include "family.h"
 #include "opts.h"
 #include "plan.h"
-#include "routing.h"
 #include "supervisor.h"
+#include "tuneopts.h"
 
 #define GPUS_MAX 64
-
-typedef struct tune_args_s {
-  const char *family, *grid, *dtype, *tokens, *stage, *db, *gpus, *budget;
-  const char *shard, *arch, *routing;
-  pt_strlist_t variants;
-  int jobs, resume, warm, seed, timeout, min_samples, min_ms, compile_only;
-} tune_args_t;
 
 typedef struct progress_s {
   int tty;
   int line_shown;
   size_t compiled, compile_total;
 } progress_t;
-
-/* "8h", "90m", "1h30m", "45s", "600" (seconds). */
-static int parse_duration(const char *s, double *out, pt_err_t *err) {
-  double total = 0.0;
-  const char *p = s;
-  if (*p == '\0') return pt_err_set(err, PT_EINVAL, "option --budget: empty duration");
-  while (*p != '\0') {
-    char *end = NULL;
-    double v = strtod(p, &end);
-    if (end == p || !(v >= 0.0) || !isfinite(v))
-      return pt_err_set(err, PT_EINVAL,
-                        "option --budget: '%s' is not a duration like 8h, 90m, 1h30m or 45s", s);
-    double unit = 1.0;
-    if (*end == 'h') unit = 3600.0;
-    else if (*end == 'm') unit = 60.0;
-    else if (*end == 's') unit = 1.0;
-    else if (*end != '\0' || p != s)
-      return pt_err_set(err, PT_EINVAL,
-                        "option --budget: '%s' is not a duration like 8h, 90m, 1h30m or 45s", s);
-    total += v * unit;
-    p = *end != '\0' ? end + 1 : end;
-  }
-  if (total <= 0.0)
-    return pt_err_set(err, PT_EINVAL, "option --budget: '%s' is not a positive duration", s);
-  *out = total;
-  return PT_OK;
-}
 
 /* "0,1,3": distinct device ordinals into gpus[]. */
 static int parse_gpus(const char *s, int *gpus, int *n, pt_err_t *err) {
@@ -165,63 +130,6 @@ static void on_event(void *ud, const pt_sup_event_t *ev) {
 
 /* ---- the command ---- */
 
-static int build_request(const tune_args_t *a, pt_family_set_t *set, pt_plan_req_t *req,
-                         int **tokens, pt_err_t *err) {
-  int rc = a->grid != NULL ? pt_family_load_file(a->grid, set, err)
-                           : pt_family_load_builtin(set, err);
-  if (rc != PT_OK) return a->grid != NULL ? pt_err_prefix(err, "option --grid") : rc;
-  pt_plan_req_smoke(req);
-  if (a->family != NULL || a->grid != NULL) {
-    req->family = a->family;
-    req->dtype = -1;
-    req->tokens = NULL;
-    req->ntokens = 0;
-  }
-  pt_dtype_t d;
-  pt_stage_t st;
-  if (a->dtype != NULL) {
-    if (pt_dtype_parse(a->dtype, &d) != 0)
-      return pt_err_set(err, PT_EINVAL, "option --dtype: unknown dtype '%s' (a4w4, a8w4, a16w4)",
-                        a->dtype);
-    req->dtype = (int)d;
-  }
-  if (a->stage != NULL) {
-    if (pt_stage_parse(a->stage, &st) != 0)
-      return pt_err_set(err, PT_EINVAL, "option --stage: unknown stage '%s' (gemm1, gemm2)",
-                        a->stage);
-    req->stage = (int)st;
-  }
-  if (a->tokens != NULL) {
-    rc = pt_plan_parse_tokens(a->tokens, tokens, &req->ntokens, err);
-    if (rc != PT_OK) return pt_err_prefix(err, "option --tokens");
-    req->tokens = *tokens;
-  }
-  if (a->variants.n > 0) {
-    req->variants = a->variants.items;
-    req->nvariants = a->variants.n;
-  }
-  if (a->shard != NULL &&
-      pt_plan_parse_shard(a->shard, &req->shard, &req->nshards, err) != PT_OK)
-    return pt_err_prefix(err, "option --shard");
-  return PT_OK;
-}
-
-static int check_numbers(const tune_args_t *a, double *budget, pt_err_t *err) {
-  pt_routing_t r;
-  *budget = 0.0;
-  if (a->jobs < 0) return pt_err_set(err, PT_EINVAL, "option --jobs: %d is not a count", a->jobs);
-  if (a->timeout < 0)
-    return pt_err_set(err, PT_EINVAL, "option --timeout: %d is not a count of seconds", a->timeout);
-  if (a->min_samples < 0 || a->min_ms < 0)
-    return pt_err_set(err, PT_EINVAL, "options --min-samples and --min-ms take counts >= 0");
-  if (a->seed < 0) return pt_err_set(err, PT_EINVAL, "option --seed: %d is negative", a->seed);
-  if (a->routing != NULL && pt_routing_parse(a->routing, &r, err) != PT_OK)
-    return pt_err_prefix(err, "option --routing");
-  if (a->arch != NULL && pt_gpu_arch_check(a->arch, err) != PT_OK)
-    return pt_err_prefix(err, "option --arch");
-  return a->budget != NULL ? parse_duration(a->budget, budget, err) : PT_OK;
-}
-
 static char *command_line(int argc, const char **argv) {
   size_t n = strlen("pipetune") + 1;
   for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
@@ -259,7 +167,7 @@ static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
          (long long)s->run_id);
 }
 
-static int run_tune(const tune_args_t *a, char *cmdline) {
+static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
   pt_family_set_t set = {0};
   pt_plan_req_t req;
   pt_plan_t plan = {0};
@@ -268,8 +176,7 @@ static int run_tune(const tune_args_t *a, char *cmdline) {
   double budget = 0.0;
   pt_err_t err;
   pt_err_clear(&err);
-  int rc = check_numbers(a, &budget, &err);
-  if (rc == PT_OK) rc = build_request(a, &set, &req, &tokens, &err);
+  int rc = pt_tuneopts_request(a, &set, &req, &tokens, &budget, &err);
   if (rc == PT_OK && a->gpus != NULL) rc = parse_gpus(a->gpus, gpus, &ngpus, &err);
   if (rc == PT_OK) rc = pt_plan_build(&set, &req, &plan, &err);
   if (rc == PT_OK && pt_db_open(a->db, PT_DB_CREATE, &db, &err) != PT_OK)
@@ -327,39 +234,18 @@ static int run_tune(const tune_args_t *a, char *cmdline) {
 }
 
 int cmd_tune(int argc, const char **argv) {
-  tune_args_t a = {.seed = 1};
+  pt_tuneopts_t a;
+  pt_tuneopts_init(&a);
   char *cmdline = command_line(argc, argv);  /* before parsing reorders argv */
-  const pt_opt_t opts[] = {
-      PT_OPT_STRING(0, "family", &a.family, "F", "family to tune (default: the smoke plan)"),
-      PT_OPT_STRING(0, "grid", &a.grid, "FILE", "families and token grid (JSON)"),
-      PT_OPT_STRING(0, "dtype", &a.dtype, "D", "a4w4, a8w4 or a16w4 (default: each family's)"),
-      PT_OPT_STRING(0, "tokens", &a.tokens, "LIST", "token counts, e.g. 1,16,128"),
-      PT_OPT_STRING(0, "stage", &a.stage, "S", "gemm1 or gemm2 (default: both)"),
-      PT_OPT_LIST(0, "variants", &a.variants, "SPEC",
-                  "pruned (default), all, or knobs like bm=16|32,bn=128 (repeatable)"),
-      PT_OPT_STRING(0, "db", &a.db, "FILE", "result database (created if missing)"),
-      PT_OPT_STRING(0, "gpus", &a.gpus, "LIST", "device ordinals (default: every GPU)"),
-      PT_OPT_INT(0, "jobs", &a.jobs, "N", "compiles at once (default: CPU count)"),
-      PT_OPT_STRING(0, "budget", &a.budget, "DURATION", "stop starting items after, e.g. 8h"),
-      PT_OPT_FLAG(0, "resume", &a.resume, "skip items the database already holds"),
-      PT_OPT_STRING(0, "shard", &a.shard, "i/N", "this host's share of the plan"),
-      PT_OPT_FLAG(0, "warm", &a.warm, "time with a warm L2 (default: cold)"),
-      PT_OPT_FLAG(0, "compile-only", &a.compile_only, "compile-check the plan, measure nothing"),
-      PT_OPT_STRING(0, "arch", &a.arch, "ARCH", "compile-check target (default sm_90)"),
-      PT_OPT_STRING(0, "routing", &a.routing, "R", "uniform (default) or zipf:S"),
-      PT_OPT_INT(0, "seed", &a.seed, "N", "seed of the problems' inputs (default 1)"),
-      PT_OPT_INT(0, "timeout", &a.timeout, "SECONDS", "per-item limit once kernels run (default 60)"),
-      PT_OPT_INT(0, "min-samples", &a.min_samples, "N", "timed launches at least (default 25)"),
-      PT_OPT_INT(0, "min-ms", &a.min_ms, "MS", "timed milliseconds at least (default 200)"),
-      PT_OPT_END(),
-  };
+  pt_opt_t opts[PT_TUNEOPTS_COUNT + 1] = {PT_OPT_END()};
+  pt_tuneopts_table(&a, opts);
   const char *usage =
       "pipetune tune [--family F|--grid FILE] [--dtype D] [--tokens LIST] [--stage S]\n"
       "       [--variants SPEC]... --db FILE [--gpus LIST] [--jobs N] [--budget DURATION]\n"
       "       [--resume] [--shard i/N] [--warm]";
   int nargs = pt_opts_parse(argc, argv, opts, usage);
   if (nargs < 0) {
-    pt_strlist_free(&a.variants);
+    pt_tuneopts_free(&a);
     free(cmdline);
     return pt_opts_status(nargs);
   }
@@ -375,7 +261,7 @@ int cmd_tune(int argc, const char **argv) {
     signal(SIGPIPE, SIG_IGN);
     status = run_tune(&a, cmdline);
   }
-  pt_strlist_free(&a.variants);
+  pt_tuneopts_free(&a);
   free(cmdline);
   return status;
 }
