@@ -10,6 +10,7 @@ int cmd_devices(int argc, const char **argv);
 int cmd_diff(int argc, const char **argv);
 int cmd_emit(int argc, const char **argv);
 int cmd_families(int argc, const char **argv);
+int cmd_plan(int argc, const char **argv);
 int cmd_query(int argc, const char **argv);
 int cmd_report(int argc, const char **argv);
 int cmd_space(int argc, const char **argv);

@@ -2,15 +2,17 @@
 # table in main.c), the option parser and atomic output files.
 pipetune_SOURCES += tuner/cli/main.c tuner/cli/builtin.h \
 	tuner/cli/opts.c tuner/cli/opts.h tuner/cli/outfile.c tuner/cli/outfile.h \
+	tuner/cli/tuneopts.c tuner/cli/tuneopts.h \
 	tuner/cli/cmd_compile.c tuner/cli/cmd_db.c tuner/cli/cmd_devices.c \
 	tuner/cli/cmd_diff.c tuner/cli/cmd_emit.c tuner/cli/cmd_families.c \
+	tuner/cli/cmd_plan.c \
 	tuner/cli/cmd_query.c tuner/cli/cmd_report.c tuner/cli/cmd_space.c \
 	tuner/cli/cmd_tune.c tuner/cli/cmd_verify.c tuner/cli/cmd_worker.c
 
 check_PROGRAMS += tests/test_cli tests/test_cli_space tests/test_cli_help \
-	tests/test_cli_compile
+	tests/test_cli_compile tests/test_cli_plan
 TESTS += tests/test_cli tests/test_cli_space tests/test_cli_help \
-	tests/test_cli_compile
+	tests/test_cli_compile tests/test_cli_plan
 tests_test_cli_SOURCES = tests/test_cli.c
 tests_test_cli_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_LDADD = $(TEST_LIBS)
@@ -23,6 +25,9 @@ tests_test_cli_help_LDADD = $(TEST_LIBS)
 tests_test_cli_compile_SOURCES = tests/test_cli_compile.c
 tests_test_cli_compile_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_compile_LDADD = $(TEST_LIBS)
+tests_test_cli_plan_SOURCES = tests/test_cli_plan.c
+tests_test_cli_plan_CFLAGS = $(TEST_CFLAGS)
+tests_test_cli_plan_LDADD = $(TEST_LIBS)
 
 # The commit of the build, for --version: regenerated at every make, rewritten
 # only when it changed (so main.c is not rebuilt for nothing).

@@ -22,6 +22,7 @@ static const struct cmd commands[] = {
     {"diff", cmd_diff, "compare the winners of two databases; exit 1 on regressions"},
     {"emit", cmd_emit, "generate the select_pipe_config C table (and JSON/CSV)"},
     {"families", cmd_families, "list the model families and their token grids"},
+    {"plan", cmd_plan, "check a database against the plan: what is missing, per shard"},
     {"query", cmd_query, "best, crossovers, compare and failures from a database"},
     {"report", cmd_report, "write a self-contained HTML report with plots"},
     {"space", cmd_space, "list a stage's knob variants and which are feasible"},
