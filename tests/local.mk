@@ -21,3 +21,9 @@ tests_gpu_tests_LDADD = $(PT_LIBS)
 TESTS += tests/layers.test tests/timeouts.test
 EXTRA_DIST += tests/layers.test scripts/layers tests/timeouts.test \
 	tests/docfiles.test
+
+# The Slurm recipe on a real single-node cluster the test starts and stops
+# (skips with the reason when Slurm cannot be installed or started).
+TESTS += tests/slurm/run
+EXTRA_DIST += tests/slurm/run scripts/slurm/submit scripts/slurm/shard.sbatch \
+	scripts/slurm/merge.sbatch
