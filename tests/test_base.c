@@ -110,7 +110,7 @@ END_TEST
 static Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("rng");
-  tcase_set_timeout(tc, 30);
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, splitmix64_reference_values);
   tcase_add_test(tc, xoshiro_reference_sequence);
   tcase_add_test(tc, rng_streams_are_deterministic_and_distinct);
@@ -118,7 +118,7 @@ static Suite *base_suite(void) {
   tcase_add_test(tc, rng_values_are_pinned);
   suite_add_tcase(s, tc);
   tc = tcase_create("hash");
-  tcase_set_timeout(tc, 10);
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, fnv1a_reference_values);
   suite_add_tcase(s, tc);
   return s;

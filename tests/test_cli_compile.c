@@ -40,7 +40,7 @@ END_TEST
 START_TEST(source_must_be_a_file) {
   char *dir = pt_test_tmpdir();
   pt_test_out_t r = RUN("compile", "--source", dir, "--arch", "sm_90");
-  pt_test_expect(r, 2, "is not a regular file", NULL);
+  pt_test_expect(r, 2, "is a directory, not a kernel source", NULL);
   ck_assert_ptr_null(strchr(strchr(r.err, '\n') + 1, '\n'));
   pt_test_out_free(&r);
   pt_test_rmdir(dir);

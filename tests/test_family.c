@@ -504,7 +504,7 @@ END_TEST
 static Suite *family_suite(void) {
   Suite *s = suite_create("family");
   TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 30);
+  tcase_set_timeout(tc, 60);
   tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
   tcase_add_test(tc, test_builtin);
   tcase_add_test(tc, test_builtin_matches_source_file);

@@ -610,7 +610,7 @@ END_TEST
 static Suite *hfconfig_suite(void) {
   Suite *s = suite_create("hfconfig");
   TCase *lib = tcase_create("library");
-  tcase_set_timeout(lib, 30);
+  tcase_set_timeout(lib, 60);
   tcase_add_loop_test(lib, per_gpu_shape, 0, (int)(sizeof shapes / sizeof shapes[0]));
   tcase_add_test(lib, fields_read);
   tcase_add_test(lib, describe_and_dtypes);

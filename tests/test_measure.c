@@ -224,7 +224,7 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("measure");
   TCase *tc = tcase_create("measure");
-  tcase_set_timeout(tc, 30);
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, stats_of_known_samples);
   tcase_add_test(tc, stats_refuse_bad_samples);
   tcase_add_test(tc, loop_needs_both_count_and_time);

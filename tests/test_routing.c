@@ -254,7 +254,7 @@ END_TEST
 static Suite *routing_suite(void) {
   Suite *s = suite_create("routing");
   TCase *tc = tcase_create("spec");
-  tcase_set_timeout(tc, 10);
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, parse_and_format);
   suite_add_tcase(s, tc);
   tc = tcase_create("topk");

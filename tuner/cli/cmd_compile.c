@@ -19,8 +19,8 @@
 
 static char *read_file(const char *path, pt_err_t *err) {
   struct stat st;
-  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-    pt_err_set(err, PT_EINVAL, "'%s' is not a regular file", path);
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    pt_err_set(err, PT_EINVAL, "'%s' is a directory, not a kernel source", path);
     return NULL;
   }
   FILE *f = fopen(path, "rb");
