@@ -32,6 +32,7 @@ tests_test_cli_plan_LDADD = $(TEST_LIBS)
 # The commit of the build, for --version: regenerated at every make, rewritten
 # only when it changed (so main.c is not rebuilt for nothing).
 BUILT_SOURCES += commit.h
+tuner/cli/main.$(OBJEXT): commit.h
 CLEANFILES += commit.h
 EXTRA_DIST += build-aux/gen-commit.sh
 commit.h: pt-commit-check
