@@ -344,6 +344,16 @@ static int build_index(pt_sup_t *s) {
   return PT_OK;
 }
 
+/* The plan's sources, variants and problems in the database, and the index
+ * from their ids to items. */
+static int store_plan(pt_sup_t *s) {
+  int rc = put_sources(s);
+  if (rc == PT_OK) rc = put_variants(s);
+  if (rc == PT_OK) rc = put_problems(s);
+  if (rc == PT_OK) rc = build_index(s);
+  return rc;
+}
+
 static int find_item(pt_sup_t *s, int64_t problem_id, int64_t variant_id) {
   index_t k = {problem_id, variant_id, 0};
   index_t *hit = bsearch(&k, s->index, s->o->plan->nitems, sizeof k, cmp_index);
@@ -1157,7 +1167,12 @@ static int prepare(pt_sup_t *s) {
   if (rc != PT_OK) return rc;
   snprintf(s->sum->arch, sizeof s->sum->arch, "%s", first->props.arch);
   pt_constraints_limits_from_props(&first->props, &lim);
-  rc = plan_units(s, s->sum->arch, &lim);
+  /* Until the refusal below, in one transaction: a refused run leaves the
+   * database byte-identical. */
+  rc = pt_db_begin(s->o->db);
+  if (rc != PT_OK) return pt_err_set(s->err, rc, "%s", pt_db_errmsg(s->o->db));
+  rc = store_plan(s);
+  if (rc == PT_OK) rc = plan_units(s, s->sum->arch, &lim);
   for (int i = 0; rc == PT_OK && i < s->nslots; i++) {
     slot_t *sl = &s->slots[i];
     if (sl->state != S_IDLE) continue;
@@ -1168,13 +1183,20 @@ static int prepare(pt_sup_t *s) {
   if (rc == PT_OK) rc = pt_db_done(s->o->db, s->sum->arch, on_done_item, &dc);
   if (rc != PT_OK && s->err->code == PT_OK)
     rc = pt_err_set(s->err, rc, "%s", pt_db_errmsg(s->o->db));
+  if (rc == PT_OK && dc.overlap > 0 && !s->o->resume)
+    rc = pt_err_set(s->err, PT_EINVAL,
+                    "'%s' already holds results for %zu of the %zu planned "
+                    "items on %s; pass --resume to skip them or use another --db",
+                    pt_db_path(s->o->db), dc.overlap, s->o->plan->nitems,
+                    s->sum->arch);
+  int end = pt_db_end(s->o->db, rc);
+  if (rc == PT_OK && end != PT_OK)
+    rc = pt_err_set(s->err, end, "%s", pt_db_errmsg(s->o->db));
   if (rc != PT_OK) return rc;
-  if (dc.overlap > 0 && !s->o->resume)
-    return pt_err_set(s->err, PT_EINVAL,
-                      "'%s' already holds results for %zu of the %zu planned "
-                      "items on %s; pass --resume to skip them or use another --db",
-                      pt_db_path(s->o->db), dc.overlap, s->o->plan->nitems,
-                      s->sum->arch);
+  int reaped = 0;
+  rc = pt_db_runs_reap(s->o->db, s->o->host, &reaped);
+  if (rc != PT_OK) return pt_err_set(s->err, rc, "%s", pt_db_errmsg(s->o->db));
+  if (reaped > 0) logf_(s, -1, "marked %d dead run(s) of %s interrupted", reaped, s->o->host);
   s->sum->skipped = dc.overlap;
   for (size_t i = 0; i < s->o->plan->nitems; i++) {
     unit_t *u = &s->units[s->items[i].unit];
@@ -1245,7 +1267,8 @@ static int check_opts(const pt_sup_opts_t *o, pt_err_t *err) {
 static int compile_only(pt_sup_t *s) {
   pt_limits_t lim;
   snprintf(s->sum->arch, sizeof s->sum->arch, "%s", s->o->arch);
-  int rc = pt_constraints_limits_for_arch(s->o->arch, &lim, s->err);
+  int rc = store_plan(s);
+  if (rc == PT_OK) rc = pt_constraints_limits_for_arch(s->o->arch, &lim, s->err);
   if (rc == PT_OK) rc = plan_units(s, s->o->arch, &lim);
   if (rc != PT_OK) return rc;
   for (int i = 0; i < s->nunits; i++) {
@@ -1275,10 +1298,6 @@ static int setup(pt_sup_t *s) {
   if (rc != PT_OK) return pt_err_prefix(s->err, "option --routing");
   pt_routing_format(&s->routing_parsed, s->routing, sizeof s->routing);
   rc = build_units(s);
-  if (rc == PT_OK) rc = put_sources(s);
-  if (rc == PT_OK) rc = put_variants(s);
-  if (rc == PT_OK) rc = put_problems(s);
-  if (rc == PT_OK) rc = build_index(s);
   s->sum->planned = s->o->plan->nitems;
   s->sum->units = s->nunits;
   return rc;
