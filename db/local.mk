@@ -17,3 +17,10 @@ TESTS += tests/test_db
 tests_test_db_SOURCES = tests/test_db.c
 tests_test_db_CFLAGS = $(TEST_CFLAGS)
 tests_test_db_LDADD = $(TEST_LIBS)
+
+# Bad databases and bad outputs through the real binary (issue 14).
+check_PROGRAMS += tests/test_dbread
+TESTS += tests/test_dbread
+tests_test_dbread_SOURCES = tests/test_dbread.c tests/emitdb.c tests/emitdb.h
+tests_test_dbread_CFLAGS = $(TEST_CFLAGS)
+tests_test_dbread_LDADD = $(TEST_LIBS)
