@@ -6,6 +6,8 @@
 #include "db_int.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 static int code_of(int sqlite_rc) {
   switch (sqlite_rc & 0xff) {
   case SQLITE_CONSTRAINT:
+  case SQLITE_CORRUPT: /* a damaged file is bad input, like a foreign one */
   case SQLITE_NOTADB:
   case SQLITE_MISMATCH:
   case SQLITE_TOOBIG:
@@ -43,10 +46,22 @@ int pt__db_fail(pt_db_t *db, const char *what) {
   return conn_fail(db->conn, db->path, what, &db->err);
 }
 
+/* Switches a writer to WAL before its first write outside a transaction
+ * (see pt_db_open): a handle that only reads, or whose writes were all
+ * rolled back, leaves the file as it found it. One attempt: a file that
+ * cannot switch (another process reads it) is written in rollback mode. */
+static void wal_on(pt_db_t *db) {
+  if (db->readonly || db->wal_tried || !sqlite3_get_autocommit(db->conn))
+    return;
+  db->wal_tried = 1;
+  sqlite3_exec(db->conn, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+}
+
 int pt__db_prepare(pt_db_t *db, const char *sql, sqlite3_stmt **st,
                    const char *what) {
   if (sqlite3_prepare_v2(db->conn, sql, -1, st, NULL) != SQLITE_OK)
     return pt__db_fail(db, what);
+  if (!sqlite3_stmt_readonly(*st)) wal_on(db);
   return PT_OK;
 }
 
@@ -57,8 +72,18 @@ int pt__db_exec(pt_db_t *db, const char *sql, const char *what) {
 }
 
 int pt__db_begin(pt_db_t *db) {
+  wal_on(db);
   return pt__db_exec(db, "BEGIN IMMEDIATE", "cannot begin a transaction");
 }
+
+int pt_db_begin(pt_db_t *db) {
+  if (db->readonly)
+    return pt_err_set(&db->err, PT_EINVAL,
+                      "cannot write '%s': it was opened read-only", db->path);
+  return pt__db_exec(db, "BEGIN IMMEDIATE", "cannot begin a transaction");
+}
+
+int pt_db_end(pt_db_t *db, int rc) { return pt__db_end(db, rc); }
 
 int pt__db_end(pt_db_t *db, int rc) {
   if (rc == PT_OK) rc = pt__db_exec(db, "COMMIT", "cannot commit");
@@ -367,33 +392,23 @@ static int probe_file(const char *path, pt_db_mode_t mode, int *exists,
   return PT_OK;
 }
 
-/* A read-only opener cannot add the column of a knob newer than the file. */
-static int probe_knobs(sqlite3 *conn, const char *path, pt_err_t *err) {
-  const pt_knob_t *k = NULL;
-  if (missing_knob(conn, &k) != SQLITE_OK)
-    return conn_fail(conn, path, "cannot read the variants columns", err);
-  if (k == NULL) return PT_OK;
-  return pt_err_set(err, PT_ESCHEMA,
-                    "'%s' has no column for knob '%s'; this pipetune needs it: "
-                    "upgrade it with 'pipetune db init'", path, k->name);
-}
-
 /* Decides from its header fields, read through a read-only connection,
- * whether an existing file may be used in mode. */
+ * whether an existing file may be used in mode; *version gets its schema
+ * version (0 for a new, empty database). */
 static int probe_schema(sqlite3 *conn, const char *path, pt_db_mode_t mode,
-                        pt_err_t *err) {
-  int64_t app = 0, version = 0, objects = 0;
+                        int64_t *version, pt_err_t *err) {
+  int64_t app = 0, objects = 0;
+  *version = 0;
   int rc = conn_int(conn, "PRAGMA application_id", &app);
-  if (rc == SQLITE_OK) rc = conn_int(conn, "PRAGMA user_version", &version);
+  if (rc == SQLITE_OK) rc = conn_int(conn, "PRAGMA user_version", version);
   if (rc == SQLITE_OK)
     rc = conn_int(conn, "SELECT count(*) FROM sqlite_schema", &objects);
-  if (rc == SQLITE_NOTADB)
+  if ((rc & 0xff) == SQLITE_NOTADB)
     return pt_err_set(err, PT_EINVAL,
                       "'%s' is not a pipetune database (not a SQLite file)",
                       path);
   if (rc != SQLITE_OK) return conn_fail(conn, path, "cannot read", err);
-  int latest = pt__db_migration_count;
-  if (app == 0 && version == 0 && objects == 0) {
+  if (app == 0 && *version == 0 && objects == 0) {
     if (mode != PT_DB_READONLY) return PT_OK;
     return pt_err_set(err, PT_EINVAL,
                       "'%s' is an empty database, not a pipetune database",
@@ -403,17 +418,14 @@ static int probe_schema(sqlite3 *conn, const char *path, pt_db_mode_t mode,
     return pt_err_set(err, PT_EINVAL,
                       "'%s' is a SQLite database but not a pipetune database "
                       "(application id %lld)", path, (long long)app);
-  if (version > latest)
+  if (*version > pt__db_migration_count)
     return pt_err_set(err, PT_ESCHEMA,
                       "'%s' has schema version %lld; this pipetune supports "
-                      "up to %d", path, (long long)version, latest);
-  if (version < latest && mode == PT_DB_READONLY)
-    return pt_err_set(err, PT_ESCHEMA,
-                      "'%s' has schema version %lld; this pipetune needs %d: "
-                      "upgrade it with 'pipetune db init'",
-                      path, (long long)version, latest);
-  return mode == PT_DB_READONLY ? probe_knobs(conn, path, err) : PT_OK;
+                      "up to %d", path, (long long)*version,
+                      pt__db_migration_count);
+  return PT_OK;
 }
+
 
 /* Applies migration v (0-based) inside the caller's transaction. */
 static int migrate_one(sqlite3 *conn, const char *path, const char *sql,
@@ -454,51 +466,185 @@ int pt__db_migrate(sqlite3 *conn, const char *path,
   }
 }
 
-static int configure(sqlite3 *conn, const char *path, pt_db_mode_t mode,
+/* Names the first difference between the sorted object lists a (the
+ * file's) and b (the reference's), or returns PT_OK when they are equal. */
+static int object_diff(const char *path, int version, sqlite3_stmt *a, int ra,
+                       sqlite3_stmt *b, int rb, pt_err_t *err) {
+  int cmp = ra != SQLITE_ROW ? 1 : rb != SQLITE_ROW ? -1 : 0;
+  for (int i = 0; cmp == 0 && i < 2; i++)
+    cmp = strcmp(pt__db_col_text(a, i), pt__db_col_text(b, i));
+  if (cmp < 0)
+    return pt_err_set(err, PT_EINVAL,
+                      "'%s': %s '%s' is not part of schema version %d", path,
+                      pt__db_col_text(a, 0), pt__db_col_text(a, 1), version);
+  if (cmp > 0)
+    return pt_err_set(err, PT_EINVAL,
+                      "'%s': %s '%s' of schema version %d is missing", path,
+                      pt__db_col_text(b, 0), pt__db_col_text(b, 1), version);
+  if (strcmp(pt__db_col_text(a, 2), pt__db_col_text(b, 2)) != 0)
+    return pt_err_set(err, PT_EINVAL,
+                      "'%s': %s '%s' differs from schema version %d", path,
+                      pt__db_col_text(a, 0), pt__db_col_text(a, 1), version);
+  return PT_OK;
+}
+
+/* Compares the schema objects of conn (at schema version) with those the
+ * first version migrations create in a fresh in-memory database, one sorted
+ * list against the other. A tampered or damaged schema is bad input. */
+static int check_objects(sqlite3 *conn, const char *path, int version,
+                         pt_err_t *err) {
+  static const char sql[] =
+      "SELECT type, name, coalesce(sql, '') FROM sqlite_schema"
+      " ORDER BY type, name";
+  sqlite3 *ref = NULL;
+  sqlite3_stmt *a = NULL, *b = NULL;
+  int rc = PT_OK;
+  if (sqlite3_open(":memory:", &ref) != SQLITE_OK)
+    rc = pt_err_set(err, PT_ENOMEM, "out of memory");
+  if (rc == PT_OK)
+    rc = pt__db_migrate(ref, ":memory:", pt__db_migrations, version,
+                        version == pt__db_migration_count, err);
+  if (rc == PT_OK && sqlite3_prepare_v2(ref, sql, -1, &b, NULL) != SQLITE_OK)
+    rc = conn_fail(ref, ":memory:", "cannot list schema", err);
+  if (rc == PT_OK && sqlite3_prepare_v2(conn, sql, -1, &a, NULL) != SQLITE_OK)
+    rc = conn_fail(conn, path, "cannot list schema", err);
+  while (rc == PT_OK) {
+    int ra = sqlite3_step(a), rb = sqlite3_step(b);
+    if (ra == SQLITE_DONE && rb == SQLITE_DONE) break;
+    if (ra != SQLITE_ROW && ra != SQLITE_DONE)
+      rc = conn_fail(conn, path, "cannot list schema", err);
+    else if (rb != SQLITE_ROW && rb != SQLITE_DONE)
+      rc = conn_fail(ref, ":memory:", "cannot list schema", err);
+    else
+      rc = object_diff(path, version, a, ra, b, rb, err);
+  }
+  sqlite3_finalize(a);
+  sqlite3_finalize(b);
+  sqlite3_close(ref);
+  return rc;
+}
+
+/* A writer killed inside a transaction in rollback mode leaves a hot
+ * journal, which only a writer may roll back (restoring the file as it was
+ * before that transaction): a writing open does it before looking. */
+static int roll_back_journal(const char *path, pt_err_t *err) {
+  char journal[4200];
+  struct stat sb;
+  snprintf(journal, sizeof journal, "%s-journal", path);
+  if (stat(journal, &sb) != 0) return PT_OK;
+  sqlite3 *conn = NULL;
+  int64_t v = 0;
+  int rc = conn_open(path, SQLITE_OPEN_READWRITE, "", &conn, err);
+  if (rc == PT_OK && conn_int(conn, "PRAGMA user_version", &v) != SQLITE_OK)
+    rc = conn_fail(conn, path, "cannot roll back", err);
+  sqlite3_close(conn);
+  return rc;
+}
+
+/* The schema objects, unless the file lacks the column of a knob newer
+ * than itself: a reader refuses it, naming the upgrade; a writer adds the
+ * column (configure), so the comparison, whose reference has it, is moot. */
+static int vet_objects(sqlite3 *conn, const char *path, pt_db_mode_t mode, int version,
+                       pt_err_t *err) {
+  const pt_knob_t *k = NULL;
+  int has_table = 0;
+  if (missing_knob(conn, &k) != SQLITE_OK || has_column(conn, "stage", &has_table) != SQLITE_OK)
+    return conn_fail(conn, path, "cannot read the variants columns", err);
+  if (k == NULL || !has_table) return check_objects(conn, path, version, err);
+  if (mode != PT_DB_READONLY) return PT_OK;
+  return pt_err_set(err, PT_ESCHEMA,
+                    "'%s' has no column for knob '%s'; this pipetune needs it: "
+                    "upgrade it with 'pipetune db init'", path, k->name);
+}
+
+/* Looks at an existing file through a read-only connection, which never
+ * writes or checkpoints: its header, then (unless it is a new, empty
+ * database) its schema objects. *version gets its schema version. */
+static int vet_file(const char *path, pt_db_mode_t mode, int64_t *version,
+                    pt_err_t *err) {
+  sqlite3 *conn = NULL;
+  int rc = mode == PT_DB_READONLY ? PT_OK : roll_back_journal(path, err);
+  if (rc == PT_OK) rc = conn_open(path, SQLITE_OPEN_READONLY, "", &conn, err);
+  if (rc == PT_OK) rc = probe_schema(conn, path, mode, version, err);
+  if (rc == PT_OK && *version > 0) rc = vet_objects(conn, path, mode, (int)*version, err);
+  sqlite3_close(conn);
+  return rc;
+}
+
+/* A new file, or one of an older schema, is brought up to date at once
+ * (in WAL, as every write); a current one is left untouched until the
+ * handle's first write (wal_on). */
+static int configure(pt_db_t *db, pt_db_mode_t mode, int64_t version,
                      pt_err_t *err) {
-  int rc = exec_conn(conn, path, "PRAGMA foreign_keys = ON",
+  int64_t v = 0;
+  int rc = exec_conn(db->conn, db->path, "PRAGMA foreign_keys = ON",
                      "cannot enable foreign keys", err);
   if (rc != PT_OK || mode == PT_DB_READONLY) return rc;
-  rc = exec_conn(conn, path, "PRAGMA journal_mode = WAL",
+  /* A read joins a file in WAL as a user of its WAL, so that another
+   * writer's close leaves it in WAL; in rollback mode it writes nothing.
+   * A file lacking a knob's column is upgraded like an older schema. */
+  const pt_knob_t *k = NULL;
+  if (version == pt__db_migration_count && missing_knob(db->conn, &k) == SQLITE_OK &&
+      k == NULL) {
+    if (conn_int(db->conn, "PRAGMA user_version", &v) != SQLITE_OK)
+      rc = conn_fail(db->conn, db->path, "cannot read", err);
+    return rc;
+  }
+  db->wal_tried = 1;
+  rc = exec_conn(db->conn, db->path, "PRAGMA journal_mode = WAL",
                  "cannot enable WAL", err);
   if (rc == PT_OK)
-    rc = pt__db_migrate(conn, path, pt__db_migrations, pt__db_migration_count,
-                        1, err);
+    rc = pt__db_migrate(db->conn, db->path, pt__db_migrations,
+                        pt__db_migration_count, 1, err);
   return rc;
+}
+
+static pt_db_t *db_new(const char *path, pt_db_mode_t mode) {
+  pt_db_t *db = calloc(1, sizeof *db);
+  if (db != NULL && (db->path = strdup(path)) == NULL) {
+    free(db);
+    return NULL;
+  }
+  if (db != NULL) db->readonly = mode == PT_DB_READONLY;
+  return db;
 }
 
 int pt_db_open(const char *path, pt_db_mode_t mode, pt_db_t **out,
                pt_err_t *err) {
   *out = NULL;
   int exists = 0;
-  sqlite3 *conn = NULL;
+  int64_t version = 0;
   int rc = probe_file(path, mode, &exists, err);
-  /* Decide through a read-only connection first: it never writes or
-   * checkpoints, so a refused file keeps every byte. */
-  if (rc == PT_OK && exists)
-    rc = conn_open(path, SQLITE_OPEN_READONLY, "", &conn, err);
-  if (rc == PT_OK && exists) rc = probe_schema(conn, path, mode, err);
-  if (rc == PT_OK && mode != PT_DB_READONLY) {
-    sqlite3_close(conn);
-    conn = NULL;
-    int flags = SQLITE_OPEN_READWRITE |
-                (mode == PT_DB_CREATE ? SQLITE_OPEN_CREATE : 0);
-    rc = conn_open(path, flags, "", &conn, err);
-  }
-  if (rc == PT_OK) rc = configure(conn, path, mode, err);
-  pt_db_t *db = NULL;
-  if (rc == PT_OK && ((db = calloc(1, sizeof *db)) == NULL ||
-                      (db->path = strdup(path)) == NULL))
-    rc = pt_err_set(err, PT_ENOMEM, "out of memory");
+  /* Decide before opening for writing: a refused file keeps every byte. */
+  if (rc == PT_OK && exists) rc = vet_file(path, mode, &version, err);
+  if (rc != PT_OK) return rc;
+  pt_db_t *db = db_new(path, mode);
+  if (db == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  int flags = mode == PT_DB_READONLY ? SQLITE_OPEN_READONLY
+              : mode == PT_DB_CREATE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                     : SQLITE_OPEN_READWRITE;
+  rc = conn_open(path, flags, "", &db->conn, err);
+  if (rc == PT_OK) rc = configure(db, mode, version, err);
+  db->version = mode == PT_DB_READONLY ? (int)version : pt__db_migration_count;
   if (rc != PT_OK) {
-    if (db != NULL) free(db);
-    sqlite3_close(conn);
+    sqlite3_close(db->conn);
+    free(db->path);
+    free(db);
     return rc;
   }
-  db->conn = conn;
-  db->readonly = mode == PT_DB_READONLY;
   *out = db;
   return PT_OK;
+}
+
+/* Whether conn's file is in WAL mode (asking writes nothing). */
+static int in_wal(sqlite3 *conn) {
+  sqlite3_stmt *st = NULL;
+  int wal = sqlite3_prepare_v2(conn, "PRAGMA journal_mode", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW &&
+            strcmp(pt__db_col_text(st, 0), "wal") == 0;
+  sqlite3_finalize(st);
+  return wal;
 }
 
 void pt_db_close(pt_db_t *db) {
@@ -507,13 +653,131 @@ void pt_db_close(pt_db_t *db) {
    * rollback mode, which read-only openers (and a read-only source tree)
    * can read without creating -wal and -shm files. With other connections
    * still open the switch fails at once, and the file stays in WAL. */
-  if (!db->readonly) {
+  if (!db->readonly && in_wal(db->conn)) {
     sqlite3_busy_timeout(db->conn, 0);
     sqlite3_exec(db->conn, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
   }
   sqlite3_close(db->conn);
   free(db->path);
   free(db);
+}
+
+/* ---- dead runs ---- */
+
+void pt__db_boot_id(char out[PT__DB_BOOT_ID_MAX]) {
+  out[0] = '\0';
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (f == NULL) return;
+  if (fgets(out, PT__DB_BOOT_ID_MAX, f) == NULL) out[0] = '\0';
+  out[strcspn(out, "\n")] = '\0';
+  fclose(f);
+}
+
+/* A run is dead when it was recorded on this machine (host) and its
+ * process is gone: the machine rebooted since (another boot id), its pid
+ * is no process, or it predates schema version 2 and recorded no pid. */
+static int run_dead(sqlite3_stmt *st, const char *host, const char *boot) {
+  if (strcmp(pt__db_col_text(st, 1), host) != 0) return 0;
+  if (sqlite3_column_type(st, 4) != SQLITE_INTEGER) return 1;
+  const char *b = pt__db_col_text(st, 5);
+  if (b[0] != '\0' && boot[0] != '\0' && strcmp(b, boot) != 0) return 1;
+  int64_t pid = sqlite3_column_int64(st, 4);
+  if (pid <= 0 || pid > INT32_MAX) return 1;
+  return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+int pt_db_runs_running(pt_db_t *db, const char *host, pt_db_run_cb cb,
+                       void *ud) {
+  static const char *const sql[] = {
+      "SELECT id, host, started, command, NULL, NULL FROM runs"
+      " WHERE status = 'running' ORDER BY id",
+      "SELECT id, host, started, command, pid, boot_id FROM runs"
+      " WHERE status = 'running' ORDER BY id"};
+  char boot[PT__DB_BOOT_ID_MAX];
+  pt__db_boot_id(boot);
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, sql[db->version >= 2], &st, "cannot list runs");
+  int src = SQLITE_DONE;
+  while (rc == PT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    pt_db_run_info_t r = {
+        sqlite3_column_int64(st, 0), pt__db_col_text(st, 1),
+        pt__db_col_text(st, 2), pt__db_col_text(st, 3),
+        sqlite3_column_type(st, 4) == SQLITE_INTEGER
+            ? sqlite3_column_int64(st, 4) : -1,
+        run_dead(st, host, boot)};
+    rc = cb(ud, &r);
+  }
+  if (rc == PT_OK && src != SQLITE_DONE) rc = pt__db_fail(db, "cannot list runs");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+typedef struct ids_s {
+  int64_t *v;
+  size_t n, cap;
+} ids_t;
+
+static int collect_dead(void *ud, const pt_db_run_info_t *r) {
+  ids_t *ids = ud;
+  if (!r->dead) return 0;
+  if (ids->n == ids->cap) {
+    size_t cap = ids->cap ? 2 * ids->cap : 8;
+    int64_t *v = realloc(ids->v, cap * sizeof *v);
+    if (v == NULL) return 1;
+    ids->v = v;
+    ids->cap = cap;
+  }
+  ids->v[ids->n++] = r->id;
+  return 0;
+}
+
+/* Leaves run id as an interrupted run leaves itself (pt_db_jobs_requeue,
+ * pt_db_run_finish). */
+static int interrupt_run(pt_db_t *db, sqlite3_stmt *jobs, sqlite3_stmt *run,
+                         int64_t id) {
+  sqlite3_stmt *st[] = {jobs, run};
+  for (int i = 0; i < 2; i++) {
+    sqlite3_reset(st[i]);
+    sqlite3_bind_int64(st[i], 1, id);
+    if (sqlite3_step(st[i]) != SQLITE_DONE)
+      return pt__db_fail(db, "cannot mark a dead run interrupted");
+  }
+  return PT_OK;
+}
+
+/* Interrupts the runs ids[0..n) in one transaction. */
+static int interrupt_runs(pt_db_t *db, const int64_t *ids, size_t n) {
+  static const char what[] = "cannot mark a dead run interrupted";
+  sqlite3_stmt *jobs = NULL, *run = NULL;
+  int rc = pt__db_prepare(db, "UPDATE jobs SET state = 'ready', device_id ="
+                          " NULL, started = NULL WHERE run_id = ?1 AND state ="
+                          " 'running'", &jobs, what);
+  if (rc == PT_OK)
+    rc = pt__db_prepare(db, "UPDATE runs SET status = 'interrupted', finished"
+                        " = " PT__DB_NOW " WHERE id = ?1", &run, what);
+  if (rc == PT_OK) {
+    rc = pt__db_begin(db);
+    for (size_t i = 0; rc == PT_OK && i < n; i++)
+      rc = interrupt_run(db, jobs, run, ids[i]);
+    sqlite3_reset(jobs);
+    sqlite3_reset(run);
+    rc = pt__db_end(db, rc);
+  }
+  sqlite3_finalize(jobs);
+  sqlite3_finalize(run);
+  return rc;
+}
+
+int pt_db_runs_reap(pt_db_t *db, const char *host, int *n) {
+  ids_t ids = {NULL, 0, 0};
+  if (n != NULL) *n = 0;
+  int rc = pt_db_runs_running(db, host, collect_dead, &ids);
+  if (rc > 0) rc = pt_err_set(&db->err, PT_ENOMEM, "out of memory");
+  /* Nothing dead: nothing written. */
+  if (rc == PT_OK && ids.n > 0) rc = interrupt_runs(db, ids.v, ids.n);
+  if (rc == PT_OK && n != NULL) *n = (int)ids.n;
+  free(ids.v);
+  return rc;
 }
 
 /* ---- stats and digest ---- */
@@ -623,14 +887,17 @@ static int same_file(const char *a, const char *b) {
   " routing, routing_param, seed"
 /* Each statement is idempotent: merging twice adds nothing the second time.
  * "WHERE true" keeps SQLite from reading ON CONFLICT as a join's ON. The
- * variants' statement is built from the knob table (merge_variants). */
+ * variants' statement is built from the knob table (merge_variants); runs
+ * go by uuid, with who ran them (pid, boot_id: NULL from a source older
+ * than schema version 2). */
+#define RUNS_MERGE(who)                                                      \
+  "INSERT INTO main.runs (uuid, started, finished, tool_version, command,"  \
+  " host, status, pid, boot_id) SELECT uuid, started, finished,"           \
+  " tool_version, command, host, status, " who " FROM src.runs WHERE true"  \
+  " ON CONFLICT (uuid) DO UPDATE SET finished = excluded.finished,"         \
+  " status = excluded.status"                                               \
+  " WHERE runs.finished IS NULL AND excluded.finished IS NOT NULL"
 static const char *const merge_sql[] = {
-    "INSERT INTO main.runs (uuid, started, finished, tool_version, command,"
-    " host, status) SELECT uuid, started, finished, tool_version, command,"
-    " host, status FROM src.runs WHERE true ON CONFLICT (uuid) DO UPDATE SET"
-    " finished = excluded.finished, status = excluded.status"
-    " WHERE runs.finished IS NULL AND excluded.finished IS NOT NULL",
-
     "INSERT INTO main.devices (" DEVICE_COLS ") SELECT " DEVICE_COLS
     " FROM src.devices WHERE true ON CONFLICT DO NOTHING",
 
@@ -708,12 +975,16 @@ static int merge_variants(pt_db_t *db) {
   return pt__db_exec(db, sql, "cannot merge");
 }
 
-static int merge_attached(pt_db_t *db, const char *path, int64_t *added) {
+static int merge_attached(pt_db_t *db, const char *path, int src_version,
+                          int64_t *added) {
   int64_t before = 0, after = 0;
   int rc = merge_check_source(db, path);
   if (rc == PT_OK) rc = count_measurements(db, &before);
   if (rc == PT_OK) rc = pt__db_begin(db);
   if (rc != PT_OK) return rc;
+  rc = pt__db_exec(db, src_version >= 2 ? RUNS_MERGE("pid, boot_id")
+                                        : RUNS_MERGE("NULL, NULL"),
+                   "cannot merge");
   for (size_t i = 0; rc == PT_OK && i < sizeof merge_sql / sizeof *merge_sql;
        i++)
     rc = merge_sql[i] != NULL ? pt__db_exec(db, merge_sql[i], "cannot merge")
@@ -732,12 +1003,9 @@ int pt_db_merge(pt_db_t *db, const char *path, int64_t *added) {
                       db->path);
   if (same_file(path, db->path)) return PT_OK;
   int exists = 0;
-  sqlite3 *probe = NULL;
+  int64_t version = 0;
   int rc = probe_file(path, PT_DB_READONLY, &exists, &db->err);
-  if (rc == PT_OK)
-    rc = conn_open(path, SQLITE_OPEN_READONLY, "", &probe, &db->err);
-  if (rc == PT_OK) rc = probe_schema(probe, path, PT_DB_READONLY, &db->err);
-  sqlite3_close(probe);
+  if (rc == PT_OK) rc = vet_file(path, PT_DB_READONLY, &version, &db->err);
   if (rc != PT_OK) return rc;
   char *uri = uri_of(path, "?mode=ro");
   if (uri == NULL) return pt_err_set(&db->err, PT_ENOMEM, "out of memory");
@@ -750,7 +1018,7 @@ int pt_db_merge(pt_db_t *db, const char *path, int64_t *added) {
   }
   free(uri);
   if (rc != PT_OK) return rc;
-  rc = merge_attached(db, path, added);
+  rc = merge_attached(db, path, (int)version, added);
   sqlite3_exec(db->conn, "DETACH src", NULL, NULL, NULL);
   return rc;
 }
@@ -764,12 +1032,12 @@ static int check_pragma(pt_db_t *db, const char *sql, int fk) {
   if (rc != PT_OK) return rc;
   int src = sqlite3_step(st);
   if (src == SQLITE_ROW && fk)
-    rc = pt_err_set(&db->err, PT_EDB,
+    rc = pt_err_set(&db->err, PT_EINVAL,
                     "'%s': row %lld of table '%s' references a missing row "
                     "of '%s'", db->path, (long long)sqlite3_column_int64(st, 1),
                     pt__db_col_text(st, 0), pt__db_col_text(st, 2));
   else if (src == SQLITE_ROW && strcmp(pt__db_col_text(st, 0), "ok") != 0)
-    rc = pt_err_set(&db->err, PT_EDB, "'%s' fails the integrity check: %s",
+    rc = pt_err_set(&db->err, PT_EINVAL, "'%s' fails the integrity check: %s",
                     db->path, pt__db_col_text(st, 0));
   else if (src != SQLITE_ROW && src != SQLITE_DONE)
     rc = pt__db_fail(db, "cannot check");
@@ -777,79 +1045,97 @@ static int check_pragma(pt_db_t *db, const char *sql, int fk) {
   return rc;
 }
 
-static int check_header(pt_db_t *db) {
-  int64_t app = 0, version = 0;
+static int check_header(pt_db_t *db, int64_t *version) {
+  int64_t app = 0;
   if (conn_int(db->conn, "PRAGMA application_id", &app) != SQLITE_OK ||
-      conn_int(db->conn, "PRAGMA user_version", &version) != SQLITE_OK)
+      conn_int(db->conn, "PRAGMA user_version", version) != SQLITE_OK)
     return pt__db_fail(db, "cannot read the header");
-  if (app != PT__DB_APPLICATION_ID || version != pt__db_migration_count)
-    return pt_err_set(&db->err, PT_EDB,
+  if (app != PT__DB_APPLICATION_ID || *version < 1 ||
+      *version > pt__db_migration_count)
+    return pt_err_set(&db->err, PT_EINVAL,
                       "'%s' has application id %lld and schema version %lld; "
-                      "expected %d and %d", db->path, (long long)app,
-                      (long long)version, PT__DB_APPLICATION_ID,
+                      "expected %d and 1 to %d", db->path, (long long)app,
+                      (long long)*version, PT__DB_APPLICATION_ID,
                       pt__db_migration_count);
   return PT_OK;
 }
 
-/* Names the first difference between the sorted object lists a (the
- * file's) and b (the reference's), or returns PT_OK when they are equal. */
-static int object_diff(pt_db_t *db, sqlite3_stmt *a, int ra, sqlite3_stmt *b,
-                       int rb) {
-  int cmp = ra != SQLITE_ROW ? 1 : rb != SQLITE_ROW ? -1 : 0;
-  for (int i = 0; cmp == 0 && i < 2; i++)
-    cmp = strcmp(pt__db_col_text(a, i), pt__db_col_text(b, i));
-  int v = pt__db_migration_count;
-  if (cmp < 0)
-    return pt_err_set(&db->err, PT_EDB,
-                      "'%s': %s '%s' is not part of schema version %d",
-                      db->path, pt__db_col_text(a, 0), pt__db_col_text(a, 1), v);
-  if (cmp > 0)
-    return pt_err_set(&db->err, PT_EDB,
-                      "'%s': %s '%s' of schema version %d is missing",
-                      db->path, pt__db_col_text(b, 0), pt__db_col_text(b, 1), v);
-  if (strcmp(pt__db_col_text(a, 2), pt__db_col_text(b, 2)) != 0)
-    return pt_err_set(&db->err, PT_EDB,
-                      "'%s': %s '%s' differs from schema version %d",
-                      db->path, pt__db_col_text(a, 0), pt__db_col_text(a, 1), v);
-  return PT_OK;
+/* The storage class a column of declared type decl holds when it is not
+ * NULL (NOT NULL is the integrity check's); NULL for an undeclared type. */
+static const char *class_of(const char *decl) {
+  static const char *const types[] = {"INTEGER", "REAL", "TEXT", "BLOB"};
+  static const char *const classes[] = {"integer", "real", "text", "blob"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(decl, types[i]) == 0) return classes[i];
+  return NULL;
 }
 
-/* Compares the file's schema objects with those the migrations create in a
- * fresh in-memory database, one sorted list against the other. */
-static int check_objects(pt_db_t *db) {
-  static const char sql[] =
-      "SELECT type, name, coalesce(sql, '') FROM sqlite_schema"
-      " ORDER BY type, name";
-  sqlite3 *ref = NULL;
-  sqlite3_stmt *a = NULL, *b = NULL;
-  int rc = PT_OK;
-  if (sqlite3_open(":memory:", &ref) != SQLITE_OK)
-    rc = pt_err_set(&db->err, PT_ENOMEM, "out of memory");
-  if (rc == PT_OK)
-    rc = pt__db_migrate(ref, ":memory:", pt__db_migrations,
-                        pt__db_migration_count, 1, &db->err);
-  if (rc == PT_OK && sqlite3_prepare_v2(ref, sql, -1, &b, NULL) != SQLITE_OK)
-    rc = conn_fail(ref, ":memory:", "cannot list schema", &db->err);
-  if (rc == PT_OK) rc = pt__db_prepare(db, sql, &a, "cannot list schema");
-  while (rc == PT_OK) {
-    int ra = sqlite3_step(a), rb = sqlite3_step(b);
-    if (ra == SQLITE_DONE && rb == SQLITE_DONE) break;
-    if ((ra != SQLITE_ROW && ra != SQLITE_DONE) ||
-        (rb != SQLITE_ROW && rb != SQLITE_DONE))
-      rc = pt__db_fail(db, "cannot list schema");
-    else
-      rc = object_diff(db, a, ra, b, rb);
+/* The first row of table holding a value of another class than its
+ * column's, in one scan: PT_EINVAL naming row, column and classes. */
+static int check_table_types(pt_db_t *db, const char *table) {
+  sqlite3_stmt *cols = NULL, *st = NULL;
+  int rc = pt__db_prepare(db, "SELECT name, type FROM pragma_table_info(?1)"
+                          " ORDER BY cid", &cols, "cannot check");
+  if (rc != PT_OK) return rc;
+  sqlite3_bind_text(cols, 1, table, -1, SQLITE_TRANSIENT);
+  sqlite3_str *q = sqlite3_str_new(db->conn);
+  sqlite3_str_appendall(q, "SELECT r, bad FROM (SELECT rowid AS r,"
+                           " coalesce(NULL, NULL");
+  while (sqlite3_step(cols) == SQLITE_ROW) {
+    const char *name = pt__db_col_text(cols, 0);
+    const char *cls = class_of(pt__db_col_text(cols, 1));
+    if (cls != NULL)
+      sqlite3_str_appendf(q, ", CASE WHEN typeof(\"%w\") NOT IN ('null', '%s')"
+                          " THEN 'a value of type ' || typeof(\"%w\") ||"
+                          " ' in column ''%q'' (expected %s)' END",
+                          name, cls, name, name, cls);
   }
-  sqlite3_finalize(a);
-  sqlite3_finalize(b);
-  sqlite3_close(ref);
+  sqlite3_finalize(cols);
+  sqlite3_str_appendf(q, ") AS bad FROM \"%w\") WHERE bad IS NOT NULL LIMIT 1",
+                      table);
+  char *sql = sqlite3_str_finish(q);
+  if (sql == NULL) return pt_err_set(&db->err, PT_ENOMEM, "out of memory");
+  rc = pt__db_prepare(db, sql, &st, "cannot check");
+  sqlite3_free(sql);
+  int src = rc == PT_OK ? sqlite3_step(st) : SQLITE_DONE;
+  if (src == SQLITE_ROW)
+    rc = pt_err_set(&db->err, PT_EINVAL, "'%s': row %lld of table '%s' has %s",
+                    db->path, (long long)sqlite3_column_int64(st, 0), table,
+                    pt__db_col_text(st, 1));
+  else if (rc == PT_OK && src != SQLITE_DONE)
+    rc = pt__db_fail(db, "cannot check");
+  sqlite3_finalize(st);
   return rc;
 }
 
+static int check_types(pt_db_t *db) {
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, "SELECT name FROM sqlite_schema WHERE type ="
+                          " 'table' AND name NOT LIKE 'sqlite%' ORDER BY name",
+                          &st, "cannot check");
+  int src = SQLITE_DONE;
+  while (rc == PT_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+    rc = check_table_types(db, pt__db_col_text(st, 0));
+  if (rc == PT_OK && src != SQLITE_DONE) rc = pt__db_fail(db, "cannot check");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int no_row(void *ud, const pt_db_result_t *row) {
+  (void)ud;
+  (void)row;
+  return 0;
+}
+
 int pt_db_check(pt_db_t *db) {
+  int64_t version = 0;
   int rc = check_pragma(db, "PRAGMA integrity_check", 0);
   if (rc == PT_OK) rc = check_pragma(db, "PRAGMA foreign_key_check", 1);
-  if (rc == PT_OK) rc = check_header(db);
-  if (rc == PT_OK) rc = check_objects(db);
+  if (rc == PT_OK) rc = check_header(db, &version);
+  if (rc == PT_OK)
+    rc = check_objects(db->conn, db->path, (int)version, &db->err);
+  if (rc == PT_OK) rc = check_types(db);
+  /* What the readers would refuse, row by row. */
+  if (rc == PT_OK) rc = pt_db_results(db, NULL, NULL, 0.0, no_row, NULL);
   return rc;
 }

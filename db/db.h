@@ -4,8 +4,9 @@
  * A pt_db_t is one connection in WAL mode with foreign keys on and a busy
  * timeout. Like sqlite3, the handle keeps the code and message of its last
  * failure: every call returns PT_OK or a negative PT_E* code and fills
- * pt_db_errmsg(db). Bad input (a non-database file, a newer schema, a value a
- * table's CHECK or foreign key refuses) is PT_EINVAL or PT_ESCHEMA; SQLite
+ * pt_db_errmsg(db). Bad input (a non-database file, a damaged or tampered
+ * one, a newer schema, a value a table's CHECK or foreign key refuses, a
+ * value read back out of range) is PT_EINVAL or PT_ESCHEMA; other SQLite
  * failures are PT_EDB (PT_EIO for i/o, PT_ENOMEM). Each writing call is one
  * transaction: a crash between calls loses nothing already returned.
  *
@@ -37,19 +38,33 @@ void pt_db_hash(const void *data, size_t len, char out[PT_DB_HASH_HEX]);
 typedef enum {
   PT_DB_CREATE = 0,    /* create when missing; bring an older schema up to date */
   PT_DB_EXISTING = 1,  /* must exist (PT_ENOENT); bring an older schema up to date */
-  PT_DB_READONLY = 2,  /* must exist and be current (PT_ESCHEMA); never writes */
+  PT_DB_READONLY = 2,  /* must exist; any schema version up to this build's;
+                          never writes: every reader opens this way */
 } pt_db_mode_t;
 
 /* The schema version this build creates and reads. */
 int pt_db_schema_version(void);
 
-/* Opens path. Refuses, without changing a byte of the file: a file that is
- * not a SQLite database or is another program's database (PT_EINVAL), a
+/* Opens path (a file name, never a URI). Refuses, without changing a byte
+ * of the file: a file that is not a SQLite database or is another program's
+ * database, or whose schema objects are not exactly those of its schema
+ * version (a tampered or damaged schema: PT_EINVAL, as `db check` says); a
  * schema newer than this build's (PT_ESCHEMA: "'x.db' has schema version 7;
- * this pipetune supports up to 1"). On failure *out is NULL and err says why.
- * An empty file counts as a new database. */
+ * this pipetune supports up to 2"). On failure *out is NULL and err says
+ * why. An empty file counts as a new database. A writing handle on a
+ * current file touches it only at its first write, so a caller that checks
+ * and refuses before writing leaves the file byte-identical. */
 int pt_db_open(const char *path, pt_db_mode_t mode, pt_db_t **out,
                pt_err_t *err);
+
+/* A transaction of the caller's: the calls between begin and end are
+ * applied together or not at all (a refusal found inside leaves the file
+ * byte-identical). Only single-statement calls may run inside (the puts,
+ * the reads), not those that open their own transaction (jobs, merge).
+ * end commits when rc is PT_OK and rolls back otherwise; it returns rc or
+ * the commit's failure. */
+int pt_db_begin(pt_db_t *db);
+int pt_db_end(pt_db_t *db, int rc);
 /* Closes the connection (NULL is a no-op). */
 void pt_db_close(pt_db_t *db);
 
@@ -72,6 +87,26 @@ int pt_db_run_begin(pt_db_t *db, const char *host, const char *command,
                     int64_t *run_id /* OUT */);
 /* Sets the run's final status and finished time. */
 int pt_db_run_finish(pt_db_t *db, int64_t run_id, pt_db_run_status_t status);
+
+/* A run still marked running. dead: it was recorded on this machine and its
+ * process is gone (db/README.md "Dead runs"); 0 when it is alive or runs on
+ * another host (which cannot be told from here). */
+typedef struct pt_db_run_info_s {
+  int64_t id;
+  const char *host, *started, *command;
+  int64_t pid;  /* -1 when not recorded (before schema version 2) */
+  int dead;
+} pt_db_run_info_t;
+typedef int (*pt_db_run_cb)(void *ud, const pt_db_run_info_t *run);
+
+/* Walks the runs marked running, by id; host is this machine's name. */
+int pt_db_runs_running(pt_db_t *db, const char *host, pt_db_run_cb cb,
+                       void *ud);
+/* Leaves every dead run (pt_db_runs_running) as an interrupted run leaves
+ * itself: status interrupted, finished now, its claimed items back to
+ * ready; one transaction, and no write when none is dead. *n (may be NULL)
+ * gets how many runs. */
+int pt_db_runs_reap(pt_db_t *db, const char *host, int *n);
 
 /* Records a device seen on host (found again by host, backend, PCI bus id,
  * name, arch and driver) and returns its id. */
@@ -288,6 +323,49 @@ typedef int (*pt_db_crossover_cb)(void *ud, const pt_db_crossover_t *row);
 int pt_db_crossovers(pt_db_t *db, const pt_db_filter_t *f,
                      pt_db_crossover_cb cb, void *ud);
 
+/* ---- reading results back ---- */
+
+/* One row of the results view as every reader sees it. Each value is
+ * checked on the way out: names present and known (dtype, act, stage,
+ * regime, status, routing), shape and token counts integers in range
+ * (tokens 1 to INT_MAX; dims positive multiples of 64; 1 <= topk <=
+ * experts), an ok result with finite times 0 < min <= median <= p90 and
+ * samples >= 1, spread and floor NULL or finite >= 0. */
+typedef struct pt_db_result_s {
+  int64_t measurement_id, device_id, problem_id, variant_id;
+  const char *arch, *device, *family, *dtype, *act, *stage, *spec;
+  int model_dim, inter_dim, experts, topk, tokens;
+  const char *routing;
+  double routing_param;
+  const char *regime, *status;
+  const char *reason;                        /* NULL when none */
+  double median_us, min_us, p90_us, spread;  /* NaN unless ok (spread: or unknown) */
+  int samples;                               /* -1 unless ok */
+  double floor_us;                           /* NaN when unknown */
+  const char *created, *tool_version;
+} pt_db_result_t;
+typedef int (*pt_db_result_cb)(void *ud, const pt_db_result_t *row);
+
+/* Walks the results matching f (may be NULL) and, when routing is not
+ * NULL, that routing and parameter, ordered by arch, family, model_dim,
+ * inter_dim, experts, topk, dtype, act, stage, tokens, spec, device and
+ * measurement id. A row that fails the checks is bad input: PT_EINVAL
+ * naming its row and value ("'x.db': problem 3 has tokens 0.5 (expected an
+ * integer from 1 to 2147483647)"); pt_db_check checks every row so. */
+int pt_db_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing,
+                  double routing_param, pt_db_result_cb cb, void *ud);
+
+/* What a selection can name: the distinct archs, families, dtypes or
+ * device names that have at least one result, sorted. */
+typedef enum {
+  PT_DB_HELD_ARCH = 0,
+  PT_DB_HELD_FAMILY,
+  PT_DB_HELD_DTYPE,
+  PT_DB_HELD_DEVICE,
+} pt_db_held_t;
+typedef int (*pt_db_text_cb)(void *ud, const char *value);
+int pt_db_held(pt_db_t *db, pt_db_held_t what, pt_db_text_cb cb, void *ud);
+
 /* ---- whole-database operations ---- */
 
 typedef struct pt_db_stats_s {
@@ -311,8 +389,11 @@ int pt_db_digest(pt_db_t *db, char out[PT_DB_HASH_HEX]);
 int pt_db_merge(pt_db_t *db, const char *path, int64_t *added /* OUT */);
 
 /* Verifies the file: PRAGMA integrity_check, PRAGMA foreign_key_check, the
- * schema version, and that the schema objects are exactly those the
- * migrations create. PT_EDB with the first problem found otherwise. */
+ * schema version, that the schema objects are exactly those the migrations
+ * create, that every value is of its column's type, and every results row
+ * passes the readers' checks (pt_db_results). PT_EINVAL (bad input) with
+ * the first problem found otherwise. Runs left running are not damage:
+ * pt_db_runs_running tells them. */
 int pt_db_check(pt_db_t *db);
 
 #endif

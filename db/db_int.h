@@ -45,8 +45,15 @@ struct pt_db_s {
   sqlite3 *conn;
   char *path;
   int readonly;
+  int version;    /* the file's schema version (older only when readonly) */
+  int wal_tried;  /* switched (or tried to switch) to WAL: see wal_on */
   pt_err_t err;
 };
+
+/* This machine's boot id (Linux: /proc/sys/kernel/random/boot_id), "" when
+ * there is none: with the pid it tells whether a run's process is alive. */
+#define PT__DB_BOOT_ID_MAX 64
+void pt__db_boot_id(char out[PT__DB_BOOT_ID_MAX]);
 
 /* db/schema.sql, one string per migration (generated: db/schema-sql.c). */
 extern const char *const pt__db_migrations[];

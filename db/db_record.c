@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- names ---- */
 
@@ -88,10 +89,11 @@ int pt_db_run_begin(pt_db_t *db, const char *host, const char *command,
                     int64_t *run_id) {
   static const char what[] = "cannot begin a run";
   static const char sql[] =
-      "INSERT INTO runs (uuid, started, tool_version, command, host)"
-      " VALUES (lower(hex(randomblob(16))), " PT__DB_NOW ", ?1, ?2, ?3)"
-      " RETURNING id";
+      "INSERT INTO runs (uuid, started, tool_version, command, host, pid,"
+      " boot_id) VALUES (lower(hex(randomblob(16))), " PT__DB_NOW ", ?1, ?2,"
+      " ?3, ?4, ?5) RETURNING id";
   sqlite3_stmt *st = NULL;
+  char boot[PT__DB_BOOT_ID_MAX];
   int rc = need(db, host, "host", what);
   if (rc == PT_OK && command == NULL) rc = need(db, NULL, "command", what);
   if (rc == PT_OK) rc = pt__db_prepare(db, sql, &st, what);
@@ -99,6 +101,10 @@ int pt_db_run_begin(pt_db_t *db, const char *host, const char *command,
   sqlite3_bind_text(st, 1, PACKAGE_VERSION, -1, SQLITE_STATIC);
   pt__db_bind_text(st, 2, command);
   pt__db_bind_text(st, 3, host);
+  /* Who runs it: a later pipetune on this host can tell it died. */
+  sqlite3_bind_int64(st, 4, (int64_t)getpid());
+  pt__db_boot_id(boot);
+  pt__db_bind_text(st, 5, boot[0] != '\0' ? boot : NULL);
   return run_id_stmt(db, st, what, run_id);
 }
 

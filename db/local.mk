@@ -1,6 +1,6 @@
 # db/local.mk: build fragment included by Makefile.am (see HACKING.md).
 # The schema (db/schema.sql) is embedded as the list of migrations.
-libpipetune_a_SOURCES += db/db.c db/db_record.c db/db.h db/db_int.h \
+libpipetune_a_SOURCES += db/db.c db/db_record.c db/db_read.c db/db.h db/db_int.h \
 	db/query.c db/query.h
 nodist_libpipetune_a_SOURCES += db/schema-sql.c
 BUILT_SOURCES += db/schema-sql.c
@@ -17,3 +17,10 @@ TESTS += tests/test_db
 tests_test_db_SOURCES = tests/test_db.c
 tests_test_db_CFLAGS = $(TEST_CFLAGS)
 tests_test_db_LDADD = $(TEST_LIBS)
+
+# Bad databases and bad outputs through the real binary (issue 14).
+check_PROGRAMS += tests/test_dbread
+TESTS += tests/test_dbread
+tests_test_dbread_SOURCES = tests/test_dbread.c tests/emitdb.c tests/emitdb.h
+tests_test_dbread_CFLAGS = $(TEST_CFLAGS)
+tests_test_dbread_LDADD = $(TEST_LIBS)

@@ -1,18 +1,17 @@
 /* Result sets and the query tables (see query.h).
  *
- * Loading reads two things: the `best` view through the db module (the one
- * definition of a point's winner) and every row of the `results` view for
- * the selected regime and routing through a second, read-only SQLite
- * connection (the view is part of the schema's contract; the db module has
- * no row-by-row walk of it). Rows arrive sorted by series, tokens and spec,
- * so series, points and variants are built in one pass.
+ * Loading reads through one read-only handle of the db module (the one way
+ * into a database file): what the database holds (a selection must name
+ * it), every row of the `results` view for the selected regime and routing
+ * (checked by the db module as it reads them), then the `best` view (the one
+ * definition of a point's winner). Rows arrive sorted by series, tokens and
+ * spec, so series, points and variants are built in one pass.
  */
 #include "query.h"
 
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +90,9 @@ void pt_query_free(pt_query_set_t *set) {
   free(set->failures);
   free(set->devices);
   free(set->tool_versions);
+  free(set->archs);
+  free(set->families);
+  free(set->dtypes);
   pool_free(set->mem);
   free(set);
 }
@@ -109,6 +111,7 @@ typedef struct load_s {
   best_t *best;
   size_t nbest, capbest;
   size_t capseries, cappoints, capvars, capfail, capdev, captool;
+  size_t capheld[3];
   int rc;
 } load_t;
 
@@ -154,46 +157,86 @@ static int on_best(void *ud, const pt_db_best_t *r) {
   return L->rc != PT_OK;
 }
 
-/* Digest and winners, through the db module. */
-static int read_db(load_t *L, const char *path, pt_err_t *err) {
-  pt_db_t *db = NULL;
-  int rc = pt_db_open(path, PT_DB_READONLY, &db, err);
-  if (rc != PT_OK) return rc;
-  rc = pt_db_digest(db, L->set->digest);
+/* Maps a walk's return to a code: a callback's stop (> 0) was out of memory. */
+static int walked(load_t *L, pt_db_t *db, int rc, pt_err_t *err) {
+  if (rc != PT_OK && L->rc != PT_OK) return pt_err_set(err, L->rc, "out of memory");
+  if (rc != PT_OK) return pt_err_set(err, pt_db_errcode(db), "%s", pt_db_errmsg(db));
+  return PT_OK;
+}
+
+/* Digest and winners. The results were read (and checked) first, so the
+ * best view's rows are known to be sound. */
+static int read_best(load_t *L, pt_db_t *db, pt_err_t *err) {
+  int rc = pt_db_digest(db, L->set->digest);
   pt_db_filter_t f = {.arch = L->f.arch, .family = L->f.family,
                       .dtype = L->f.dtype, .stage = L->f.stage,
                       .regime = L->f.regime};
   if (rc == PT_OK) rc = pt_db_best(db, &f, on_best, L);
-  if (rc != PT_OK && L->rc != PT_OK) rc = pt_err_set(err, L->rc, "out of memory");
-  else if (rc != PT_OK) rc = pt_err_set(err, rc, "%s", pt_db_errmsg(db));
-  pt_db_close(db);
+  return walked(L, db, rc, err);
+}
+
+/* ---- what the database holds: a selection must name it ---- */
+
+static const pt_db_held_t held_kinds[3] = {PT_DB_HELD_ARCH, PT_DB_HELD_FAMILY,
+                                           PT_DB_HELD_DTYPE};
+static const char *const held_names[3] = {"arch", "family", "dtype"};
+
+typedef struct held_ctx_s {
+  load_t *L;
+  int k;
+} held_ctx_t;
+
+static const char ***held_list(pt_query_set_t *set, int k, size_t **n) {
+  const char ***lists[3] = {&set->archs, &set->families, &set->dtypes};
+  size_t *counts[3] = {&set->narchs, &set->nfamilies, &set->ndtypes};
+  *n = counts[k];
+  return lists[k];
+}
+
+static int on_held(void *ud, const char *value) {
+  held_ctx_t *c = ud;
+  load_t *L = c->L;
+  size_t *n;
+  const char ***list = held_list(L->set, c->k, &n);
+  const char *s = pool_str(L->pool, value, &L->rc);
+  if (L->rc == PT_OK) L->rc = grow(list, *n, &L->capheld[c->k], sizeof **list);
+  if (L->rc == PT_OK) (*list)[(*n)++] = s;
+  return L->rc != PT_OK;
+}
+
+int pt_query_check_held(const pt_query_set_t *set, const char *what,
+                        const char *value, pt_err_t *err) {
+  int k = 0;
+  while (k < 3 && strcmp(held_names[k], what) != 0) k++;
+  if (k == 3 || value == NULL) return PT_OK;
+  size_t *n;
+  const char **list = *held_list((pt_query_set_t *)set, k, &n);
+  char names[600] = "";
+  for (size_t i = 0; i < *n; i++) {
+    if (strcmp(list[i], value) == 0) return PT_OK;
+    size_t len = strlen(names);
+    if (len + strlen(list[i]) + 8 < sizeof names)
+      snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", list[i]);
+    else if (len + 6 < sizeof names && strstr(names, ", ...") == NULL)
+      snprintf(names + len, sizeof names - len, ", ...");
+  }
+  return pt_err_set(err, PT_EINVAL, "no results for %s '%s' in '%s' (%s%s)", what, value,
+                    set->source, *n ? "it holds " : "it holds no results", names);
+}
+
+static int read_held(load_t *L, pt_db_t *db, pt_err_t *err) {
+  int rc = PT_OK;
+  for (int k = 0; rc == PT_OK && k < 3; k++) {
+    held_ctx_t c = {L, k};
+    rc = walked(L, db, pt_db_held(db, held_kinds[k], on_held, &c), err);
+  }
+  const char *wanted[3] = {L->f.arch, L->f.family, L->f.dtype};
+  for (int k = 0; rc == PT_OK && k < 3; k++)
+    rc = pt_query_check_held(L->set, held_names[k], wanted[k], err);
   return rc;
 }
 
-enum {
-  C_ARCH, C_DEVICE, C_FAMILY, C_H, C_I, C_E, C_K, C_DTYPE, C_ACT, C_STAGE,
-  C_TOKENS, C_SPEC, C_STATUS, C_REASON, C_MEDIAN, C_MIN, C_P90, C_SPREAD,
-  C_FLOOR, C_SAMPLES, C_CREATED, C_TOOL
-};
-
-static const char results_sql[] =
-    "SELECT arch, device, family, model_dim, inter_dim, experts, topk, dtype,"
-    " act, stage, tokens, spec, status, reason, median_us, min_us, p90_us,"
-    " spread, floor_us, samples, created, tool_version FROM results"
-    " WHERE regime = ?1 AND routing = ?2 AND routing_param = ?3"
-    " AND (?4 IS NULL OR arch = ?4) AND (?5 IS NULL OR family = ?5)"
-    " AND (?6 IS NULL OR dtype = ?6) AND (?7 IS NULL OR stage = ?7)"
-    " ORDER BY arch, family, model_dim, inter_dim, experts, topk, dtype, act,"
-    " stage, tokens, spec, device, measurement_id";
-
-static const char *col_str(load_t *L, sqlite3_stmt *st, int c) {
-  return pool_str(L->pool, (const char *)sqlite3_column_text(st, c), &L->rc);
-}
-
-static double col_num(sqlite3_stmt *st, int c) {
-  return sqlite3_column_type(st, c) == SQLITE_NULL ? NAN
-                                                   : sqlite3_column_double(st, c);
-}
+/* ---- series, points and variants from the results rows ---- */
 
 static int same_series(const pt_query_series_t *s, const pt_query_series_t *k) {
   return s->arch == k->arch && s->family == k->family && s->dtype == k->dtype &&
@@ -202,15 +245,16 @@ static int same_series(const pt_query_series_t *s, const pt_query_series_t *k) {
          s->experts == k->experts && s->topk == k->topk;
 }
 
-static pt_query_series_t *row_series(load_t *L, sqlite3_stmt *st) {
+static pt_query_series_t *row_series(load_t *L, const pt_db_result_t *r) {
   pt_query_set_t *set = L->set;
   pt_query_series_t k = {
-      .arch = col_str(L, st, C_ARCH), .family = col_str(L, st, C_FAMILY),
-      .dtype = col_str(L, st, C_DTYPE), .act = col_str(L, st, C_ACT),
-      .stage = col_str(L, st, C_STAGE),
-      .model_dim = sqlite3_column_int(st, C_H),
-      .inter_dim = sqlite3_column_int(st, C_I),
-      .experts = sqlite3_column_int(st, C_E), .topk = sqlite3_column_int(st, C_K)};
+      .arch = pool_str(L->pool, r->arch, &L->rc),
+      .family = pool_str(L->pool, r->family, &L->rc),
+      .dtype = pool_str(L->pool, r->dtype, &L->rc),
+      .act = pool_str(L->pool, r->act, &L->rc),
+      .stage = pool_str(L->pool, r->stage, &L->rc),
+      .model_dim = r->model_dim, .inter_dim = r->inter_dim,
+      .experts = r->experts, .topk = r->topk};
   if (L->rc != PT_OK) return NULL;
   if (set->nseries && same_series(&set->series[set->nseries - 1], &k))
     return &set->series[set->nseries - 1];
@@ -233,35 +277,37 @@ static pt_query_point_t *row_point(load_t *L, pt_query_series_t *s, int tokens) 
   return &s->points[s->npoints++];
 }
 
-static void var_take(pt_query_var_t *v, const char *status, const char *reason,
-                     const char *device, sqlite3_stmt *st) {
-  int ok = strcmp(status, "ok") == 0;
-  v->status = status;
-  v->reason = ok ? NULL : reason;
-  v->device = device;
-  v->median_us = ok ? col_num(st, C_MEDIAN) : NAN;
-  v->min_us = ok ? col_num(st, C_MIN) : NAN;
-  v->p90_us = ok ? col_num(st, C_P90) : NAN;
-  v->spread = ok ? col_num(st, C_SPREAD) : NAN;
-  v->floor_us = col_num(st, C_FLOOR);
-  v->samples = ok ? sqlite3_column_int(st, C_SAMPLES) : 0;
+/* The interned strings of a row that a variant keeps. */
+typedef struct row_strs_s {
+  const char *status, *reason, *device;
+} row_strs_t;
+
+static void var_take(pt_query_var_t *v, const row_strs_t *s, const pt_db_result_t *r) {
+  int ok = strcmp(s->status, "ok") == 0;
+  v->status = s->status;
+  v->reason = ok ? NULL : s->reason;
+  v->device = s->device;
+  v->median_us = r->median_us;
+  v->min_us = r->min_us;
+  v->p90_us = r->p90_us;
+  v->spread = r->spread;
+  v->floor_us = r->floor_us;
+  v->samples = ok ? r->samples : 0;
 }
 
 /* Folds one more result of the same variant at the same point into v: a
  * verification failure anywhere disqualifies it (the best view's rule);
  * otherwise the fastest ok result is kept. */
-static void var_merge(pt_query_var_t *v, const char *status, const char *reason,
-                      const char *device, sqlite3_stmt *st) {
+static void var_merge(pt_query_var_t *v, const row_strs_t *s, const pt_db_result_t *r) {
   if (strcmp(v->status, "verify_fail") == 0) return;
-  if (strcmp(status, "verify_fail") == 0) {
-    var_take(v, status, reason, device, st);
+  if (strcmp(s->status, "verify_fail") == 0) {
+    var_take(v, s, r);
     return;
   }
-  if (strcmp(status, "ok") != 0) return;
-  double med = col_num(st, C_MEDIAN), mn = col_num(st, C_MIN);
-  if (strcmp(v->status, "ok") != 0 || med < v->median_us ||
-      (med == v->median_us && mn < v->min_us))
-    var_take(v, status, reason, device, st);
+  if (strcmp(s->status, "ok") != 0) return;
+  if (strcmp(v->status, "ok") != 0 || r->median_us < v->median_us ||
+      (r->median_us == v->median_us && r->min_us < v->min_us))
+    var_take(v, s, r);
 }
 
 static int add_unique(const char ***arr, size_t *n, size_t *cap, const char *s) {
@@ -272,14 +318,13 @@ static int add_unique(const char ***arr, size_t *n, size_t *cap, const char *s) 
   return rc;
 }
 
-static void note_row(load_t *L, sqlite3_stmt *st) {
+static void note_row(load_t *L, const pt_db_result_t *r) {
   pt_query_set_t *set = L->set;
   char dev[512];
-  snprintf(dev, sizeof dev, "%s (%s)", sqlite3_column_text(st, C_DEVICE),
-           sqlite3_column_text(st, C_ARCH));
+  snprintf(dev, sizeof dev, "%s (%s)", r->device, r->arch);
   const char *d = pool_str(L->pool, dev, &L->rc);
-  const char *tool = col_str(L, st, C_TOOL);
-  const char *created = col_str(L, st, C_CREATED);
+  const char *tool = pool_str(L->pool, r->tool_version, &L->rc);
+  const char *created = pool_str(L->pool, r->created, &L->rc);
   if (L->rc != PT_OK) return;
   L->rc = add_unique(&set->devices, &set->ndevices, &L->capdev, d);
   if (L->rc == PT_OK)
@@ -289,23 +334,8 @@ static void note_row(load_t *L, sqlite3_stmt *st) {
   set->nrows++;
 }
 
-static int add_row(load_t *L, sqlite3_stmt *st) {
-  note_row(L, st);
-  pt_query_series_t *s = row_series(L, st);
-  pt_query_point_t *p = s ? row_point(L, s, sqlite3_column_int(st, C_TOKENS)) : NULL;
-  const char *spec = col_str(L, st, C_SPEC), *status = col_str(L, st, C_STATUS);
-  const char *reason = col_str(L, st, C_REASON), *device = col_str(L, st, C_DEVICE);
-  if (p == NULL || L->rc != PT_OK) return L->rc;
-  if (p->nvars && p->vars[p->nvars - 1].spec == spec) {
-    var_merge(&p->vars[p->nvars - 1], status, reason, device, st);
-  } else {
-    if ((L->rc = grow(&p->vars, p->nvars, &L->capvars, sizeof *p->vars)) != PT_OK)
-      return L->rc;
-    pt_query_var_t *v = &p->vars[p->nvars++];
-    v->spec = spec;
-    var_take(v, status, reason, device, st);
-  }
-  if (strcmp(status, "ok") == 0) return PT_OK;
+static int add_failure(load_t *L, const pt_query_series_t *s, const pt_query_point_t *p,
+                       const char *spec, const row_strs_t *rs) {
   pt_query_set_t *set = L->set;
   if ((L->rc = grow(&set->failures, set->nfailures, &L->capfail,
                     sizeof *set->failures)) != PT_OK)
@@ -313,43 +343,41 @@ static int add_row(load_t *L, sqlite3_stmt *st) {
   /* The series pointer is fixed up once the series array stops moving. */
   set->failures[set->nfailures++] = (pt_query_failure_t){
       .series = (const pt_query_series_t *)(uintptr_t)(s - set->series),
-      .tokens = p->tokens, .spec = spec, .status = status, .reason = reason,
-      .device = device};
+      .tokens = p->tokens, .spec = spec, .status = rs->status, .reason = rs->reason,
+      .device = rs->device};
   return PT_OK;
 }
 
-static int bind_opt(sqlite3_stmt *st, int i, const char *s) {
-  return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+static int add_row(void *ud, const pt_db_result_t *r) {
+  load_t *L = ud;
+  note_row(L, r);
+  pt_query_series_t *s = row_series(L, r);
+  pt_query_point_t *p = s ? row_point(L, s, r->tokens) : NULL;
+  const char *spec = pool_str(L->pool, r->spec, &L->rc);
+  row_strs_t rs = {pool_str(L->pool, r->status, &L->rc),
+                   pool_str(L->pool, r->reason, &L->rc),
+                   pool_str(L->pool, r->device, &L->rc)};
+  if (p == NULL || L->rc != PT_OK) return 1;
+  if (p->nvars && p->vars[p->nvars - 1].spec == spec) {
+    var_merge(&p->vars[p->nvars - 1], &rs, r);
+  } else {
+    if ((L->rc = grow(&p->vars, p->nvars, &L->capvars, sizeof *p->vars)) != PT_OK)
+      return 1;
+    pt_query_var_t *v = &p->vars[p->nvars++];
+    v->spec = spec;
+    var_take(v, &rs, r);
+  }
+  if (strcmp(rs.status, "ok") == 0) return 0;
+  return add_failure(L, s, p, spec, &rs) != PT_OK;
 }
 
-/* Every results row of the selection, through its own read-only connection. */
-static int read_results(load_t *L, const char *path, pt_err_t *err) {
-  sqlite3 *conn = NULL;
-  sqlite3_stmt *st = NULL;
-  int src = sqlite3_open_v2(path, &conn, SQLITE_OPEN_READONLY, NULL);
-  if (src == SQLITE_OK)
-    src = sqlite3_prepare_v2(conn, results_sql, -1, &st, NULL);
-  if (src == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, L->f.regime, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, L->f.routing, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, L->f.routing_param);
-    bind_opt(st, 4, L->f.arch);
-    bind_opt(st, 5, L->f.family);
-    bind_opt(st, 6, L->f.dtype);
-    bind_opt(st, 7, L->f.stage);
-    while ((src = sqlite3_step(st)) == SQLITE_ROW)
-      if (add_row(L, st) != PT_OK) break;
-    if (src == SQLITE_DONE) src = SQLITE_OK;
-  }
-  int rc = PT_OK;
-  if (L->rc != PT_OK)
-    rc = pt_err_set(err, L->rc, "out of memory reading '%s'", path);
-  else if (src != SQLITE_OK)
-    rc = pt_err_set(err, PT_EDB, "reading results of '%s': %s", path,
-                    conn ? sqlite3_errmsg(conn) : sqlite3_errstr(src));
-  sqlite3_finalize(st);
-  sqlite3_close(conn);
-  return rc;
+/* Every results row of the selection, checked by the db module. */
+static int read_results(load_t *L, pt_db_t *db, pt_err_t *err) {
+  pt_db_filter_t f = {.arch = L->f.arch, .family = L->f.family,
+                      .dtype = L->f.dtype, .stage = L->f.stage,
+                      .regime = L->f.regime};
+  int rc = pt_db_results(db, &f, L->f.routing, L->f.routing_param, add_row, L);
+  return walked(L, db, rc, err);
 }
 
 static int var_cmp(const void *pa, const void *pb) {
@@ -399,7 +427,7 @@ static int finish(load_t *L, const char *path, pt_err_t *err) {
     size_t v = 0;
     while (p && v < p->nok && p->vars[v].spec != L->best[b].spec) v++;
     if (p == NULL || v == p->nok)
-      return pt_err_set(err, PT_EDB,
+      return pt_err_set(err, PT_EINVAL,
                         "'%s': the best view names '%s' for '%s' %s %s at %d tokens "
                         "but the results view has no such ok result",
                         path, L->best[b].spec, L->best[b].family, L->best[b].dtype,
@@ -412,6 +440,17 @@ static int finish(load_t *L, const char *path, pt_err_t *err) {
 static void set_source(load_t *L, const char *path) {
   const char *slash = strrchr(path, '/');
   L->set->source = pool_str(L->pool, slash ? slash + 1 : path, &L->rc);
+}
+
+/* Everything a set holds, read through one read-only handle. */
+static int read_all(load_t *L, const char *path, pt_err_t *err) {
+  pt_db_t *db = NULL;
+  int rc = pt_db_open(path, PT_DB_READONLY, &db, err);
+  if (rc == PT_OK) rc = read_held(L, db, err);
+  if (rc == PT_OK) rc = read_results(L, db, err);
+  if (rc == PT_OK) rc = read_best(L, db, err);
+  pt_db_close(db);
+  return rc;
 }
 
 int pt_query_load(const char *path, const pt_query_filter_t *f,
@@ -436,8 +475,7 @@ int pt_query_load(const char *path, const pt_query_filter_t *f,
   L.set->routing = pool_str(L.pool, L.f.routing, &L.rc);
   L.set->routing_param = L.f.routing_param;
   if (L.rc != PT_OK) rc = pt_err_set(err, L.rc, "out of memory");
-  if (rc == PT_OK) rc = read_db(&L, path, err);
-  if (rc == PT_OK) rc = read_results(&L, path, err);
+  if (rc == PT_OK) rc = read_all(&L, path, err);
   if (rc == PT_OK) rc = finish(&L, path, err);
   free(L.best);
   if (rc != PT_OK) {
@@ -855,15 +893,24 @@ int pt_query_compare(const pt_query_set_t *set, const char *a, const char *b,
                                      "a_median_us", "b_median_us", "b_over_a",
                                      "a_status", "b_status", "best_us"};
   char ca[2][PT_KNOBS_SPEC_MAX], cb[2][PT_KNOBS_SPEC_MAX];
-  int ok[2];
-  pt_err_t e1, e2;
+  int ok[2], oka = 0, okb = 0;
+  pt_err_t ea, eb;
+  pt_err_clear(&ea);
+  pt_err_clear(&eb);
   for (int st = 0; st < 2; st++) {
     const char *name = pt_stage_name((pt_stage_t)st);
-    ok[st] = canonical(name, a, ca[st], &e1) == 0 && canonical(name, b, cb[st], &e2) == 0;
+    int in_a = canonical(name, a, ca[st], &ea) == 0;
+    int in_b = canonical(name, b, cb[st], &eb) == 0;
+    ok[st] = in_a && in_b;
+    oka |= in_a;
+    okb |= in_b;
   }
+  if (!oka || !okb)
+    return pt_err_set(err, PT_EINVAL, "variant '%s' is valid for neither gemm1 nor "
+                      "gemm2: %s", oka ? b : a, oka ? eb.msg : ea.msg);
   if (!ok[0] && !ok[1])
     return pt_err_set(err, PT_EINVAL, "variants '%s' and '%s' are not both valid "
-                      "for one stage: %s", a, b, e1.code ? e1.msg : e2.msg);
+                      "for one stage", a, b);
   pt_query_table_t *t;
   int rc = pt_query_table_new(cols, 11, &t, err);
   if (rc != PT_OK) return rc;
@@ -923,10 +970,13 @@ static const char *verdict(const pt_query_point_t *pa, const pt_query_point_t *p
 
 static void diff_row(pt_query_table_t *t, const pt_query_series_t *s,
                      const pt_query_point_t *pa, const pt_query_point_t *pb,
-                     double threshold, size_t *regressions) {
+                     double threshold, pt_query_diff_stats_t *st) {
   double change;
   const char *v = verdict(pa, pb, threshold, &change);
   if (v == NULL) return;
+  st->compared += pa && pb;
+  st->only_a += pb == NULL;
+  st->only_b += pa == NULL;
   const pt_query_var_t *wa = pa && pa->best >= 0 ? &pa->vars[pa->best] : NULL;
   const pt_query_var_t *wb = pb && pb->best >= 0 ? &pb->vars[pb->best] : NULL;
   key_cells(t, s);
@@ -937,13 +987,13 @@ static void diff_row(pt_query_table_t *t, const pt_query_series_t *s,
   pt_query_table_num(t, wb ? wb->median_us : NAN, 3);
   pt_query_table_num(t, change, 1);
   pt_query_table_str(t, v);
-  if (strcmp(v, "regression") == 0 || strcmp(v, "lost") == 0) (*regressions)++;
+  if (strcmp(v, "regression") == 0 || strcmp(v, "lost") == 0) st->regressions++;
 }
 
 /* Walks the points of two matching series (either may be NULL) by tokens. */
 static void diff_series(pt_query_table_t *t, const pt_query_series_t *a,
                         const pt_query_series_t *b, double threshold,
-                        size_t *regressions) {
+                        pt_query_diff_stats_t *st) {
   size_t i = 0, j = 0, na = a ? a->npoints : 0, nb = b ? b->npoints : 0;
   while (i < na || j < nb) {
     const pt_query_point_t *pa = i < na ? &a->points[i] : NULL;
@@ -952,7 +1002,7 @@ static void diff_series(pt_query_table_t *t, const pt_query_series_t *a,
       if (pa->tokens < pb->tokens) pb = NULL;
       else pa = NULL;
     }
-    diff_row(t, a ? a : b, pa, pb, threshold, regressions);
+    diff_row(t, a ? a : b, pa, pb, threshold, st);
     i += pa != NULL;
     j += pb != NULL;
   }
@@ -960,11 +1010,11 @@ static void diff_series(pt_query_table_t *t, const pt_query_series_t *a,
 
 int pt_query_diff(const pt_query_set_t *a, const pt_query_set_t *b,
                   double threshold_pct, pt_query_table_t **out,
-                  size_t *regressions, pt_err_t *err) {
+                  pt_query_diff_stats_t *stats, pt_err_t *err) {
   static const char *const cols[] = {"arch", "family", "dtype", "stage", "tokens",
                                      "a_winner", "a_us", "b_winner", "b_us",
                                      "change_pct", "verdict"};
-  *regressions = 0;
+  *stats = (pt_query_diff_stats_t){0};
   pt_query_table_t *t;
   int rc = pt_query_table_new(cols, 11, &t, err);
   if (rc != PT_OK) return rc;
@@ -977,7 +1027,7 @@ int pt_query_diff(const pt_query_set_t *a, const pt_query_set_t *b,
       if (c < 0) sb = NULL;
       else if (c > 0) sa = NULL;
     }
-    diff_series(t, sa, sb, threshold_pct, regressions);
+    diff_series(t, sa, sb, threshold_pct, stats);
     i += sa != NULL;
     j += sb != NULL;
   }

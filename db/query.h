@@ -78,16 +78,29 @@ typedef struct pt_query_set_s {
   pt_query_failure_t *failures;  /* in series order, then tokens, spec, device */
   size_t nfailures;
   size_t nrows;              /* results rows read */
+  /* What the database holds whatever the filter: the archs, families and
+   * dtypes with at least one result, sorted. */
+  const char **archs, **families, **dtypes;
+  size_t narchs, nfamilies, ndtypes;
   void *mem;                 /* the set's allocations */
 } pt_query_set_t;
 
-/* Reads the database at path (which must exist and be current; it is never
- * written) into *out (free with pt_query_free). f may be NULL. PT_EINVAL for
- * a bad filter value, the db module's errors for the file itself. A filter
- * matching nothing gives an empty set, not an error. */
+/* Reads the database at path (which must exist; it is never written) into
+ * *out (free with pt_query_free). f may be NULL. PT_EINVAL for a bad filter
+ * value, for an arch, family or dtype the database holds no result of
+ * (pt_query_check_held), and for a damaged or tampered database (the db
+ * module checks every value read); the db module's other errors for the
+ * file itself. A filter naming what the database holds but matching
+ * nothing (another regime or routing) gives an empty set, not an error. */
 int pt_query_load(const char *path, const pt_query_filter_t *f,
                   pt_query_set_t **out, pt_err_t *err);
 void pt_query_free(pt_query_set_t *set);
+
+/* PT_OK when value (may be NULL) is one of set's held archs, families or
+ * dtypes (what: "arch", "family", "dtype"); PT_EINVAL naming what it holds
+ * otherwise: "no results for family 'x' in 'a.db' (it holds a, b)". */
+int pt_query_check_held(const pt_query_set_t *set, const char *what,
+                        const char *value, pt_err_t *err);
 
 /* Parses a routing spec by routing.h's one rule into f->routing (the kind's
  * name, a literal) and f->routing_param (the exponent, 0 for uniform).
@@ -179,13 +192,20 @@ int pt_query_compare(const pt_query_set_t *set, const char *a, const char *b,
 int pt_query_failures(const pt_query_set_t *set, pt_query_table_t **out,
                       pt_err_t *err);
 
+/* What a diff found: points compared (in both databases), of which
+ * regressions (regression and lost), and points only in a ("missing") or
+ * only in b ("new"). */
+typedef struct pt_query_diff_stats_s {
+  size_t compared, regressions, only_a, only_b;
+} pt_query_diff_stats_t;
+
 /* Compares the winners of two databases point by point. verdict per point:
  * "regression" (b's best slower than a's by more than threshold_pct),
  * "improvement" (faster by more), "same", "lost" (a had an ok result, b's
- * point has none), "missing" (a's point absent from b), "new" (b only).
- * *regressions gets the count of regression and lost points. */
+ * point has none), "missing" (a's point absent from b), "new" (b only, or
+ * b's winner where a had none). *stats counts them. */
 int pt_query_diff(const pt_query_set_t *a, const pt_query_set_t *b,
                   double threshold_pct, pt_query_table_t **out,
-                  size_t *regressions, pt_err_t *err);
+                  pt_query_diff_stats_t *stats, pt_err_t *err);
 
 #endif

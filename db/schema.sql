@@ -233,3 +233,12 @@ SELECT r.id AS run_id, r.host, r.started, r.finished, r.status AS run_status,
        count(j.id) FILTER (WHERE j.state = 'failed') AS failed
 FROM runs r LEFT JOIN jobs j ON j.run_id = r.id
 GROUP BY r.id;
+
+-- @migration 2
+
+-- Who runs a run, so that a later pipetune can tell a dead run from a live
+-- one (db/README.md "Dead runs"): the process id on runs.host and the Linux
+-- boot id (/proc/sys/kernel/random/boot_id; NULL where there is none). Runs
+-- recorded before this migration have neither.
+ALTER TABLE runs ADD COLUMN pid INTEGER CHECK (pid > 0);
+ALTER TABLE runs ADD COLUMN boot_id TEXT;

@@ -115,15 +115,19 @@ typedef struct frame_s {
   double x0, x1, y0, y1;     /* data range: log2 tokens, y (log10 time or linear) */
 } frame_t;
 
+/* log2 of a token count, taken from 1 up: a count below 1 (never loaded, but
+ * not this file's to trust) would give -inf, and the axis loops never end. */
+static double log2_tokens(double tokens) { return log2(tokens >= 1 ? tokens : 1); }
+
 static double px(const frame_t *fr, double tokens) {
-  return fr->x + (log2(tokens) - fr->x0) / (fr->x1 - fr->x0) * fr->w;
+  return fr->x + (log2_tokens(tokens) - fr->x0) / (fr->x1 - fr->x0) * fr->w;
 }
 static double py(const frame_t *fr, double y) {
   return fr->y + fr->h - (y - fr->y0) / (fr->y1 - fr->y0) * fr->h;
 }
 
 static void token_range(const view_t *v, frame_t *fr) {
-  double lo = log2(v->pts[0]->tokens), hi = log2(v->pts[v->n - 1]->tokens);
+  double lo = log2_tokens(v->pts[0]->tokens), hi = log2_tokens(v->pts[v->n - 1]->tokens);
   fr->x0 = lo - 0.5;
   fr->x1 = (hi > lo ? hi : lo + 1) + 0.5;
 }

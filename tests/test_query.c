@@ -419,13 +419,13 @@ START_TEST(diff_finds_regressions) {
   pt_query_set_t *c = load(failed_path, NULL);
   pt_query_table_t *t;
   pt_err_t err;
-  size_t reg;
-  ck_assert_int_eq(pt_query_diff(a, a, 5, &t, &reg, &err), PT_OK);
-  ck_assert_uint_eq(reg, 0);
+  pt_query_diff_stats_t st;
+  ck_assert_int_eq(pt_query_diff(a, a, 5, &t, &st, &err), PT_OK);
+  ck_assert_uint_eq(st.regressions, 0);
   for (size_t r = 0; r < pt_query_table_rows(t); r++) ck_assert_str_eq(cell(t, r, 10), "same");
   pt_query_table_free(t);
   /* 10% slower from 256 tokens: every such point regresses at 5%, none at 15%. */
-  ck_assert_int_eq(pt_query_diff(a, b, 5, &t, &reg, &err), PT_OK);
+  ck_assert_int_eq(pt_query_diff(a, b, 5, &t, &st, &err), PT_OK);
   size_t want = 0;
   for (size_t r = 0; r < pt_query_table_rows(t); r++) {
     int big = atoi(cell(t, r, 4)) >= 256;
@@ -433,30 +433,30 @@ START_TEST(diff_finds_regressions) {
     ck_assert_str_eq(cell(t, r, 10), big ? "regression" : "same");
     if (big) ck_assert_double_eq_tol(atof(cell(t, r, 9)), 10.0, 0.051);
   }
-  ck_assert_uint_eq(reg, want);
-  ck_assert_uint_gt(reg, 20);
+  ck_assert_uint_eq(st.regressions, want);
+  ck_assert_uint_gt(st.regressions, 20);
   pt_query_table_free(t);
-  ck_assert_int_eq(pt_query_diff(a, b, 15, &t, &reg, &err), PT_OK);
-  ck_assert_uint_eq(reg, 0);
+  ck_assert_int_eq(pt_query_diff(a, b, 15, &t, &st, &err), PT_OK);
+  ck_assert_uint_eq(st.regressions, 0);
   pt_query_table_free(t);
   /* The other way round they are improvements. */
-  ck_assert_int_eq(pt_query_diff(b, a, 5, &t, &reg, &err), PT_OK);
-  ck_assert_uint_eq(reg, 0);
+  ck_assert_int_eq(pt_query_diff(b, a, 5, &t, &st, &err), PT_OK);
+  ck_assert_uint_eq(st.regressions, 0);
   ck_assert_str_eq(cell(t, pt_query_table_rows(t) - 1, 10), "improvement");
   pt_query_table_free(t);
   /* Every result failed in c: every point is lost. */
-  ck_assert_int_eq(pt_query_diff(a, c, 5, &t, &reg, &err), PT_OK);
-  ck_assert_uint_eq(reg, pt_query_table_rows(t));
+  ck_assert_int_eq(pt_query_diff(a, c, 5, &t, &st, &err), PT_OK);
+  ck_assert_uint_eq(st.regressions, pt_query_table_rows(t));
   for (size_t r = 0; r < pt_query_table_rows(t); r++) ck_assert_str_eq(cell(t, r, 10), "lost");
   pt_query_table_free(t);
   /* Only in one of them: missing / new, and missing is no regression. */
   pt_query_filter_t f = {.arch = "sm_90"};
   pt_query_set_t *d = load(db_path, &f);
-  ck_assert_int_eq(pt_query_diff(a, d, 5, &t, &reg, &err), PT_OK);
-  ck_assert_uint_eq(reg, 0);
+  ck_assert_int_eq(pt_query_diff(a, d, 5, &t, &st, &err), PT_OK);
+  ck_assert_uint_eq(st.regressions, 0);
   ck_assert_str_eq(cell(t, 0, 10), "missing");
   pt_query_table_free(t);
-  ck_assert_int_eq(pt_query_diff(d, a, 5, &t, &reg, &err), PT_OK);
+  ck_assert_int_eq(pt_query_diff(d, a, 5, &t, &st, &err), PT_OK);
   ck_assert_str_eq(cell(t, 0, 10), "new");
   pt_query_table_free(t);
   pt_query_free(a);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkmain.h"
 #include "emitdb.h"
@@ -133,7 +134,18 @@ END_TEST
 
 START_TEST(selection_and_bad_input) {
   char *out = pt_test_join(dir, "sel.html");
+  /* A selection the database holds nothing of is bad input (issue 14,
+   * item 11); one it holds but with no result here is an empty page. */
   pt_test_out_t r = RUN("report", "--db", db_path, "-o", out, "--arch", "sm_80");
+  pt_test_expect(r, 2, "error: no results for arch 'sm_80' in 'a.db' (it holds gfx942, sm_90)",
+                 NULL);
+  ck_assert_int_ne(access(out, F_OK), 0);
+  pt_test_out_free(&r);
+  r = RUN("report", "--db", db_path, "-o", out, "--family", "nope");
+  pt_test_expect(r, 2, "no results for family 'nope' in 'a.db' (it holds ", NULL);
+  ck_assert_ptr_nonnull(strstr(r.err, "dsv3-tp8, kimik2-tp8)"));
+  pt_test_out_free(&r);
+  r = RUN("report", "--db", db_path, "-o", out, "--regime", "warm");
   ck_assert_int_eq(r.status, 0);
   pt_test_out_free(&r);
   char *page = pt_test_slurp(out, NULL);

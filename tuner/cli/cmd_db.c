@@ -1,13 +1,16 @@
 /* pipetune db: create, check and merge result databases (DESIGN 9, 10).
  * Nested verbs dispatch through a table, as git's builtins do. A bad input
- * (a file that is not a pipetune database, a newer schema, a missing file)
- * exits 2 and leaves every existing file as it was. */
+ * (a file that is not a pipetune database, a damaged one, a newer schema, a
+ * missing file) exits 2 and leaves every existing file as it was. Runs whose
+ * process died (db/README.md "Dead runs") are warned about by check, and
+ * marked interrupted by check --fix and by merge in its output. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "builtin.h"
 #include "db.h"
@@ -19,6 +22,13 @@ static int fail(int code, const char *msg) {
   return code == PT_ENOENT ? 2 : pt_exit_status(code);
 }
 
+/* Opens FILE in mode. Returns -1 with *db set, or the exit status. */
+static int open_file(const char *path, pt_db_mode_t mode, pt_db_t **db) {
+  pt_err_t err;
+  int rc = pt_db_open(path, mode, db, &err);
+  return rc == PT_OK ? -1 : fail(rc, err.msg);
+}
+
 /* Parses "pipetune db VERB FILE" and opens FILE in mode. Returns -1 with
  * *db set, or the exit status to return. */
 static int open_one(int argc, const char **argv, const char *usage,
@@ -28,9 +38,7 @@ static int open_one(int argc, const char **argv, const char *usage,
   argc = pt_opts_parse(argc, argv, opts, usage);
   if (argc < 0) return pt_opts_status(argc);
   if (argc != 1) return pt_cli_error("expected one FILE; usage: %s", usage);
-  pt_err_t err;
-  int rc = pt_db_open(argv[0], mode, db, &err);
-  return rc == PT_OK ? -1 : fail(rc, err.msg);
+  return open_file(argv[0], mode, db);
 }
 
 static int db_init(int argc, const char **argv) {
@@ -43,12 +51,56 @@ static int db_init(int argc, const char **argv) {
   return 0;
 }
 
+/* The name runs of this machine are recorded under (as tune records it). */
+static void this_host(char *host, size_t len) {
+  snprintf(host, len, "unknown");
+  uv_os_gethostname(host, &len);
+}
+
+static int warn_run(void *ud, const pt_db_run_info_t *r) {
+  const char *path = ud;
+  if (r->dead)
+    fprintf(stderr, "warning: '%s': run %" PRId64 " (started %s) is marked running "
+            "but its process on this host is gone; 'pipetune db check --fix' or the "
+            "next 'pipetune tune' on it marks it interrupted\n", path, r->id, r->started);
+  else
+    fprintf(stderr, "warning: '%s': run %" PRId64 " (started %s) of host '%s' is "
+            "marked running; whether it still runs cannot be told from here\n",
+            path, r->id, r->started, r->host);
+  return 0;
+}
+
+/* Warns about runs left running that are not a live process of this host
+ * (or, with fix, marks the dead ones interrupted first). */
+static int check_runs(pt_db_t *db, int fix) {
+  char host[256];
+  this_host(host, sizeof host);
+  int n = 0, rc = fix ? pt_db_runs_reap(db, host, &n) : PT_OK;
+  if (rc == PT_OK && n > 0)
+    printf("'%s': marked %d dead run%s interrupted\n", pt_db_path(db), n,
+           n == 1 ? "" : "s");
+  if (rc != PT_OK) return rc;
+  char path[4096];
+  snprintf(path, sizeof path, "%s", pt_db_path(db));
+  return pt_db_runs_running(db, host, warn_run, path);
+}
+
 static int db_check(int argc, const char **argv) {
-  pt_db_t *db;
-  int status = open_one(argc, argv, "pipetune db check FILE", PT_DB_READONLY, &db);
+  static const char usage[] = "pipetune db check FILE [--fix]";
+  int fix = 0;
+  const pt_opt_t opts[] = {
+      PT_OPT_FLAG(0, "fix", &fix, "mark runs whose process died interrupted"),
+      PT_OPT_END(),
+  };
+  argc = pt_opts_parse(argc, argv, opts, usage);
+  if (argc < 0) return pt_opts_status(argc);
+  if (argc != 1) return pt_cli_error("expected one FILE; usage: %s", usage);
+  pt_db_t *db = NULL;
+  int status = open_file(argv[0], fix ? PT_DB_EXISTING : PT_DB_READONLY, &db);
   if (status >= 0) return status;
   pt_db_stats_t s;
   int rc = pt_db_check(db);
+  if (rc == PT_OK) rc = check_runs(db, fix);
   if (rc == PT_OK) rc = pt_db_stats(db, &s);
   if (rc != PT_OK) {
     rc = fail(rc, pt_db_errmsg(db));
@@ -63,15 +115,17 @@ static int db_check(int argc, const char **argv) {
   return 0;
 }
 
-/* Opens every input read-only first, so that a bad one is refused before
- * the output is created or touched. */
+/* Vets every input read-only as 'db check' does, so that a bad one is
+ * refused before the output is created or touched. */
 static int check_inputs(int n, const char **paths) {
   for (int i = 0; i < n; i++) {
-    pt_err_t err;
     pt_db_t *db = NULL;
-    int rc = pt_db_open(paths[i], PT_DB_READONLY, &db, &err);
-    if (rc != PT_OK) return fail(rc, err.msg);
+    int status = open_file(paths[i], PT_DB_READONLY, &db);
+    if (status >= 0) return status;
+    int rc = pt_db_check(db);
+    if (rc != PT_OK) status = fail(rc, pt_db_errmsg(db));
     pt_db_close(db);
+    if (status >= 0) return status;
   }
   return 0;
 }
@@ -120,7 +174,11 @@ static int db_merge(int argc, const char **argv) {
   if (rc != PT_OK) return fail(rc, err.msg);
   int64_t added = 0;
   pt_db_stats_t s;
+  char host[256];
+  this_host(host, sizeof host);
   rc = merge_all(db, argc, argv, &added);
+  /* A run copied as running whose process is gone is no run in progress. */
+  if (rc == PT_OK) rc = pt_db_runs_reap(db, host, NULL);
   if (rc == PT_OK) rc = pt_db_stats(db, &s);
   if (rc != PT_OK) {
     status = fail(rc, pt_db_errmsg(db));
@@ -142,7 +200,7 @@ struct db_verb {
 
 static const struct db_verb verbs[] = {
     {"init", db_init, "create FILE, or bring an older schema up to date"},
-    {"check", db_check, "verify integrity, foreign keys and the schema"},
+    {"check", db_check, "verify integrity, schema and values; --fix marks dead runs"},
     {"merge", db_merge, "merge databases into OUT (created when missing)"},
 };
 

@@ -1,6 +1,7 @@
 /* pipetune diff A.db B.db: the winners of two databases point by point, for
  * CI. Exit 0 when no point regressed by more than the threshold, 1 when some
- * did (or lost every ok result), 2 for bad input. */
+ * did (or lost every ok result), 2 for bad input, including two databases
+ * with no point in common for the selection: nothing compared is no pass. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,16 +33,25 @@ static int load(const char *path, const pt_query_filter_t *f, pt_query_set_t **o
   return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
 }
 
-static int report(const pt_query_table_t *t, pt_query_format_t fmt, size_t regressions,
-                  double threshold) {
+static int report(const pt_query_table_t *t, pt_query_format_t fmt,
+                  const pt_query_diff_stats_t *st, double threshold, const char *a,
+                  const char *b) {
   pt_err_t err;
+  if (st->compared == 0)
+    return pt_cli_error("'%s' and '%s' have no point in common for this selection "
+                        "(%zu only in '%s', %zu only in '%s'): nothing to compare",
+                        a, b, st->only_a, a, st->only_b, b);
   if (pt_query_table_print(t, fmt, stdout, &err) != PT_OK) {
     fprintf(stderr, "error: %s\n", err.msg);
     return 1;
   }
-  fprintf(stderr, "diff: %zu regression%s over %g%% in %zu points compared\n",
-          regressions, regressions == 1 ? "" : "s", threshold, pt_query_table_rows(t));
-  return regressions ? 1 : 0;
+  fprintf(stderr, "diff: %zu regression%s over %g%% in %zu points compared", st->regressions,
+          st->regressions == 1 ? "" : "s", threshold, st->compared);
+  if (st->only_a || st->only_b)
+    fprintf(stderr, "; not compared: %zu only in '%s' (missing), %zu only in '%s' (new)",
+            st->only_a, a, st->only_b, b);
+  fputc('\n', stderr);
+  return st->regressions ? 1 : 0;
 }
 
 int cmd_diff(int argc, const char **argv) {
@@ -75,12 +85,12 @@ int cmd_diff(int argc, const char **argv) {
   int status = load(argv[0], &f, &a);
   if (status == 0) status = load(argv[1], &f, &b);
   pt_query_table_t *t = NULL;
-  size_t regressions = 0;
-  if (status == 0 && pt_query_diff(a, b, threshold, &t, &regressions, &err) != PT_OK) {
+  pt_query_diff_stats_t st;
+  if (status == 0 && pt_query_diff(a, b, threshold, &t, &st, &err) != PT_OK) {
     fprintf(stderr, "error: %s\n", err.msg);
     status = 1;
   } else if (status == 0) {
-    status = report(t, fmt, regressions, threshold);
+    status = report(t, fmt, &st, threshold, argv[0], argv[1]);
   }
   pt_query_table_free(t);
   pt_query_free(a);

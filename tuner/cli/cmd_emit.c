@@ -90,21 +90,40 @@ static int summary(const pt_emit_table_t *t, const char *out) {
   return 0;
 }
 
+/* No output may land on the database it is made from. */
+static int check_outputs(const eargs_t *a) {
+  const char *outs[] = {a->out, a->header, a->json, a->csv};
+  int status = 0;
+  for (int i = 0; status == 0 && i < 4; i++) status = pt_outfile_check(outs[i], a->db);
+  return status;
+}
+
+/* Each --arch must be one the database holds. */
+static int check_archs(const eargs_t *a, const pt_query_set_t *set, pt_err_t *err) {
+  int rc = PT_OK;
+  for (int i = 0; rc == PT_OK && i < a->archs.n; i++)
+    rc = pt_query_check_held(set, "arch", a->archs.items[i], err);
+  return rc;
+}
+
 static int run(eargs_t *a) {
   pt_err_t err;
   if (pt_query_parse_routing(a->routing, &a->f, &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
   if (a->header && pt_emit_check_header_name(base_name(a->header), &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
+  int status = check_outputs(a);
+  if (status != 0) return status;
   pt_query_set_t *set = NULL;
   int rc = pt_query_load(a->db, &a->f, &set, &err);
+  if (rc == PT_OK) rc = check_archs(a, set, &err);
   if (rc != PT_OK) {
     fprintf(stderr, "error: %s\n", err.msg);
+    pt_query_free(set);
     return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
   }
   pt_emit_table_t *t = NULL;
   rc = pt_emit_build(set, a->archs.items, (size_t)a->archs.n, &t, &err);
-  int status = 0;
   if (rc != PT_OK) {
     fprintf(stderr, "error: %s\n", err.msg);
     status = rc == PT_ENOENT ? 1 : pt_exit_status(rc);

@@ -51,6 +51,8 @@ int cmd_report(int argc, const char **argv) {
     return pt_cli_error("--variants must be 1 to 32 (got %d)", variants);
   pt_err_t err;
   if (pt_query_parse_routing(routing, &f, &err) != PT_OK) return pt_cli_error("%s", err.msg);
+  int status = pt_outfile_check(out, db);
+  if (status != 0) return status;
   pt_query_set_t *set = NULL;
   int rc = pt_query_load(db, &f, &set, &err);
   if (rc != PT_OK) {
@@ -67,7 +69,7 @@ int cmd_report(int argc, const char **argv) {
     o.timestamp = stamp;
   }
   page_t page = {set, &o};
-  int status = pt_outfile_write(out, write_page, &page);
+  status = pt_outfile_write(out, write_page, &page);
   if (status == 0)
     printf("wrote '%s': %zu series, %zu results, %zu failed\n", out, set->nseries,
            set->nrows, set->nfailures);

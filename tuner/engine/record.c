@@ -56,8 +56,7 @@ static int find_item(const pt_record_t *r, int64_t problem_id, int64_t variant_i
   return hit != NULL ? hit->item : -1;
 }
 
-int pt_record_new(const pt_record_opts_t *o, const int64_t *variant_ids,
-                  pt_record_t **out, pt_err_t *err) {
+int pt_record_new(const pt_record_opts_t *o, pt_record_t **out, pt_err_t *err) {
   size_t n = o->plan->nitems > 0 ? o->plan->nitems : 1;
   pt_record_t *r = calloc(1, sizeof *r);
   *out = NULL;
@@ -66,16 +65,18 @@ int pt_record_new(const pt_record_opts_t *o, const int64_t *variant_ids,
   r->problem_ids = calloc((size_t)o->plan->nproblems + 1, sizeof *r->problem_ids);
   r->items = calloc(n, sizeof *r->items);
   r->index = calloc(n, sizeof *r->index);
-  int rc = r->problem_ids && r->items && r->index
-               ? put_problems(r, err)
-               : pt_err_set(err, PT_ENOMEM, "out of memory for problems");
-  if (rc != PT_OK) {
+  if (r->problem_ids == NULL || r->items == NULL || r->index == NULL) {
     pt_record_free(r);
-    return rc;
+    return pt_err_set(err, PT_ENOMEM, "out of memory for problems");
   }
-  build_index(r, variant_ids);
   *out = r;
   return PT_OK;
+}
+
+int pt_record_store(pt_record_t *r, const int64_t *variant_ids, pt_err_t *err) {
+  int rc = put_problems(r, err);
+  if (rc == PT_OK) build_index(r, variant_ids);
+  return rc;
 }
 
 void pt_record_free(pt_record_t *r) {

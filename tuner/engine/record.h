@@ -3,8 +3,8 @@
  * with its job. The supervisor is the DB's only writer and this is how it
  * writes a run.
  *
- * Lifecycle: pt_record_new (problems recorded, items indexed),
- * pt_record_measured (what a resumed run skips), pt_record_begin (the run
+ * Lifecycle: pt_record_new, pt_record_store (problems recorded, items
+ * indexed), pt_record_measured (what a resumed run skips), pt_record_begin (the run
  * and its jobs), then pt_record_claim and pt_record_finish for each item,
  * and pt_record_end (claimed jobs requeued, the run's status).
  */
@@ -30,12 +30,13 @@ typedef struct pt_record_opts_s {
   pt_db_regime_t regime;           /* of every job and result */
 } pt_record_opts_t;
 
-/* Records the plan's problems and indexes its items by (problem, variant)
- * ids; variant_ids[i] is item i's variant. o is copied; its plan must
+/* A record of o's plan; nothing is written yet. o is copied; its plan must
  * outlive r. */
-int pt_record_new(const pt_record_opts_t *o, const int64_t *variant_ids,
-                  pt_record_t **out, pt_err_t *err);
+int pt_record_new(const pt_record_opts_t *o, pt_record_t **out, pt_err_t *err);
 void pt_record_free(pt_record_t *r);
+/* Records the plan's problems and indexes its items by (problem, variant)
+ * ids; variant_ids[i] is item i's variant. */
+int pt_record_store(pt_record_t *r, const int64_t *variant_ids, pt_err_t *err);
 
 /* Sets done[i] for the items already measured on arch in the regime, in
  * any run and whatever the status; *n of them were not set before. */

@@ -361,6 +361,43 @@ static int skip_measured(pt_sup_t *s) {
   return rc;
 }
 
+/* The plan's sources, variants and problems in the database, and the index
+ * from their ids to items. */
+static int store_plan(pt_sup_t *s) {
+  const pt_plan_t *p = s->o->plan;
+  int rc = pt_units_store(s->units, s->err);
+  int64_t *variant_ids = malloc((p->nitems > 0 ? p->nitems : 1) * sizeof *variant_ids);
+  if (rc == PT_OK && variant_ids == NULL) rc = pt_err_set(s->err, PT_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == PT_OK && i < p->nitems; i++)
+    variant_ids[i] = pt_units_variant_id(s->units, pt_units_of_item(s->units, i));
+  if (rc == PT_OK) rc = pt_record_store(s->rec, variant_ids, s->err);
+  free(variant_ids);
+  return rc;
+}
+
+/* Everything up to the refusal of measured items in one transaction: a
+ * refused run leaves the database byte-identical. */
+static int store_and_check(pt_sup_t *s, const pt_limits_t *lim) {
+  int rc = pt_db_begin(s->o->db);
+  if (rc != PT_OK) return pt_err_set(s->err, rc, "%s", pt_db_errmsg(s->o->db));
+  rc = store_plan(s);
+  if (rc == PT_OK) rc = pt_units_target(s->units, s->sum->arch, lim, s->err);
+  if (rc == PT_OK) rc = put_devices(s);
+  if (rc == PT_OK) rc = skip_measured(s);
+  int end = pt_db_end(s->o->db, rc);
+  if (rc == PT_OK && end != PT_OK) rc = pt_err_set(s->err, end, "%s", pt_db_errmsg(s->o->db));
+  return rc;
+}
+
+/* Runs of this host whose process is gone are marked interrupted. */
+static int reap_dead_runs(pt_sup_t *s) {
+  int reaped = 0;
+  int rc = pt_db_runs_reap(s->o->db, s->o->host, &reaped);
+  if (rc != PT_OK) return pt_err_set(s->err, rc, "%s", pt_db_errmsg(s->o->db));
+  if (reaped > 0) logf_(s, -1, "marked %d dead run(s) of %s interrupted", reaped, s->o->host);
+  return PT_OK;
+}
+
 static int prepare(pt_sup_t *s) {
   int first;
   pt_limits_t lim;
@@ -369,9 +406,8 @@ static int prepare(pt_sup_t *s) {
   const pt_gpu_props_t *props = pt_pool_props(s->pool, first);
   snprintf(s->sum->arch, sizeof s->sum->arch, "%s", props->arch);
   pt_constraints_limits_from_props(props, &lim);
-  rc = pt_units_target(s->units, s->sum->arch, &lim, s->err);
-  if (rc == PT_OK) rc = put_devices(s);
-  if (rc == PT_OK) rc = skip_measured(s);
+  rc = store_and_check(s, &lim);
+  if (rc == PT_OK) rc = reap_dead_runs(s);
   if (rc == PT_OK)
     rc = pt_record_begin(s->rec, s->o->host, s->o->command, s->sum->arch, &s->run_id,
                          &s->total, s->err);
@@ -458,7 +494,8 @@ static int check_opts(const pt_sup_opts_t *o, pt_err_t *err) {
 static int compile_only(pt_sup_t *s) {
   pt_limits_t lim;
   snprintf(s->sum->arch, sizeof s->sum->arch, "%s", s->o->arch);
-  int rc = pt_constraints_limits_for_arch(s->o->arch, &lim, s->err);
+  int rc = store_plan(s);
+  if (rc == PT_OK) rc = pt_constraints_limits_for_arch(s->o->arch, &lim, s->err);
   if (rc == PT_OK) rc = pt_units_target(s->units, s->o->arch, &lim, s->err);
   if (rc != PT_OK) return rc;
   pt_units_need(s->units, NULL);
@@ -476,16 +513,9 @@ static int new_units(pt_sup_t *s) {
 }
 
 static int new_record(pt_sup_t *s) {
-  const pt_plan_t *p = s->o->plan;
-  int64_t *variant_ids = malloc((p->nitems > 0 ? p->nitems : 1) * sizeof *variant_ids);
-  if (variant_ids == NULL) return pt_err_set(s->err, PT_ENOMEM, "out of memory");
-  for (size_t i = 0; i < p->nitems; i++)
-    variant_ids[i] = pt_units_variant_id(s->units, pt_units_of_item(s->units, i));
-  pt_record_opts_t ro = {s->o->db, p, &s->routing_parsed, s->o->seed,
+  pt_record_opts_t ro = {s->o->db, s->o->plan, &s->routing_parsed, s->o->seed,
                          s->o->warm ? PT_DB_REGIME_WARM : PT_DB_REGIME_COLD};
-  int rc = pt_record_new(&ro, variant_ids, &s->rec, s->err);
-  free(variant_ids);
-  return rc;
+  return pt_record_new(&ro, &s->rec, s->err);
 }
 
 static int new_best(pt_sup_t *s) {

@@ -175,8 +175,6 @@ int pt_units_new(const pt_units_opts_t *o, const pt_plan_t *plan, pt_units_t **o
   s->plan = plan;
   s->err = err;
   int rc = build_units(s);
-  if (rc == PT_OK) rc = put_sources(s);
-  if (rc == PT_OK) rc = put_variants(s);
   if (rc != PT_OK) {
     pt_units_free(s);
     return rc;
@@ -184,6 +182,12 @@ int pt_units_new(const pt_units_opts_t *o, const pt_plan_t *plan, pt_units_t **o
   s->st.units = s->nunits;
   *out = s;
   return PT_OK;
+}
+
+int pt_units_store(pt_units_t *s, pt_err_t *err) {
+  s->err = err;
+  int rc = put_sources(s);
+  return rc == PT_OK ? put_variants(s) : rc;
 }
 
 void pt_units_free(pt_units_t *s) {

@@ -5,8 +5,8 @@
  * compiler; the others compile on libuv's thread pool, a few at a time, in
  * the plan's order of first use, and their results go to the cache.
  *
- * Lifecycle: pt_units_new (the units of a plan, their sources and variants
- * recorded), pt_units_target (an arch and its limits: feasibility and cache
+ * Lifecycle: pt_units_new (the units of a plan), pt_units_store (their
+ * sources and variants recorded), pt_units_target (an arch and its limits: feasibility and cache
  * keys), pt_units_need (which units to settle), pt_units_start (look up or
  * compile them; hooks report each), pt_units_stop, pt_units_free.
  * Everything but the compiler calls runs on the loop thread.
@@ -68,11 +68,14 @@ typedef enum {
   PT_UNITS_SETTLED,                /* infeasible or compile_fail: no worker needed */
 } pt_units_ready_t;
 
-/* The units of plan's items, with their sources and variants recorded in
- * o->db (o and plan are kept: they must outlive the set). */
+/* The units of plan's items; nothing is written (o and plan are kept: they
+ * must outlive the set). */
 int pt_units_new(const pt_units_opts_t *o, const pt_plan_t *plan, pt_units_t **out,
                  pt_err_t *err);
 void pt_units_free(pt_units_t *s);
+/* Records the units' sources and variants in o->db (the variant ids that
+ * pt_units_variant_id returns come from here). */
+int pt_units_store(pt_units_t *s, pt_err_t *err);
 
 /* Compiles for arch: the compiler's version, each unit's source and cache
  * key, and which units lim makes infeasible (with the rule and its reason). */
