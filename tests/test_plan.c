@@ -208,7 +208,11 @@ START_TEST(tokens_and_shards_parse) {
       {"4,2", "at 2"},    {"a", "'a'"},
       {"1,", "''"},       {"", "''"},
       {"1,-3", "'-3'"},   {"16777216", "'16777216'"},
-      {"1, 2", "' 2'"},
+      {"1, 2", "' 2'"},   {"\t1", "'\t1'"},
+      {"1,\t2", "'\t2'"}, {"\n1", "'\n1'"},
+      {"\v1", "'\v1'"},   {"\r1", "'\r1'"},
+      {"\f1", "'\f1'"},   {"+1", "'+1'"},
+      {"1,+2", "'+2'"},   {"0x10", "'0x10'"},
   };
   for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
     pt_err_t err;
@@ -220,7 +224,8 @@ START_TEST(tokens_and_shards_parse) {
   ck_assert_int_eq(pt_plan_parse_shard("3/4", &i, &k, NULL), PT_OK);
   ck_assert_int_eq(i, 3);
   ck_assert_int_eq(k, 4);
-  const char *bad_shards[] = {"1/1", "-1/2", "a/b", "1/0", "0/2x", "0", "/2", "0/+2"};
+  const char *bad_shards[] = {"1/1", "-1/2", "a/b", "1/0", "0/2x", "0", "/2", "0/+2",
+                              "\t0/2", "0/\t2", " 0/2", "0/ 2", "0/2 "};
   for (size_t j = 0; j < sizeof bad_shards / sizeof bad_shards[0]; j++) {
     pt_err_t err;
     ck_assert_int_eq(pt_plan_parse_shard(bad_shards[j], &i, &k, &err), PT_EINVAL);

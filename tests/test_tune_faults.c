@@ -577,6 +577,21 @@ START_TEST(cli_refuses_bad_input_before_any_work) {
       {"--grid", bad, "bad.json"},
       {"--routing", "zipf:-1", "option --routing"},
       {"--arch", "pdp11", "option --arch"},
+      /* Whitespace is refused by every number parser alike (num.h). */
+      {"--tokens", "\t1", "option --tokens: token count '\t1'"},
+      {"--tokens", " 1", "option --tokens: token count ' 1'"},
+      {"--tokens", "1,\n16", "option --tokens: token count '\n16'"},
+      {"--shard", "\t0/2", "option --shard"},
+      {"--shard", "0/\t2", "option --shard"},
+      {"--gpus", "\t0", "option --gpus"},
+      {"--gpus", "0,\t1", "option --gpus"},
+      {"--budget", "\t8h", "option --budget"},
+      {"--budget", "1h\t30m", "option --budget"},
+      {"--jobs", "\t2", "option '--jobs' expects an integer"},
+      {"--seed", " 1", "option '--seed' expects an integer"},
+      {"--min-ms", "+5", "option '--min-ms' expects an integer"},
+      {"--routing", "zipf:\t1.2", "option --routing"},
+      {"--variants", "bm=\t16", "variant spec"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     pt_test_out_t r = TUNE("--db", w.db, cases[i].opt, cases[i].val);

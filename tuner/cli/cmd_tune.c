@@ -14,6 +14,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "family.h"
+#include "num.h"
 #include "opts.h"
 #include "plan.h"
 #include "routing.h"
@@ -40,9 +41,9 @@ static int parse_duration(const char *s, double *out, pt_err_t *err) {
   const char *p = s;
   if (*p == '\0') return pt_err_set(err, PT_EINVAL, "option --budget: empty duration");
   while (*p != '\0') {
-    char *end = NULL;
-    double v = strtod(p, &end);
-    if (end == p || !(v >= 0.0) || !isfinite(v))
+    const char *end = NULL;
+    double v = 0.0;
+    if (pt_num_parse_double(p, &end, &v) != 0 || !(v >= 0.0))
       return pt_err_set(err, PT_EINVAL,
                         "option --budget: '%s' is not a duration like 8h, 90m, 1h30m or 45s", s);
     double unit = 1.0;
@@ -65,10 +66,10 @@ static int parse_duration(const char *s, double *out, pt_err_t *err) {
 static int parse_gpus(const char *s, int *gpus, int *n, pt_err_t *err) {
   int cnt = 0;
   for (const char *p = s;; cnt++) {
-    char *end = NULL;
-    long v = strtol(p, &end, 10);
-    if (end == p || *p == '-' || *p == '+' || v > 1024 ||
-        (*end != ',' && *end != '\0') || cnt == GPUS_MAX)
+    const char *end = NULL;
+    long v = 0;
+    if (pt_num_parse_long(p, &end, 0, 1024, &v) != 0 || (*end != ',' && *end != '\0') ||
+        cnt == GPUS_MAX)
       return pt_err_set(err, PT_EINVAL,
                         "option --gpus: '%s' is not a list of device ordinals like 0,1", s);
     for (int i = 0; i < cnt; i++)

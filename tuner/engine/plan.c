@@ -1,13 +1,13 @@
 /* The work plan: problems, candidate variants, interleaving, shards. */
 #include "plan.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hash.h"
+#include "num.h"
 #include "rng.h"
 
 /* ---- variant specs ---- */
@@ -181,16 +181,6 @@ int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
 
 /* ---- tokens and shards ---- */
 
-static int parse_int(const char *s, char **end, long lo, long hi, long *out) {
-  errno = 0;
-  long v = strtol(s, end, 10);
-  if (*end == s || errno != 0 || v < lo || v > hi || *s == '+' || *s == '-' ||
-      *s == ' ')
-    return -1;
-  *out = v;
-  return 0;
-}
-
 int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err) {
   int cap = 0, cnt = 0;
   int *v = NULL;
@@ -198,9 +188,9 @@ int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err) {
   *out = NULL;
   *n = 0;
   for (;;) {
-    char *end = NULL;
+    const char *end = NULL;
     long t = 0;
-    if (parse_int(p, &end, 1, PT_FAMILY_TOKENS_MAX, &t) != 0 ||
+    if (pt_num_parse_long(p, &end, 1, PT_FAMILY_TOKENS_MAX, &t) != 0 ||
         (*end != ',' && *end != '\0')) {
       free(v);
       size_t len = strcspn(p, ",");
@@ -233,10 +223,10 @@ int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err) {
 }
 
 int pt_plan_parse_shard(const char *s, int *shard, int *nshards, pt_err_t *err) {
-  char *end = NULL;
+  const char *end = NULL;
   long i = 0, n = 0;
-  if (parse_int(s, &end, 0, INT_MAX, &i) != 0 || *end != '/' ||
-      parse_int(end + 1, &end, 1, INT_MAX, &n) != 0 || *end != '\0' || i >= n)
+  if (pt_num_parse_long(s, &end, 0, INT_MAX, &i) != 0 || *end != '/' ||
+      pt_num_parse_long(end + 1, NULL, 1, INT_MAX, &n) != 0 || i >= n)
     return pt_err_set(err, PT_EINVAL, "shard '%s' is not i/N with 0 <= i < N", s);
   *shard = (int)i;
   *nshards = (int)n;

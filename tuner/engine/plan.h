@@ -76,8 +76,9 @@ void pt_plan_free(pt_plan_t *plan);
 int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
                      pt_variant_t **out, int *n, pt_err_t *err);
 
-/* "1,16,128": strictly increasing positive counts, into a malloc'd array.
- * PT_EINVAL naming the bad entry. */
+/* "1,16,128": strictly increasing positive counts, into a malloc'd array
+ * (pt_num_parse_long's rule: no whitespace or sign). PT_EINVAL naming the
+ * bad entry. */
 int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err);
 
 /* "i/N" with 0 <= i < N. PT_EINVAL otherwise. */
