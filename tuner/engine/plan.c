@@ -15,6 +15,7 @@
 #define SPEC_ITEMS_MAX 32
 #define SPEC_VALUES_MAX 16
 #define EXPAND_MAX 100000
+#define SPEC_SHOWN 160  /* characters of a spec quoted in a message */
 
 typedef struct vlist_s {
   pt_variant_t *v;
@@ -91,15 +92,22 @@ static int split_spec(pt_stage_t stage, char *spec, spec_item_t *items, int *n,
   }
 }
 
+/* The product of the items' value counts, saturated just above EXPAND_MAX:
+ * 16 knobs of 16 values is 2^64, which would wrap a long to 0. */
+static long expand_count(const spec_item_t *items, int n) {
+  long total = 1;
+  for (int i = 0; i < n && total <= EXPAND_MAX; i++) total *= items[i].nvalues;
+  return total > EXPAND_MAX ? EXPAND_MAX + 1L : total;
+}
+
 /* Adds the product of items' values, odometer order (last knob fastest). */
 static int expand(pt_stage_t stage, const spec_item_t *items, int n,
                   vlist_t *out, pt_err_t *err) {
   int idx[SPEC_ITEMS_MAX] = {0};
-  long total = 1;
-  for (int i = 0; i < n; i++) total *= items[i].nvalues;
+  long total = expand_count(items, n);
   if (total > EXPAND_MAX)
-    return pt_err_set(err, PT_EINVAL, "expands to %ld variants, more than %d",
-                      total, EXPAND_MAX);
+    return pt_err_set(err, PT_EINVAL,
+                      "expands to more than %d variants (the limit of one spec)", EXPAND_MAX);
   for (long c = 0; c < total; c++) {
     char text[512];
     size_t len = 0;
@@ -167,7 +175,10 @@ int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
   }
   for (int i = 0; rc == PT_OK && i < nspecs; i++) {
     rc = add_spec(stage, specs[i], &l, err);
-    if (rc != PT_OK) pt_err_prefix(err, "variant spec '%s'", specs[i]);
+    /* A long spec is cut so the message keeps its reason. */
+    if (rc != PT_OK)
+      pt_err_prefix(err, "variant spec '%.*s%s'", SPEC_SHOWN, specs[i],
+                    strlen(specs[i]) > SPEC_SHOWN ? "..." : "");
   }
   if (rc != PT_OK) {
     free(l.v);

@@ -71,8 +71,8 @@ void pt_plan_free(pt_plan_t *plan);
  *   "all"      the stage's whole enumerated space
  *   "bm=16|32,bn=128,..."  knob values with '|' alternatives: their product
  * A spec naming a knob only the other stage has adds nothing to this stage;
- * *n may then be 0. PT_EINVAL naming the spec when it is malformed or names
- * an unknown knob or value. */
+ * *n may then be 0. PT_EINVAL naming the spec when it is malformed, names
+ * an unknown knob or value, or its product is over 100000 variants. */
 int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
                      pt_variant_t **out, int *n, pt_err_t *err);
 
