@@ -1,9 +1,8 @@
 /* pipetune tune: plan, compile and measure variants over a shape grid into a
  * database (DESIGN §6, §7). Every option is checked before any worker
- * starts; with no GPU it compile-checks the plan and says that timing needs
- * one. Progress goes to stderr (one live line on a terminal, log lines
- * otherwise), the summary to stdout. */
-#include <math.h>
+ * starts; with no GPU it compile-checks the plan, then exits 1 saying that
+ * timing needs one (exit 0 with --compile-only). Progress goes to stderr
+ * (one live line on a terminal, log lines otherwise), the summary to stdout. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,7 +241,6 @@ static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
            s->wall_s);
     if (s->compiled > 0 && s->compile_wall_s > 0)
       printf("compile rate %.1f variants/s\n", s->compiled / s->compile_wall_s);
-    if (!compile_only) printf("timing needs a GPU: nothing was measured\n");
     return;
   }
   printf("tune: %zu of %zu planned items measured on %d gpu(s) (%s), %zu already in '%s'\n",
@@ -316,6 +314,11 @@ static int run_tune(const tune_args_t *a, char *cmdline) {
     } else if (sum.end == PT_SUP_BUDGET) {
       fprintf(stderr, "budget reached: %zu items left; run again with --resume to finish\n",
               sum.planned - sum.skipped - sum.done);
+    } else if (ngpus == 0 && !a->compile_only) {
+      /* Measuring was asked for: `tune && emit` must stop here, not at emit. */
+      fprintf(stderr, "error: no GPU found: nothing was measured (timing needs a GPU; "
+                      "--compile-only asks for the compile check alone)\n");
+      status = 1;
     } else if (ngpus == 0 && sum.compile_failed > 0) {
       status = 1;
     }
