@@ -501,13 +501,32 @@ static void declarations(const pt_emit_table_t *t, FILE *f) {
         "#endif\n", f);
 }
 
+/* A plain file name: whatever else #include "..." would take (quotes,
+ * backslashes, '?' of a trigraph, spaces, control bytes, '/') may mean
+ * something else to the preprocessor or another file system. */
+static int header_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != 0 && strchr("._-+", c) != NULL);
+}
+
+static int printable(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
+  return 1;
+}
+
 int pt_emit_check_header_name(const char *name, pt_err_t *err) {
-  for (const char *p = name; *p; p++)
-    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
-      return pt_err_set(err, PT_EINVAL,
-                        "header name '%s' cannot be #included (quote, backslash "
-                        "or control character)", name);
-  return name[0] ? PT_OK : pt_err_set(err, PT_EINVAL, "empty header name");
+  const char *p = name;
+  while (header_char((unsigned char)*p)) p++;
+  if (*p == '\0' && name[0] != '\0' && name[0] != '.') return PT_OK;
+  /* The name as typed, unless it holds bytes a terminal would act on. */
+  char shown[256];
+  if (printable(name)) snprintf(shown, sizeof shown, "%s", name);
+  else pt_emit_c_escape(name, shown, sizeof shown);
+  return pt_err_set(err, PT_EINVAL,
+                    "header name '%s' cannot be #included: use a plain file name of "
+                    "letters, digits, '.', '_', '-' and '+', not starting with '.'",
+                    shown);
 }
 
 /* text as a comment of lines up to 80 columns, broken at spaces. */
@@ -725,7 +744,8 @@ static const char lookup_code[] =
     "    }\n"
     "    d = spc_ratio(f->model_dim, model_dim) * spc_ratio(f->inter_dim, inter_dim);\n"
     "    e = spc_ratio(f->experts, experts) * spc_ratio(f->topk, topk);\n"
-    "    if (near == 0 || d < dist || (d == dist && e < tie)) {\n"
+    "    /* d <= dist after d < dist failed: a tie (no ==, for -Wfloat-equal). */\n"
+    "    if (near == 0 || d < dist || (d <= dist && e < tie)) {\n"
     "      near = f;\n"
     "      dist = d;\n"
     "      tie = e;\n"

@@ -101,12 +101,14 @@ typedef struct pt_emit_opts_s {
                              the same database gives the same bytes */
 } pt_emit_opts_t;
 
-/* PT_OK when name can appear in #include "name" (no '"', '\\' or control
- * characters, not empty); PT_EINVAL naming it otherwise. */
+/* PT_OK when name is a plain file name safe in #include "name": letters,
+ * digits, '.', '_', '-' and '+', not empty and not starting with '.' (so no
+ * quote, backslash, trigraph, space, control character or directory);
+ * PT_EINVAL naming it (escaped) otherwise. */
 int pt_emit_check_header_name(const char *name, pt_err_t *err);
 
-/* Writes select_pipe_config.c / .h. PT_EINVAL for a header name that cannot
- * be #included ('"', '\\', control characters), PT_EIO when f fails. */
+/* Writes select_pipe_config.c / .h. PT_EINVAL for a header name that
+ * pt_emit_check_header_name refuses, PT_EIO when f fails. */
 int pt_emit_source(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
                    pt_err_t *err);
 int pt_emit_header(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,

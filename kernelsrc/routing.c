@@ -2,12 +2,12 @@
  * double in a fixed order, so a seed gives the same routing everywhere. */
 #include "routing.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "num.h"
 #include "rng.h"
 
 /* The valid exponents: NaN fails both comparisons. */
@@ -22,10 +22,8 @@ int pt_routing_parse(const char *spec, pt_routing_t *out, pt_err_t *err) {
     return pt_err_set(err, PT_EINVAL,
                       "unknown routing '%s' (expected 'uniform' or 'zipf:S')",
                       spec ? spec : "");
-  char *end;
-  errno = 0;
-  double s = strtod(spec + 5, &end);
-  if (end == spec + 5 || *end != '\0' || errno != 0 || !zipf_exponent_ok(s))
+  double s = 0.0;
+  if (pt_num_parse_double(spec + 5, NULL, &s) != 0 || !zipf_exponent_ok(s))
     return pt_err_set(err, PT_EINVAL,
                       "bad routing '%s' (the zipf exponent must be "
                       "a finite number > 0)",

@@ -2,11 +2,12 @@
  * below: one row per knob, in canonical spec order (DESIGN §5 and §9). */
 #include "knobs.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "num.h"
 
 #define G1 (1u << PT_STAGE_GEMM1)
 #define G2 (1u << PT_STAGE_GEMM2)
@@ -223,16 +224,11 @@ const pt_knob_t *pt_knobs_find(const char *key, size_t len) {
   return NULL;
 }
 
-/* A decimal int, nothing else: "032" is 32; "", "-", "+1", "1e3", "0x10"
- * and out-of-range values fail. */
+/* A decimal int, nothing else (num.h): "032" is 32; "", "-", "+1", " 1",
+ * "1e3", "0x10" and out-of-range values fail. */
 static int parse_int(const char *s, int *out) {
-  const char *p = s + (*s == '-');
-  if (*p == '\0') return -1;
-  for (; *p != '\0'; p++)
-    if (*p < '0' || *p > '9') return -1;
-  errno = 0;
-  long v = strtol(s, NULL, 10);
-  if (errno != 0 || v < INT_MIN || v > INT_MAX) return -1;
+  long v = 0;
+  if (pt_num_parse_long(s, NULL, INT_MIN, INT_MAX, &v) != 0) return -1;
   *out = (int)v;
   return 0;
 }

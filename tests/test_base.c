@@ -1,6 +1,7 @@
 /* Tests of the lowest layer's helpers: the seeded generators (rng.h) against
  * published reference values and the values the project's plans and inputs
- * were built with, and FNV-1a (hash.h) against its published test vectors. */
+ * were built with, FNV-1a (hash.h) against its published test vectors, and
+ * the typed-number rule (num.h) with the inputs it must refuse. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "checkmain.h"
 #include "hash.h"
+#include "num.h"
 #include "rng.h"
 
 START_TEST(splitmix64_reference_values) {
@@ -107,6 +109,49 @@ START_TEST(fnv1a_reference_values) {
 }
 END_TEST
 
+START_TEST(typed_integers) {
+  long v = 0;
+  const char *end = NULL;
+  ck_assert_int_eq(pt_num_parse_long("032", NULL, 0, 100, &v), 0);
+  ck_assert_int_eq(v, 32);
+  ck_assert_int_eq(pt_num_parse_long("-7", NULL, -10, 10, &v), 0);
+  ck_assert_int_eq(v, -7);
+  ck_assert_int_eq(pt_num_parse_long("12,5", &end, 0, 100, &v), 0);
+  ck_assert_int_eq(v, 12);
+  ck_assert_str_eq(end, ",5");
+  /* Whitespace of every kind, anywhere, a '+', a '-' where the range has no
+   * negatives, other bases, exponents, out of range, empty. */
+  const char *bad[] = {" 1", "\t1", "\n1", "\v1", "\f1", "\r1", "1 ", "1\t", "- 1", "+1",
+                       "-0", "-1", "0x10", "1e3", "101", "", "-", "a", "99999999999999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    v = 42;
+    ck_assert_msg(pt_num_parse_long(bad[i], NULL, 0, 100, &v) == -1, "'%s' passed", bad[i]);
+    ck_assert_int_eq(v, 42);
+  }
+  /* With end, the number stops before any space: the caller sees it. */
+  ck_assert_int_eq(pt_num_parse_long("1 ,2", &end, 0, 100, &v), 0);
+  ck_assert_str_eq(end, " ,2");
+  ck_assert_int_eq(pt_num_parse_long("\t-1", &end, -10, 10, &v), -1);
+}
+END_TEST
+
+START_TEST(typed_numbers) {
+  double d = 0;
+  const char *end = NULL;
+  ck_assert_int_eq(pt_num_parse_double("1.5", NULL, &d), 0);
+  ck_assert(d == 1.5);
+  ck_assert_int_eq(pt_num_parse_double(".5", NULL, &d), 0);
+  ck_assert_int_eq(pt_num_parse_double("-2e-3", NULL, &d), 0);
+  ck_assert(d == -2e-3);
+  ck_assert_int_eq(pt_num_parse_double("8h", &end, &d), 0);
+  ck_assert_str_eq(end, "h");
+  const char *bad[] = {" 1", "\t1.5", "\n1", "1 ", "+1", "inf", "nan", "-inf", "0x1p3",
+                       "1e999", ".", "-", "", "e3", "- 1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ck_assert_msg(pt_num_parse_double(bad[i], NULL, &d) == -1, "'%s' passed", bad[i]);
+}
+END_TEST
+
 static Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("rng");
@@ -120,6 +165,11 @@ static Suite *base_suite(void) {
   tc = tcase_create("hash");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, fnv1a_reference_values);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("num");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, typed_integers);
+  tcase_add_test(tc, typed_numbers);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -366,12 +366,56 @@ START_TEST(emit_command_files_and_exit_codes) {
 }
 END_TEST
 
+/* Header names: a plain file name or exit 2 with one error line, nothing
+ * written and the database untouched. "x?" "?=.h" is the trigraph ??= (a
+ * '#'), spelled so this file has none. */
+START_TEST(header_names_refused) {
+  pt_err_t err;
+  const char *good[] = {"select_pipe_config.h", "spc-v2.h", "a+b.H", "x"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    ck_assert_msg(pt_emit_check_header_name(good[i], &err) == PT_OK, "%s: %s", good[i], err.msg);
+  const char *bad[] = {"x?" "?=.h", "x?.h", "a b.h", "a\tb.h", "a\nb.h", "a\rb.h", "x'y.h",
+                       "x\"y.h", "x\\y.h", "x*/.h", "sub/x.h", ".h", "..", "", "a\177.h",
+                       "\303\251.h"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ck_assert_msg(pt_emit_check_header_name(bad[i], &err) == PT_EINVAL, "'%s' passed", bad[i]);
+    ck_assert_ptr_nonnull(strstr(err.msg, "cannot be #included"));
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+  }
+  char *sub = pt_test_join(dir, "hdr");
+  ck_assert_int_eq(mkdir(sub, 0700), 0);
+  char *c = pt_test_join(sub, "spc.c");
+  size_t before_len = 0, after_len = 0;
+  char *before = pt_test_slurp(db_path, &before_len);
+  const char *cli_bad[] = {"x?" "?=.h", "a\tb.h", "a\nb.h", "x'y.h"};
+  for (size_t i = 0; i < sizeof cli_bad / sizeof cli_bad[0]; i++) {
+    char *h = pt_test_join(sub, cli_bad[i]);
+    pt_test_out_t r = RUN("emit", "--db", db_path, "-o", c, "--header", h);
+    pt_test_expect(r, 2, "cannot be #included", NULL);
+    ck_assert_msg(strncmp(r.err, "error: header name '", 20) == 0, "%s", r.err);
+    ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "not one line: %s", r.err);
+    ck_assert_int_ne(access(c, F_OK), 0);
+    ck_assert_int_ne(access(h, F_OK), 0);
+    pt_test_out_free(&r);
+    free(h);
+  }
+  char *after = pt_test_slurp(db_path, &after_len);
+  ck_assert_uint_eq(before_len, after_len);
+  ck_assert(memcmp(before, after, before_len) == 0);
+  free(before);
+  free(after);
+  free(c);
+  free(sub);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("emit");
   TCase *tc = tcase_create("emit");
   tcase_add_unchecked_fixture(tc, setup_once, teardown_once);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, escape_every_byte);
+  tcase_add_test(tc, header_names_refused);
   tcase_add_test(tc, intervals_cover_tokens_and_follow_winners);
   tcase_add_test(tc, arch_selection_and_refusals);
   tcase_add_test(tc, source_is_deterministic_and_documented);

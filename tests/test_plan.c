@@ -1,9 +1,11 @@
 /* The work plan: contents, order, interleaving, shards, variant specs and
  * the option parsers, with the bad inputs themselves. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkmain.h"
 #include "plan.h"
 
 static pt_family_set_t builtin(void) {
@@ -197,6 +199,49 @@ START_TEST(variant_specs_refused) {
 }
 END_TEST
 
+/* n items of m alternatives each ("bm=16|...", repeated): the values need
+ * not be valid, the count is refused before any is parsed. */
+static char *product_spec(int n, int m) {
+  size_t cap = (size_t)n * (size_t)(4 + 3 * m) + 1, len = 0;
+  char *s = malloc(cap);
+  ck_assert_ptr_nonnull(s);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < m; j++)
+      len += (size_t)snprintf(s + len, cap - len, "%s%d", j ? "|" : i ? ",bm=" : "bm=", j + 1);
+  return s;
+}
+
+/* 16 knobs of 16 values is 2^64 variants: the count wrapped a long to 0 and
+ * the spec added nothing, silently. Every product over the limit is refused
+ * naming the spec and the limit, whatever its size. */
+START_TEST(variant_spec_products_saturate) {
+  const int shapes[][2] = {{16, 16}, {17, 16}, {32, 16}, {16, 15}, {5, 11}};
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    char *spec = product_spec(shapes[i][0], shapes[i][1]);
+    const char *specs[] = {"bm=16", spec};
+    pt_variant_t *v = (pt_variant_t *)1;
+    int n = 5;
+    pt_err_t err;
+    ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM1, specs, 2, &v, &n, &err), PT_EINVAL);
+    ck_assert_ptr_null(v);
+    ck_assert_int_eq(n, 0);
+    ck_assert_msg(strncmp(err.msg, "variant spec 'bm=1|2|", 21) == 0, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "expands to more than 100000 variants"), "%s", err.msg);
+    ck_assert_msg(i > 0 || strstr(err.msg, "...': expands"), "%s", err.msg);  /* cut */
+    free(spec);
+  }
+  /* 100000 exactly is within the limit: refused only for its values. */
+  char *spec = product_spec(5, 10);
+  const char *specs[] = {spec};
+  pt_variant_t *v = NULL;
+  int n = 0;
+  pt_err_t err;
+  ck_assert_int_eq(pt_plan_variants(PT_STAGE_GEMM1, specs, 1, &v, &n, &err), PT_EINVAL);
+  ck_assert_msg(strstr(err.msg, "expands to") == NULL, "%s", err.msg);
+  free(spec);
+}
+END_TEST
+
 START_TEST(tokens_and_shards_parse) {
   int *t = NULL, n = 0, i = 0, k = 0;
   ck_assert_int_eq(pt_plan_parse_tokens("1,16,128,8192", &t, &n, NULL), PT_OK);
@@ -208,7 +253,11 @@ START_TEST(tokens_and_shards_parse) {
       {"4,2", "at 2"},    {"a", "'a'"},
       {"1,", "''"},       {"", "''"},
       {"1,-3", "'-3'"},   {"16777216", "'16777216'"},
-      {"1, 2", "' 2'"},
+      {"1, 2", "' 2'"},   {"\t1", "'\t1'"},
+      {"1,\t2", "'\t2'"}, {"\n1", "'\n1'"},
+      {"\v1", "'\v1'"},   {"\r1", "'\r1'"},
+      {"\f1", "'\f1'"},   {"+1", "'+1'"},
+      {"1,+2", "'+2'"},   {"0x10", "'0x10'"},
   };
   for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
     pt_err_t err;
@@ -220,7 +269,8 @@ START_TEST(tokens_and_shards_parse) {
   ck_assert_int_eq(pt_plan_parse_shard("3/4", &i, &k, NULL), PT_OK);
   ck_assert_int_eq(i, 3);
   ck_assert_int_eq(k, 4);
-  const char *bad_shards[] = {"1/1", "-1/2", "a/b", "1/0", "0/2x", "0", "/2", "0/+2"};
+  const char *bad_shards[] = {"1/1", "-1/2", "a/b", "1/0", "0/2x", "0", "/2", "0/+2",
+                              "\t0/2", "0/\t2", " 0/2", "0/ 2", "0/2 "};
   for (size_t j = 0; j < sizeof bad_shards / sizeof bad_shards[0]; j++) {
     pt_err_t err;
     ck_assert_int_eq(pt_plan_parse_shard(bad_shards[j], &i, &k, &err), PT_EINVAL);
@@ -268,18 +318,16 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("plan");
   TCase *tc = tcase_create("plan");
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, smoke_plan_covers_every_candidate_once);
   tcase_add_test(tc, order_is_deterministic_and_interleaved);
   tcase_add_test(tc, shards_partition_the_plan);
   tcase_add_test(tc, family_dtype_tokens_stage_select);
   tcase_add_test(tc, variant_specs_expand);
   tcase_add_test(tc, variant_specs_refused);
+  tcase_add_test(tc, variant_spec_products_saturate);
   tcase_add_test(tc, tokens_and_shards_parse);
   tcase_add_test(tc, requests_refused);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return pt_test_run_suite(s);
 }

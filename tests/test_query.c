@@ -591,6 +591,9 @@ START_TEST(diff_command_exit_codes) {
   r = RUN("diff", db_path, slow_path, "--threshold", "-3");
   pt_test_expect(r, 2, "bad threshold '-3'", NULL);
   pt_test_out_free(&r);
+  r = RUN("diff", db_path, slow_path, "--threshold", "\t5");
+  pt_test_expect(r, 2, "bad threshold '\t5'", NULL);
+  pt_test_out_free(&r);
   char *missing = pt_test_join(dir, "nope.db");
   r = RUN("diff", db_path, missing);
   pt_test_expect(r, 2, "nope.db", NULL);

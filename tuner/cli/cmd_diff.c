@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "builtin.h"
+#include "num.h"
 #include "opts.h"
 #include "query.h"
 
@@ -17,9 +18,10 @@ static const char usage_text[] =
 
 /* "5", "5%" or "2.5": a percentage >= 0. */
 static int parse_pct(const char *s, double *out) {
-  char *end;
-  double x = strtod(s, &end);
-  if (end == s || (*end != '\0' && strcmp(end, "%") != 0) || !(x >= 0) || isinf(x))
+  const char *end = NULL;
+  double x = 0.0;
+  if (pt_num_parse_double(s, &end, &x) != 0 || (*end != '\0' && strcmp(end, "%") != 0) ||
+      !(x >= 0))
     return -1;
   *out = x;
   return 0;

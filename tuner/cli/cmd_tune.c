@@ -1,8 +1,8 @@
 /* pipetune tune: plan, compile and measure variants over a shape grid into a
  * database (DESIGN §6, §7). Every option is checked before any worker
- * starts; with no GPU it compile-checks the plan and says that timing needs
- * one. Progress goes to stderr (one live line on a terminal, log lines
- * otherwise), the summary to stdout. */
+ * starts; with no GPU it compile-checks the plan, then exits 1 saying that
+ * timing needs one (exit 0 with --compile-only). Progress goes to stderr
+ * (one live line on a terminal, log lines otherwise), the summary to stdout. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "builtin.h"
 #include "db.h"
 #include "family.h"
+#include "num.h"
 #include "opts.h"
 #include "plan.h"
 #include "supervisor.h"
@@ -30,10 +31,10 @@ typedef struct progress_s {
 static int parse_gpus(const char *s, int *gpus, int *n, pt_err_t *err) {
   int cnt = 0;
   for (const char *p = s;; cnt++) {
-    char *end = NULL;
-    long v = strtol(p, &end, 10);
-    if (end == p || *p == '-' || *p == '+' || v > 1024 ||
-        (*end != ',' && *end != '\0') || cnt == GPUS_MAX)
+    const char *end = NULL;
+    long v = 0;
+    if (pt_num_parse_long(p, &end, 0, 1024, &v) != 0 || (*end != ',' && *end != '\0') ||
+        cnt == GPUS_MAX)
       return pt_err_set(err, PT_EINVAL,
                         "option --gpus: '%s' is not a list of device ordinals like 0,1", s);
     for (int i = 0; i < cnt; i++)
@@ -149,7 +150,6 @@ static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
            s->wall_s);
     if (s->compiled > 0 && s->compile_wall_s > 0)
       printf("compile rate %.1f variants/s\n", s->compiled / s->compile_wall_s);
-    if (!compile_only) printf("timing needs a GPU: nothing was measured\n");
     return;
   }
   printf("tune: %zu of %zu planned items measured on %d gpu(s) (%s), %zu already in '%s'\n",
@@ -222,6 +222,11 @@ static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
     } else if (sum.end == PT_SUP_BUDGET) {
       fprintf(stderr, "budget reached: %zu items left; run again with --resume to finish\n",
               sum.planned - sum.skipped - sum.done);
+    } else if (ngpus == 0 && !a->compile_only) {
+      /* Measuring was asked for: `tune && emit` must stop here, not at emit. */
+      fprintf(stderr, "error: no GPU found: nothing was measured (timing needs a GPU; "
+                      "--compile-only asks for the compile check alone)\n");
+      status = 1;
     } else if (ngpus == 0 && sum.compile_failed > 0) {
       status = 1;
     }

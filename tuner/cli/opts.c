@@ -1,12 +1,13 @@
 /* Option-table parser shared by every subcommand (see opts.h). */
 #include "opts.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "num.h"
 
 void pt_strlist_free(pt_strlist_t *l) {
   free(l->items);
@@ -58,11 +59,10 @@ static const pt_opt_t *find_short(const pt_opt_t *opts, char c) {
   return NULL;
 }
 
+/* A decimal int by the project's one rule for typed numbers (num.h). */
 static int parse_int(const char *s, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end != '\0' || v < INT_MIN || v > INT_MAX) return -1;
+  long v = 0;
+  if (pt_num_parse_long(s, NULL, INT_MIN, INT_MAX, &v) != 0) return -1;
   *out = (int)v;
   return 0;
 }

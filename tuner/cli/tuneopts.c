@@ -1,11 +1,11 @@
 /* The options of `pipetune tune` (see tuneopts.h). */
 #include "tuneopts.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpu.h"
+#include "num.h"
 #include "routing.h"
 
 void pt_tuneopts_init(pt_tuneopts_t *a) {
@@ -48,9 +48,9 @@ static int parse_duration(const char *s, double *out, pt_err_t *err) {
   const char *p = s;
   if (*p == '\0') return pt_err_set(err, PT_EINVAL, "option --budget: empty duration");
   while (*p != '\0') {
-    char *end = NULL;
-    double v = strtod(p, &end);
-    if (end == p || !(v >= 0.0) || !isfinite(v))
+    const char *end = NULL;
+    double v = 0.0;
+    if (pt_num_parse_double(p, &end, &v) != 0 || !(v >= 0.0))
       return pt_err_set(err, PT_EINVAL,
                         "option --budget: '%s' is not a duration like 8h, 90m, 1h30m or 45s", s);
     double unit = 1.0;

@@ -1,13 +1,13 @@
 /* The work plan: problems, candidate variants, interleaving, shards. */
 #include "plan.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hash.h"
+#include "num.h"
 #include "rng.h"
 
 /* ---- variant specs ---- */
@@ -15,6 +15,7 @@
 #define SPEC_ITEMS_MAX 32
 #define SPEC_VALUES_MAX 16
 #define EXPAND_MAX 100000
+#define SPEC_SHOWN 160  /* characters of a spec quoted in a message */
 
 typedef struct vlist_s {
   pt_variant_t *v;
@@ -91,15 +92,22 @@ static int split_spec(pt_stage_t stage, char *spec, spec_item_t *items, int *n,
   }
 }
 
+/* The product of the items' value counts, saturated just above EXPAND_MAX:
+ * 16 knobs of 16 values is 2^64, which would wrap a long to 0. */
+static long expand_count(const spec_item_t *items, int n) {
+  long total = 1;
+  for (int i = 0; i < n && total <= EXPAND_MAX; i++) total *= items[i].nvalues;
+  return total > EXPAND_MAX ? EXPAND_MAX + 1L : total;
+}
+
 /* Adds the product of items' values, odometer order (last knob fastest). */
 static int expand(pt_stage_t stage, const spec_item_t *items, int n,
                   vlist_t *out, pt_err_t *err) {
   int idx[SPEC_ITEMS_MAX] = {0};
-  long total = 1;
-  for (int i = 0; i < n; i++) total *= items[i].nvalues;
+  long total = expand_count(items, n);
   if (total > EXPAND_MAX)
-    return pt_err_set(err, PT_EINVAL, "expands to %ld variants, more than %d",
-                      total, EXPAND_MAX);
+    return pt_err_set(err, PT_EINVAL,
+                      "expands to more than %d variants (the limit of one spec)", EXPAND_MAX);
   for (long c = 0; c < total; c++) {
     char text[512];
     size_t len = 0;
@@ -167,7 +175,10 @@ int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
   }
   for (int i = 0; rc == PT_OK && i < nspecs; i++) {
     rc = add_spec(stage, specs[i], &l, err);
-    if (rc != PT_OK) pt_err_prefix(err, "variant spec '%s'", specs[i]);
+    /* A long spec is cut so the message keeps its reason. */
+    if (rc != PT_OK)
+      pt_err_prefix(err, "variant spec '%.*s%s'", SPEC_SHOWN, specs[i],
+                    strlen(specs[i]) > SPEC_SHOWN ? "..." : "");
   }
   if (rc != PT_OK) {
     free(l.v);
@@ -181,16 +192,6 @@ int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
 
 /* ---- tokens and shards ---- */
 
-static int parse_int(const char *s, char **end, long lo, long hi, long *out) {
-  errno = 0;
-  long v = strtol(s, end, 10);
-  if (*end == s || errno != 0 || v < lo || v > hi || *s == '+' || *s == '-' ||
-      *s == ' ')
-    return -1;
-  *out = v;
-  return 0;
-}
-
 int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err) {
   int cap = 0, cnt = 0;
   int *v = NULL;
@@ -198,9 +199,9 @@ int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err) {
   *out = NULL;
   *n = 0;
   for (;;) {
-    char *end = NULL;
+    const char *end = NULL;
     long t = 0;
-    if (parse_int(p, &end, 1, PT_FAMILY_TOKENS_MAX, &t) != 0 ||
+    if (pt_num_parse_long(p, &end, 1, PT_FAMILY_TOKENS_MAX, &t) != 0 ||
         (*end != ',' && *end != '\0')) {
       free(v);
       size_t len = strcspn(p, ",");
@@ -235,10 +236,10 @@ int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err) {
 int pt_plan_shard_of(size_t k, int nshards) { return (int)(k % (size_t)nshards); }
 
 int pt_plan_parse_shard(const char *s, int *shard, int *nshards, pt_err_t *err) {
-  char *end = NULL;
+  const char *end = NULL;
   long i = 0, n = 0;
-  if (parse_int(s, &end, 0, INT_MAX, &i) != 0 || *end != '/' ||
-      parse_int(end + 1, &end, 1, INT_MAX, &n) != 0 || *end != '\0' || i >= n)
+  if (pt_num_parse_long(s, &end, 0, INT_MAX, &i) != 0 || *end != '/' ||
+      pt_num_parse_long(end + 1, NULL, 1, INT_MAX, &n) != 0 || i >= n)
     return pt_err_set(err, PT_EINVAL, "shard '%s' is not i/N with 0 <= i < N", s);
   *shard = (int)i;
   *nshards = (int)n;

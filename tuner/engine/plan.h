@@ -79,13 +79,14 @@ void pt_plan_db_problem(const pt_plan_t *plan, int i, const pt_routing_t *r,
  *   "all"      the stage's whole enumerated space
  *   "bm=16|32,bn=128,..."  knob values with '|' alternatives: their product
  * A spec naming a knob only the other stage has adds nothing to this stage;
- * *n may then be 0. PT_EINVAL naming the spec when it is malformed or names
- * an unknown knob or value. */
+ * *n may then be 0. PT_EINVAL naming the spec when it is malformed, names
+ * an unknown knob or value, or its product is over 100000 variants. */
 int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
                      pt_variant_t **out, int *n, pt_err_t *err);
 
-/* "1,16,128": strictly increasing positive counts, into a malloc'd array.
- * PT_EINVAL naming the bad entry. */
+/* "1,16,128": strictly increasing positive counts, into a malloc'd array
+ * (pt_num_parse_long's rule: no whitespace or sign). PT_EINVAL naming the
+ * bad entry. */
 int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err);
 
 /* The shard of nshards that item k of the whole plan belongs to. */

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "measure.h"
+#include "num.h"
 #include "rng.h"
 
 /* ---- timing an item ---- */
@@ -55,9 +56,8 @@ int pt_worker_faults_from_env(pt_worker_faults_t *f, pt_err_t *err) {
   if (rc == PT_OK) rc = copy_env("PT_TEST_FATAL", f->fatal, sizeof f->fatal, err);
   const char *slow = getenv("PT_TEST_SLOW_MS");
   if (rc == PT_OK && slow != NULL) {
-    char *end = NULL;
-    long ms = strtol(slow, &end, 10);
-    if (end == slow || *end != '\0' || ms < 0 || ms > 3600000)
+    long ms = 0;
+    if (pt_num_parse_long(slow, NULL, 0, 3600000, &ms) != 0)
       return pt_err_set(err, PT_EINVAL,
                         "environment variable 'PT_TEST_SLOW_MS' is '%s', not milliseconds",
                         slow);
