@@ -5,7 +5,7 @@ pipetune_SOURCES += tuner/cli/main.c tuner/cli/builtin.h \
 	tuner/cli/cmd_compile.c tuner/cli/cmd_db.c tuner/cli/cmd_devices.c \
 	tuner/cli/cmd_diff.c tuner/cli/cmd_emit.c tuner/cli/cmd_families.c \
 	tuner/cli/cmd_query.c tuner/cli/cmd_report.c tuner/cli/cmd_space.c \
-	tuner/cli/cmd_tune.c tuner/cli/cmd_verify.c tuner/cli/cmd_worker.c
+	tuner/cli/cmd_status.c tuner/cli/cmd_tune.c tuner/cli/cmd_verify.c tuner/cli/cmd_worker.c
 
 check_PROGRAMS += tests/test_cli tests/test_cli_space tests/test_cli_help \
 	tests/test_cli_compile
