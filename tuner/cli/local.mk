@@ -20,6 +20,13 @@ tests_test_cli_space_LDADD = $(TEST_LIBS)
 tests_test_cli_help_SOURCES = tests/test_cli_help.c
 tests_test_cli_help_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_help_LDADD = $(TEST_LIBS)
+# pipetune status beside a running tune, tune's progress lines (on a
+# terminal through forkpty) and the infeasible counts.
+check_PROGRAMS += tests/test_status
+TESTS += tests/test_status
+tests_test_status_SOURCES = tests/test_status.c
+tests_test_status_CFLAGS = $(TEST_CFLAGS)
+tests_test_status_LDADD = $(TEST_LIBS) -lutil
 tests_test_cli_compile_SOURCES = tests/test_cli_compile.c
 tests_test_cli_compile_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_compile_LDADD = $(TEST_LIBS)
