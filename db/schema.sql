@@ -242,3 +242,23 @@ GROUP BY r.id;
 -- recorded before this migration have neither.
 ALTER TABLE runs ADD COLUMN pid INTEGER CHECK (pid > 0);
 ALTER TABLE runs ADD COLUMN boot_id TEXT;
+
+-- @migration 3
+-- status-infeasible (issue 14 item 19): the status view counts infeasible
+-- items (the device cannot hold the variant: never run) apart from failed
+-- ones. failed keeps its place and now excludes them; infeasible is added
+-- last, so queries naming the old columns keep working.
+DROP VIEW status;
+CREATE VIEW status AS
+SELECT r.id AS run_id, r.host, r.started, r.finished, r.status AS run_status,
+       count(j.id) AS total,
+       count(j.id) FILTER (WHERE j.state = 'ready') AS ready,
+       count(j.id) FILTER (WHERE j.state = 'running') AS running,
+       count(j.id) FILTER (WHERE j.state = 'done') AS done,
+       count(j.id) FILTER (WHERE j.state = 'failed'
+                           AND m.status IS NOT 'infeasible') AS failed,
+       count(j.id) FILTER (WHERE j.state = 'failed'
+                           AND m.status IS 'infeasible') AS infeasible
+FROM runs r LEFT JOIN jobs j ON j.run_id = r.id
+LEFT JOIN measurements m ON m.id = j.measurement_id
+GROUP BY r.id;

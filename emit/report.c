@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "db.h"
 
 #define NCOLORS 8
 static const char *const palette[NCOLORS] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
@@ -334,9 +335,20 @@ static void series_anchor(FILE *f, const pt_query_series_t *s) {
   fprintf(f, "-%d-%d-%d-%d", s->model_dim, s->inter_dim, s->experts, s->topk);
 }
 
-static size_t failures_of(const pt_query_set_t *set, const pt_query_series_t *s) {
+/* Infeasible results (the device cannot hold the variant: never run) are
+ * counted and listed apart from the failures. */
+static int is_infeasible(const pt_query_failure_t *x) {
+  return strcmp(x->status, pt_db_status_name(PT_DB_STATUS_INFEASIBLE)) == 0;
+}
+
+/* The failed (infeasible 0) or infeasible (1) results of series s, or of
+ * every series when s is NULL. */
+static size_t count_of(const pt_query_set_t *set, const pt_query_series_t *s,
+                       int infeasible) {
   size_t n = 0;
-  for (size_t i = 0; i < set->nfailures; i++) n += set->failures[i].series == s;
+  for (size_t i = 0; i < set->nfailures; i++)
+    n += (s == NULL || set->failures[i].series == s) &&
+         is_infeasible(&set->failures[i]) == infeasible;
   return n;
 }
 
@@ -350,8 +362,8 @@ static int series_section(FILE *f, const pt_query_set_t *set, const pt_query_ser
     fputs("\"><h3>", f);
     html(f, s->stage);
     fprintf(f, "</h3><p class=\"meta\">%zu token counts with a winner, %zu variants "
-               "drawn, %zu failed results</p>\n",
-            v.n, v.nlines, failures_of(set, s));
+               "drawn, %zu failed results, %zu infeasible (not run)</p>\n",
+            v.n, v.nlines, count_of(set, s, 0), count_of(set, s, 1));
     if (v.n == 0) fputs("<p>No ok result: nothing to plot.</p>\n", f);
     else {
       time_plot(f, &v);
@@ -404,37 +416,46 @@ static void summary_row(FILE *f, const pt_query_set_t *set, const pt_query_serie
   } else {
     fputs("-</td><td class=\"n\">-", f);
   }
-  fprintf(f, "</td><td class=\"n\">%zu</td></tr>\n", failures_of(set, s));
+  fprintf(f, "</td><td class=\"n\">%zu</td><td class=\"n\">%zu</td></tr>\n",
+          count_of(set, s, 0), count_of(set, s, 1));
   free_view(&v);
 }
 
 static void summary(FILE *f, const pt_query_set_t *set) {
   fputs("<h2>Summary</h2>\n<table class=\"sum\"><tr><th>arch</th><th>family</th><th>dtype</th>"
         "<th>stage</th><th>points</th><th>winners</th><th>crossovers</th>"
-        "<th>best fixed variant</th><th>tuned speedup</th><th>failed</th></tr>\n", f);
+        "<th>best fixed variant</th><th>tuned speedup</th><th>failed</th><th>infeasible</th>"
+        "</tr>\n", f);
   for (size_t i = 0; i < set->nseries; i++) summary_row(f, set, &set->series[i]);
   fputs("</table>\n", f);
 }
 
+/* The arch, family, dtype and stage cells of a series. */
+static void series_cells(FILE *f, const pt_query_series_t *s) {
+  const char *cells[] = {s->arch, s->family, s->dtype, s->stage};
+  for (int c = 0; c < 4; c++) {
+    fputs("<td>", f);
+    html(f, cells[c]);
+    fputs("</td>", f);
+  }
+}
+
 static void failures(FILE *f, const pt_query_set_t *set, int max) {
-  fprintf(f, "<h2 id=\"failures\">Failures (%zu)</h2>\n", set->nfailures);
-  if (set->nfailures == 0) {
-    fputs("<p>Every result is ok.</p>\n", f);
+  size_t nfailed = count_of(set, NULL, 0), shown = 0;
+  fprintf(f, "<h2 id=\"failures\">Failures (%zu)</h2>\n", nfailed);
+  if (nfailed == 0) {
+    fputs("<p>Every result that ran is ok.</p>\n", f);
     return;
   }
   fputs("<table class=\"fail\"><tr><th>arch</th><th>family</th><th>dtype</th><th>stage</th>"
         "<th>tokens</th><th>variant</th><th>status</th><th>reason</th><th>device</th></tr>\n",
         f);
-  for (size_t i = 0; i < set->nfailures && i < (size_t)max; i++) {
+  for (size_t i = 0; i < set->nfailures && shown < (size_t)max; i++) {
     const pt_query_failure_t *x = &set->failures[i];
-    const char *cells[] = {x->series->arch, x->series->family, x->series->dtype,
-                           x->series->stage};
+    if (is_infeasible(x)) continue;
+    shown++;
     fputs("<tr>", f);
-    for (int c = 0; c < 4; c++) {
-      fputs("<td>", f);
-      html(f, cells[c]);
-      fputs("</td>", f);
-    }
+    series_cells(f, x->series);
     fprintf(f, "<td class=\"n\">%d</td><td><code>", x->tokens);
     html(f, x->spec);
     fputs("</code></td><td class=\"st\">", f);
@@ -446,9 +467,65 @@ static void failures(FILE *f, const pt_query_set_t *set, int max) {
     fputs("</td></tr>\n", f);
   }
   fputs("</table>\n", f);
-  if (set->nfailures > (size_t)max)
+  if (nfailed > shown)
     fprintf(f, "<p>%zu more; see <code>pipetune query failures</code>.</p>\n",
-            set->nfailures - (size_t)max);
+            nfailed - shown);
+}
+
+/* Infeasible results by series and variant, then tokens. */
+static int infeasible_cmp(const void *pa, const void *pb) {
+  const pt_query_failure_t *a = *(const pt_query_failure_t *const *)pa,
+                           *b = *(const pt_query_failure_t *const *)pb;
+  if (a->series != b->series) return a->series < b->series ? -1 : 1;
+  int c = strcmp(a->spec, b->spec);
+  if (c != 0) return c;
+  return (a->tokens > b->tokens) - (a->tokens < b->tokens);
+}
+
+/* One row per series and variant: the token counts where it is infeasible
+ * and the first reason. rows[lo..hi) are that group. */
+static void infeasible_row(FILE *f, const pt_query_failure_t *const *rows, size_t lo,
+                           size_t hi) {
+  fputs("<tr>", f);
+  series_cells(f, rows[lo]->series);
+  fputs("<td><code>", f);
+  html(f, rows[lo]->spec);
+  fputs("</code></td><td>", f);
+  for (size_t i = lo; i < hi; i++) {
+    if (i > lo && rows[i]->tokens == rows[i - 1]->tokens) continue;  /* another device */
+    fprintf(f, "%s%d", i > lo ? ", " : "", rows[i]->tokens);
+  }
+  fputs("</td><td>", f);
+  html(f, rows[lo]->reason ? rows[lo]->reason : "");
+  fputs("</td></tr>\n", f);
+}
+
+static int infeasible(FILE *f, const pt_query_set_t *set, int max) {
+  size_t n = count_of(set, NULL, 1), k = 0, groups = 0, i, e;
+  fprintf(f, "<h2 id=\"infeasible\">Infeasible (not run): %zu</h2>\n", n);
+  if (n == 0) return PT_OK;
+  const pt_query_failure_t **rows = malloc(n * sizeof *rows);
+  if (rows == NULL) return PT_ENOMEM;
+  for (i = 0; i < set->nfailures; i++)
+    if (is_infeasible(&set->failures[i])) rows[k++] = &set->failures[i];
+  qsort(rows, n, sizeof *rows, infeasible_cmp);
+  fputs("<p>The device cannot hold these variants (their reason says which limit they "
+        "break): they were never run, and are no failures.</p>\n<table class=\"fail\">"
+        "<tr><th>arch</th><th>family</th><th>dtype</th><th>stage</th><th>variant</th>"
+        "<th>token counts</th><th>reason</th></tr>\n", f);
+  for (i = 0; i < n; i = e, groups++) {
+    for (e = i + 1; e < n && rows[e]->series == rows[i]->series &&
+                    strcmp(rows[e]->spec, rows[i]->spec) == 0;
+         e++)
+      continue;
+    if (groups < (size_t)max) infeasible_row(f, rows, i, e);
+  }
+  fputs("</table>\n", f);
+  if (groups > (size_t)max)
+    fprintf(f, "<p>%zu more variants; see <code>pipetune query failures</code>.</p>\n",
+            groups - (size_t)max);
+  free(rows);
+  return PT_OK;
 }
 
 static const char style[] =
@@ -523,8 +600,11 @@ int pt_report_write(const pt_query_set_t *set, const pt_report_opts_t *o, FILE *
       rc = series_section(f, set, &set->series[e], max);
     fputs("</div>\n", f);
   }
+  if (rc == PT_OK) {
+    failures(f, set, maxf);
+    rc = infeasible(f, set, maxf);
+  }
   if (rc != PT_OK) return pt_err_set(err, rc, "out of memory");
-  failures(f, set, maxf);
   fputs("</body>\n</html>\n", f);
   if (fflush(f) != 0 || ferror(f)) return pt_err_set(err, PT_EIO, "write failed");
   return PT_OK;

@@ -10,7 +10,9 @@
  *     gives each winner (split at geometric midpoints, as emit does);
  *   - the speedup of the tuned table over the best fixed variant per token
  *     count, and its geometric mean;
- * then a summary table of all series and the failures with their reasons.
+ * then a summary table of all series, the failures with their reasons, and
+ * apart from them the infeasible variants (never run: the device cannot
+ * hold them), one row per series and variant.
  * The same set gives the same bytes unless a timestamp is asked for.
  */
 #ifndef PT_REPORT_H

@@ -21,6 +21,10 @@
 #include "db_int.h"
 #include "testutil.h"
 
+/* The schema version of this build: db/schema.sql's last migration. */
+#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION_S "3"
+
 /* ---- files ---- */
 
 static char *dir; /* this test's temporary directory (setup / teardown) */
@@ -310,13 +314,13 @@ START_TEST(create_fresh) {
   pt_db_t *db = open_db(path, PT_DB_CREATE);
   pt_db_stats_t s;
   OK(db, pt_db_stats(db, &s));
-  ck_assert_int_eq(s.schema_version, 2);
-  ck_assert_int_eq(pt_db_schema_version(), 2);
+  ck_assert_int_eq(s.schema_version, SCHEMA_VERSION);
+  ck_assert_int_eq(pt_db_schema_version(), SCHEMA_VERSION);
   ck_assert_str_eq(pt_db_path(db), path);
   int64_t run = 0;
   OK(db, pt_db_run_begin(db, "hostA", "pipetune db init", &run));
   pt_db_close(db);
-  ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 2);
+  ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), SCHEMA_VERSION);
   ck_assert_int_eq(raw_int(path, "PRAGMA application_id"), 0x50544442);
   char *mode = raw_text(path, "PRAGMA journal_mode");
   ck_assert_str_eq(mode, "delete");
@@ -355,7 +359,7 @@ START_TEST(empty_file) {
   assert_untouched(path, before);
   pt_db_t *db = open_db(path, PT_DB_EXISTING);
   pt_db_close(db);
-  ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 2);
+  ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), SCHEMA_VERSION);
   free(before.data);
 }
 END_TEST
@@ -367,7 +371,8 @@ START_TEST(newer_schema_refused) {
   blob_t before = slurp(path);
   char want[4300];
   snprintf(want, sizeof want,
-           "'%s' has schema version 7; this pipetune supports up to 2", path);
+           "'%s' has schema version 7; this pipetune supports up to "
+           SCHEMA_VERSION_S, path);
   for (int mode = PT_DB_CREATE; mode <= PT_DB_READONLY; mode++) {
     pt_err_t err;
     ck_assert_int_eq(open_fails(path, (pt_db_mode_t)mode, &err), PT_ESCHEMA);
@@ -536,9 +541,11 @@ START_TEST(check_finds_damage) {
   OK(db, pt_db_check(db));
   pt_db_close(db);
   raw_exec(path, "CREATE TABLE extra (x)");
-  check_fails_with(path, "table 'extra' is not part of schema version 2");
+  check_fails_with(path, "table 'extra' is not part of schema version "
+                   SCHEMA_VERSION_S);
   raw_exec(path, "DROP TABLE extra; DROP VIEW crossovers");
-  check_fails_with(path, "view 'crossovers' of schema version 2 is missing");
+  check_fails_with(path, "view 'crossovers' of schema version "
+                   SCHEMA_VERSION_S " is missing");
   make_fixture_file(TP("e.db"), "hostA", 1.0);
   raw_exec(TP("e.db"), "UPDATE measurements SET device_id = 99 WHERE id = 3");
   check_fails_with(TP("e.db"),
@@ -753,7 +760,7 @@ START_TEST(older_files_are_read_as_they_are) {
   db = open_db(path, PT_DB_EXISTING);
   OK(db, pt_db_check(db));
   pt_db_close(db);
-  ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 2);
+  ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), SCHEMA_VERSION);
   free(before.data);
 }
 END_TEST
@@ -1478,9 +1485,9 @@ END_TEST
 
 START_TEST(cli_init_check_merge) {
   const char *a = TP("a.db"), *b = TP("b.db"), *out = TP("out.db");
-  EXPECT(0, NULL, "schema version 2", "db", "init", a);
-  EXPECT(0, NULL, "schema version 2", "db", "init", a);
-  EXPECT(0, NULL, "ok, schema version 2, 0 runs", "db", "check", a);
+  EXPECT(0, NULL, "schema version " SCHEMA_VERSION_S, "db", "init", a);
+  EXPECT(0, NULL, "schema version " SCHEMA_VERSION_S, "db", "init", a);
+  EXPECT(0, NULL, "ok, schema version " SCHEMA_VERSION_S ", 0 runs", "db", "check", a);
   make_fixture_file(b, "hostB", 1.0);
   EXPECT(0, NULL, "25 measurements", "db", "check", b);
   EXPECT(0, NULL, "merged 2 databases, 25 new measurements, 25 in all", "db",
@@ -1503,7 +1510,8 @@ START_TEST(cli_bad_input_exits_2) {
   blob_t t0 = slurp(txt), n0 = slurp(newer), g0 = slurp(good);
   char msg[4300];
   snprintf(msg, sizeof msg,
-           "error: '%s' has schema version 7; this pipetune supports up to 2\n",
+           "error: '%s' has schema version 7; this pipetune supports up to "
+           SCHEMA_VERSION_S "\n",
            newer);
 
   EXPECT(2, "is not a pipetune database", NULL, "db", "check", txt);

@@ -36,6 +36,15 @@ static void teardown_once(void) {
   free(db_path);
 }
 
+/* The infeasible results of series k (of every series when k is NULL). */
+static size_t infeasible_in(const pt_query_set_t *s, const pt_query_series_t *k) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->nfailures; i++)
+    n += (k == NULL || s->failures[i].series == k) &&
+         strcmp(s->failures[i].status, "infeasible") == 0;
+  return n;
+}
+
 static size_t count(const char *hay, const char *needle) {
   size_t n = 0;
   for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
@@ -111,10 +120,58 @@ START_TEST(every_series_is_drawn_with_its_speedup) {
     ck_assert_ptr_nonnull(strstr(page, k->points[0].vars[k->points[0].best].spec));
     free(pts);
   }
+  /* Infeasible results are not failures (infeasible_is_apart_from_failures). */
   char fails[64];
-  snprintf(fails, sizeof fails, "Failures (%zu)", s->nfailures);
+  snprintf(fails, sizeof fails, "Failures (%zu)", s->nfailures - infeasible_in(s, NULL));
   ck_assert_ptr_nonnull(strstr(page, fails));
-  ck_assert_uint_eq(count(page, "<td class=\"st\">"), s->nfailures);
+  ck_assert_uint_eq(count(page, "<td class=\"st\">"), s->nfailures - infeasible_in(s, NULL));
+  pt_query_free(s);
+  free(page);
+}
+END_TEST
+
+/* Issue 14 item 19: variants the device cannot hold were never run; the
+ * page counts and lists them apart from the failures, in the summary, in
+ * each series and at the end (one row per series and variant). */
+START_TEST(infeasible_is_apart_from_failures) {
+  char *page = report("inf.html", NULL);
+  pt_query_set_t *s;
+  pt_err_t err;
+  ck_assert_int_eq(pt_query_load(db_path, NULL, &s, &err), PT_OK);
+  size_t ninf = infeasible_in(s, NULL), nfailed = s->nfailures - ninf;
+  ck_assert_uint_gt(ninf, 0);
+  ck_assert_uint_gt(nfailed, 0);
+  char want[128];
+  snprintf(want, sizeof want, "<h2 id=\"failures\">Failures (%zu)</h2>", nfailed);
+  ck_assert_msg(strstr(page, want), "no '%s'", want);
+  snprintf(want, sizeof want, "<h2 id=\"infeasible\">Infeasible (not run): %zu</h2>", ninf);
+  ck_assert_msg(strstr(page, want), "no '%s'", want);
+  /* No infeasible row among the failures. */
+  const char *fail_at = strstr(page, "<h2 id=\"failures\">");
+  const char *inf_at = strstr(page, "<h2 id=\"infeasible\">");
+  ck_assert_ptr_nonnull(fail_at);
+  ck_assert(inf_at > fail_at);
+  char *fail_part = strndup(fail_at, (size_t)(inf_at - fail_at));
+  ck_assert_ptr_null(strstr(fail_part, ">infeasible<"));
+  ck_assert_uint_eq(count(fail_part, "<td class=\"st\">"), nfailed);
+  free(fail_part);
+  /* Each series says both counts, in series order. */
+  const char *from = page;
+  for (size_t i = 0; i < s->nseries; i++) {
+    const pt_query_series_t *k = &s->series[i];
+    size_t inf = infeasible_in(s, k), all = 0;
+    for (size_t f = 0; f < s->nfailures; f++) all += s->failures[f].series == k;
+    snprintf(want, sizeof want, "%zu failed results, %zu infeasible (not run)</p>",
+             all - inf, inf);
+    const char *at = strstr(from, want);
+    ck_assert_msg(at != NULL, "series %zu: no '%s'", i, want);
+    from = at + 1;
+  }
+  /* One row per series and variant: the fixture's infeasible variant is
+   * infeasible at every token count of its series. */
+  ck_assert_uint_lt(count(inf_at, "<tr><td>"), ninf);
+  ck_assert_ptr_nonnull(strstr(inf_at, "needs 240 KiB of shared memory per block"));
+  ck_assert_ptr_nonnull(strstr(page, "<th>failed</th><th>infeasible</th>"));
   pt_query_free(s);
   free(page);
 }
@@ -183,6 +240,7 @@ static Suite *suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, page_is_self_contained_and_escaped);
   tcase_add_test(tc, every_series_is_drawn_with_its_speedup);
+  tcase_add_test(tc, infeasible_is_apart_from_failures);
   tcase_add_test(tc, deterministic_unless_timestamped);
   tcase_add_test(tc, selection_and_bad_input);
   suite_add_tcase(s, tc);

@@ -14,6 +14,7 @@ int cmd_plan(int argc, const char **argv);
 int cmd_query(int argc, const char **argv);
 int cmd_report(int argc, const char **argv);
 int cmd_space(int argc, const char **argv);
+int cmd_status(int argc, const char **argv);
 int cmd_tune(int argc, const char **argv);
 int cmd_worker(int argc, const char **argv);
 int cmd_verify(int argc, const char **argv);

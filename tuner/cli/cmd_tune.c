@@ -1,12 +1,18 @@
 /* pipetune tune: plan, compile and measure variants over a shape grid into a
  * database (DESIGN §6, §7). Every option is checked before any worker
  * starts; with no GPU it compile-checks the plan, then exits 1 saying that
- * timing needs one (exit 0 with --compile-only). Progress goes to stderr
- * (one live line on a terminal, log lines otherwise), the summary to stdout. */
+ * timing needs one (exit 0 with --compile-only). Progress goes to stderr: on
+ * a terminal one live line with rate and ETA (compiling, then measuring) and
+ * a line per failure; otherwise a log line per event, each starting with its
+ * UTC time in the database's format (ISO 8601 with milliseconds), so that a
+ * log lines up with the runs and jobs of the database. The summary goes to
+ * stdout. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -16,6 +22,7 @@
 #include "num.h"
 #include "opts.h"
 #include "plan.h"
+#include "runs.h"
 #include "supervisor.h"
 #include "tuneopts.h"
 
@@ -69,26 +76,42 @@ static void clear_line(progress_t *pg) {
   pg->line_shown = 0;
 }
 
-static void fmt_eta(double s, char *buf, size_t len) {
-  long t = (long)(s + 0.5);
-  if (t >= 3600) snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+/* Starts a log line: off a terminal, with the time now in UTC as the
+ * database writes it (2026-11-21T10:00:00.123Z). */
+static void log_start(const progress_t *pg) {
+  struct timespec ts;
+  struct tm tm;
+  char when[32];
+  if (pg->tty || clock_gettime(CLOCK_REALTIME, &ts) != 0) return;
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+  fprintf(stderr, "%s.%03ldZ ", when, ts.tv_nsec / 1000000L);
+}
+
+/* "12.5/s ETA 1:20" for done of total at that rate. */
+static void fmt_rate(size_t done, size_t total, double elapsed_s, char *buf, size_t len) {
+  char eta[32] = "-";
+  double rate = elapsed_s > 0 ? (double)done / elapsed_s : 0.0;
+  if (rate > 0) pt_cli_duration((double)(total - done) / rate, eta, sizeof eta);
+  snprintf(buf, len, "%.1f/s ETA %s", rate, eta);
 }
 
 static void show_result(progress_t *pg, const pt_sup_event_t *ev) {
   const pt_plan_problem_t *pr = ev->problem;
-  char eta[32] = "-", best[96] = "";
-  double rate = ev->elapsed_s > 0 ? (double)ev->done / ev->elapsed_s : 0.0;
-  if (rate > 0) fmt_eta((double)(ev->total - ev->done) / rate, eta, sizeof eta);
+  char rate[64], best[96] = "";
+  fmt_rate(ev->done, ev->total, ev->elapsed_s, rate, sizeof rate);
   if (ev->best_spec != NULL)
     snprintf(best, sizeof best, "best %.1f us %s", ev->best_us, ev->best_spec);
   if (pg->tty) {
     clear_line(pg);
-    fprintf(stderr, "[%zu/%zu] %.1f/s ETA %s | %s %s %s t=%d %s", ev->done, ev->total,
-            rate, eta, pr->family->name, pt_dtype_name(pr->shape.dtype),
-            pt_stage_name(ev->stage), pr->tokens, best[0] ? best : "no result yet");
+    fprintf(stderr, "[%zu/%zu] %s | %s %s %s t=%d %s", ev->done, ev->total, rate,
+            pr->family->name, pt_dtype_name(pr->shape.dtype), pt_stage_name(ev->stage),
+            pr->tokens, best[0] ? best : "no result yet");
     pg->line_shown = 1;
-    if (strcmp(ev->status, "ok") != 0) {
+    /* A line per failure; an infeasible item (never run) is no failure: the
+     * summary counts them. */
+    pt_db_status_t st;
+    if (pt_db_status_parse(ev->status, &st) != 0 || pt_db_runs_failure(st)) {
       clear_line(pg);
       fprintf(stderr, "%s %s t=%d %s: %s%s%s\n", pr->family->name,
               pt_stage_name(ev->stage), pr->tokens, ev->spec, ev->status,
@@ -97,6 +120,7 @@ static void show_result(progress_t *pg, const pt_sup_event_t *ev) {
   } else {
     char med[32] = "";
     if (strcmp(ev->status, "ok") == 0) snprintf(med, sizeof med, " %.2f us", ev->median_us);
+    log_start(pg);
     fprintf(stderr, "[%zu/%zu] %s %s %s t=%d %s: %s%s%s%s (%s)\n", ev->done, ev->total,
             pr->family->name, pt_dtype_name(pr->shape.dtype), pt_stage_name(ev->stage),
             pr->tokens, ev->spec, ev->status, med, ev->msg ? ": " : "",
@@ -109,16 +133,22 @@ static void on_event(void *ud, const pt_sup_event_t *ev) {
   progress_t *pg = ud;
   if (ev->type == PT_SUP_EV_LOG) {
     clear_line(pg);
+    log_start(pg);
     if (ev->gpu >= 0) fprintf(stderr, "gpu %d: %s\n", ev->gpu, ev->msg);
     else fprintf(stderr, "%s\n", ev->msg);
   } else if (ev->type == PT_SUP_EV_COMPILED) {
     if (pg->tty) {
+      char rate[64];
+      fmt_rate((size_t)ev->compiled, (size_t)ev->compile_total, ev->elapsed_s, rate,
+               sizeof rate);
       clear_line(pg);
-      fprintf(stderr, "compiling %d/%d %s", ev->compiled, ev->compile_total, ev->spec);
+      fprintf(stderr, "compiling %d/%d %s | %s", ev->compiled, ev->compile_total, rate,
+              ev->spec);
       pg->line_shown = 1;
     }
     if (!ev->compile_ok || !pg->tty) {
       clear_line(pg);
+      log_start(pg);
       fprintf(stderr, "compile %d/%d %s: %s%s%s\n", ev->compiled, ev->compile_total,
               ev->spec, ev->compile_ok ? "ok" : "failed", ev->cached ? " (cached)" : "",
               ev->msg ? ev->msg : "");
@@ -141,6 +171,22 @@ static char *command_line(int argc, const char **argv) {
   return s;
 }
 
+/* "results: 8 ok, 3 failed (1 verify_fail, 2 crash)": infeasible items
+ * never ran, so they are neither measured nor failed. */
+static void print_results(const pt_sup_summary_t *s) {
+  size_t failed = 0;
+  const char *sep = " (";
+  for (int i = 0; i < PT_DB_STATUS_COUNT; i++)
+    if (pt_db_runs_failure((pt_db_status_t)i)) failed += s->by_status[i];
+  printf("results: %zu ok, %zu failed", s->by_status[PT_DB_STATUS_OK], failed);
+  for (int i = 0; i < PT_DB_STATUS_COUNT; i++) {
+    if (!pt_db_runs_failure((pt_db_status_t)i) || s->by_status[i] == 0) continue;
+    printf("%s%zu %s", sep, s->by_status[i], pt_db_status_name((pt_db_status_t)i));
+    sep = ", ";
+  }
+  printf("%s\n", failed > 0 ? ")" : "");
+}
+
 static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
                           int compile_only) {
   if (o->ngpus == 0) {
@@ -152,13 +198,14 @@ static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
       printf("compile rate %.1f variants/s\n", s->compiled / s->compile_wall_s);
     return;
   }
-  printf("tune: %zu of %zu planned items measured on %d gpu(s) (%s), %zu already in '%s'\n",
-         s->done, s->planned, o->ngpus, s->arch, s->skipped, pt_db_path(o->db));
-  printf("results:");
-  for (int i = 0; i < PT_DB_STATUS_COUNT; i++)
-    if (s->by_status[i] > 0)
-      printf(" %zu %s", s->by_status[i], pt_db_status_name((pt_db_status_t)i));
-  printf("\ncompiles: %d units, %d compiled", s->units, s->compiled);
+  size_t infeasible = s->by_status[PT_DB_STATUS_INFEASIBLE];
+  printf("tune: %zu of %zu planned items measured on %d gpu(s) (%s), %zu already in '%s'",
+         s->done - infeasible, s->planned, o->ngpus, s->arch, s->skipped,
+         pt_db_path(o->db));
+  if (infeasible > 0) printf(", %zu infeasible (not run)", infeasible);
+  printf("\n");
+  print_results(s);
+  printf("compiles: %d units, %d compiled", s->units, s->compiled);
   if (s->compiled > 0 && s->compile_wall_s > 0)
     printf(" (%.1f/s)", s->compiled / s->compile_wall_s);
   printf(", %d cached, %d failed, %d infeasible\n", s->cached, s->compile_failed,
@@ -204,9 +251,11 @@ static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
       .min_ms = a->min_ms > 0 ? a->min_ms : -1.0, .resume = a->resume, .jobs = a->jobs,
       .budget_s = budget, .item_timeout_s = a->timeout, .handle_signals = 1,
       .on_event = on_event, .event_ud = &pg};
-  if (ngpus == 0 && !a->compile_only)
+  if (ngpus == 0 && !a->compile_only) {
+    log_start(&pg);
     fprintf(stderr, "no GPU found: compile-checking the plan for %s (timing needs a GPU)\n",
             o.arch);
+  }
   pt_sup_summary_t sum;
   rc = pt_sup_run(&o, &sum, &err);
   clear_line(&pg);
@@ -215,6 +264,7 @@ static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
     status = pt_cli_error("%s", err.msg) == 2 ? pt_exit_status(rc) : 1;
   } else {
     print_summary(&o, &sum, a->compile_only);
+    if (sum.end != PT_SUP_FINISHED) log_start(&pg);
     if (sum.end == PT_SUP_INTERRUPTED) {
       fprintf(stderr, "interrupted: %zu items left; run again with --resume to finish\n",
               sum.planned - sum.skipped - sum.done);

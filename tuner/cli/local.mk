@@ -7,7 +7,7 @@ pipetune_SOURCES += tuner/cli/main.c tuner/cli/builtin.h \
 	tuner/cli/cmd_diff.c tuner/cli/cmd_emit.c tuner/cli/cmd_families.c \
 	tuner/cli/cmd_plan.c \
 	tuner/cli/cmd_query.c tuner/cli/cmd_report.c tuner/cli/cmd_space.c \
-	tuner/cli/cmd_tune.c tuner/cli/cmd_verify.c tuner/cli/cmd_worker.c
+	tuner/cli/cmd_status.c tuner/cli/cmd_tune.c tuner/cli/cmd_verify.c tuner/cli/cmd_worker.c
 
 check_PROGRAMS += tests/test_cli tests/test_cli_space tests/test_cli_help \
 	tests/test_cli_compile tests/test_cli_plan
@@ -22,6 +22,13 @@ tests_test_cli_space_LDADD = $(TEST_LIBS)
 tests_test_cli_help_SOURCES = tests/test_cli_help.c
 tests_test_cli_help_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_help_LDADD = $(TEST_LIBS)
+# pipetune status beside a running tune, tune's progress lines (on a
+# terminal through forkpty) and the infeasible counts.
+check_PROGRAMS += tests/test_status
+TESTS += tests/test_status
+tests_test_status_SOURCES = tests/test_status.c
+tests_test_status_CFLAGS = $(TEST_CFLAGS)
+tests_test_status_LDADD = $(TEST_LIBS) -lutil
 tests_test_cli_compile_SOURCES = tests/test_cli_compile.c
 tests_test_cli_compile_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_compile_LDADD = $(TEST_LIBS)

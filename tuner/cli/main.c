@@ -26,6 +26,7 @@ static const struct cmd commands[] = {
     {"query", cmd_query, "best, crossovers, compare and failures from a database"},
     {"report", cmd_report, "write a self-contained HTML report with plots"},
     {"space", cmd_space, "list a stage's knob variants and which are feasible"},
+    {"status", cmd_status, "show the runs of a database: progress, rate, ETA, failures"},
     {"tune", cmd_tune, "compile and measure variants over a shape grid into a database"},
     {"verify", cmd_verify, "run one configuration stage by stage against the oracle"},
     {"worker", cmd_worker, "measure items on one GPU for 'pipetune tune' (internal)"},

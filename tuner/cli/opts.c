@@ -163,6 +163,12 @@ int pt_opts_parse(int argc, const char **argv, const pt_opt_t *opts,
 
 int pt_opts_status(int rc) { return rc == PT_OPTS_HELP ? 0 : 2; }
 
+void pt_cli_duration(double s, char *buf, size_t len) {
+  long t = (long)(s + 0.5);
+  if (t >= 3600) snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
 int pt_cli_finish_stdout(int status) {
   if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
     fprintf(stderr, "error: cannot write standard output\n");

@@ -16,6 +16,8 @@
 #ifndef PT_OPTS_H
 #define PT_OPTS_H
 
+#include <stddef.h>
+
 typedef enum {
   PT_OPT_T_END = 0,
   PT_OPT_T_FLAG,     /* int*, set to 1 */
@@ -62,6 +64,9 @@ void pt_opts_usage(const pt_opt_t *opts, const char *usage, int to_stderr);
 
 /* Prints "error: <fmt>" to stderr and returns 2: for a command's own checks. */
 int pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* s seconds as "m:ss", or "h:mm:ss" from an hour on (an ETA, a wall time). */
+void pt_cli_duration(double s, char *buf, size_t len);
 
 /* Finishes stdout (flush, error check, close); a full disk is an error.
  * Returns status, or 1 when writing stdout failed. */

@@ -54,7 +54,7 @@ typedef struct pt_sup_s {
   int stopping;          /* 1 graceful, 2 forced */
   int64_t run_id;
   size_t total, done;
-  uint64_t t_start, t_first_send;
+  uint64_t t_start, t_first_send, t_compile;
   uv_signal_t sigint, sigterm;
   uv_timer_t budget;
   int signals_on, budget_on;
@@ -121,11 +121,17 @@ static void stop(pt_sup_t *s, int forced, pt_sup_end_t why) {
 /* ---- compile units ---- */
 
 static void on_settled(void *ud, const pt_units_event_t *ev) {
+  pt_sup_t *s = ud;
   pt_sup_event_t e = {.type = PT_SUP_EV_COMPILED, .gpu = -1, .spec = ev->label,
                       .cached = ev->cached, .compile_ok = ev->ok,
                       .compiled = ev->settled, .compile_total = ev->needed,
-                      .msg = ev->reason};
-  emit(ud, &e);
+                      .msg = ev->reason, .elapsed_s = since_s(s->t_compile)};
+  emit(s, &e);
+}
+
+static void start_units(pt_sup_t *s) {
+  s->t_compile = uv_hrtime();
+  pt_units_start(s->units);
 }
 
 static void on_returned(void *ud) {
@@ -436,7 +442,7 @@ static void all_hello_check(pt_sup_t *s) {
     stop(s, 1, PT_SUP_INTERRUPTED);
     return;
   }
-  pt_units_start(s->units);
+  start_units(s);
   pt_pool_kick(s->pool);
   maybe_finish(s);
 }
@@ -499,7 +505,7 @@ static int compile_only(pt_sup_t *s) {
   if (rc == PT_OK) rc = pt_units_target(s->units, s->o->arch, &lim, s->err);
   if (rc != PT_OK) return rc;
   pt_units_need(s->units, NULL);
-  pt_units_start(s->units);
+  start_units(s);
   return PT_OK;
 }
 

@@ -55,7 +55,8 @@ typedef struct pt_sup_event_s {
   double best_us;                  /* best ok median of this problem and stage */
   const char *best_spec;           /* NULL while none is ok */
   size_t done, total;              /* items finished in this run / to do */
-  double elapsed_s;                /* since the first item was sent */
+  double elapsed_s;                /* RESULT: since the first item was sent;
+                                      COMPILED: since compiling started */
 } pt_sup_event_t;
 
 typedef void (*pt_sup_event_fn)(void *ud, const pt_sup_event_t *ev);
