@@ -18,7 +18,7 @@ tests_gpu_tests_LDADD = $(PT_LIBS)
 
 # Tree checks: the folder-level include graph has no cycle; no Check case
 # runs under Check's 4 s default timeout; every file a README names exists.
-TESTS += tests/layers.test tests/timeouts.test
+TESTS += tests/layers.test tests/timeouts.test tests/docfiles.test
 EXTRA_DIST += tests/layers.test scripts/layers tests/timeouts.test \
 	tests/docfiles.test
 
