@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "escape.h"
 #include "hash.h"
 #include "knobs.h"
 #include "routing.h"
@@ -665,15 +666,22 @@ const char *pt_query_table_cell(const pt_query_table_t *t, size_t r, int c,
   return cell_text(&t->cells[r * (size_t)t->ncols + (size_t)c], buf, len);
 }
 
+/* A cell as the aligned table shows it: control bytes escaped (names come
+ * from files and databases; see escape.h), malloc'd or NULL. */
+static char *shown(const cell_t *cl, char *buf, size_t len) {
+  return pt_escape_ctl_dup(cl->type == CELL_NULL ? "-" : cell_text(cl, buf, len), 0);
+}
+
 static void print_aligned(const pt_query_table_t *t, FILE *f) {
   size_t w[64] = {0}, rows = pt_query_table_rows(t);
   char buf[64];
   int nc = t->ncols < 64 ? t->ncols : 64;
   for (int c = 0; c < nc; c++) w[c] = strlen(t->cols[c]);
   for (size_t i = 0; i < t->n; i++) {
-    const cell_t *cl = &t->cells[i];
-    size_t len = cl->type == CELL_NULL ? 1 : strlen(cell_text(cl, buf, sizeof buf));
+    char *s = shown(&t->cells[i], buf, sizeof buf);
+    size_t len = s != NULL ? strlen(s) : 0;
     if (len > w[i % (size_t)t->ncols]) w[i % (size_t)t->ncols] = len;
+    free(s);
   }
   for (int c = 0; c < nc; c++) {
     if (c + 1 < nc) fprintf(f, "%-*s  ", (int)w[c], t->cols[c]);
@@ -682,12 +690,13 @@ static void print_aligned(const pt_query_table_t *t, FILE *f) {
   for (size_t r = 0; r < rows; r++)
     for (int c = 0; c < nc; c++) {
       const cell_t *cl = &t->cells[r * (size_t)t->ncols + (size_t)c];
-      const char *s = cl->type == CELL_NULL ? "-" : cell_text(cl, buf, sizeof buf);
+      char *s = shown(cl, buf, sizeof buf);
       int right = cl->type == CELL_INT || cl->type == CELL_NUM;
       /* The last column is not padded on the right: no trailing blanks. */
       int width = right || c + 1 < nc ? (int)w[c] : 0;
-      fprintf(f, right ? "%*s" : "%-*s", width, s);
+      fprintf(f, right ? "%*s" : "%-*s", width, s != NULL ? s : "?");
       fputs(c + 1 < nc ? "  " : "\n", f);
+      free(s);
     }
 }
 

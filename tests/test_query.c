@@ -501,7 +501,9 @@ START_TEST(printers_quote_and_escape) {
   cJSON_Delete(parsed);
   free(json);
   char *table = print_to_string(t, PT_QUERY_TABLE);
-  ck_assert_ptr_nonnull(strstr(table, "plain      42  1.23\n"));
+  /* The table escapes control bytes (\x0a, \x09): one line per row. */
+  ck_assert_ptr_nonnull(strstr(table, "plain            42  1.23\n"));
+  ck_assert_ptr_nonnull(strstr(table, "a,\"b\"\\x0ac\\\\x09  "));
   ck_assert_ptr_null(strstr(table, " \n"));
   free(table);
   pt_query_table_free(t);
@@ -592,7 +594,7 @@ START_TEST(diff_command_exit_codes) {
   pt_test_expect(r, 2, "bad threshold '-3'", NULL);
   pt_test_out_free(&r);
   r = RUN("diff", db_path, slow_path, "--threshold", "\t5");
-  pt_test_expect(r, 2, "bad threshold '\t5'", NULL);
+  pt_test_expect(r, 2, "bad threshold '\\x095'", NULL);
   pt_test_out_free(&r);
   char *missing = pt_test_join(dir, "nope.db");
   r = RUN("diff", db_path, missing);

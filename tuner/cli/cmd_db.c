@@ -18,7 +18,7 @@
 
 /* A database named on the command line that does not exist is bad input. */
 static int fail(int code, const char *msg) {
-  fprintf(stderr, "error: %s\n", msg);
+  pt_cli_error("%s", msg);
   return code == PT_ENOENT ? 2 : pt_exit_status(code);
 }
 
@@ -60,13 +60,13 @@ static void this_host(char *host, size_t len) {
 static int warn_run(void *ud, const pt_db_run_info_t *r) {
   const char *path = ud;
   if (r->dead)
-    fprintf(stderr, "warning: '%s': run %" PRId64 " (started %s) is marked running "
-            "but its process on this host is gone; 'pipetune db check --fix' or the "
-            "next 'pipetune tune' on it marks it interrupted\n", path, r->id, r->started);
+    pt_cli_warning("'%s': run %" PRId64 " (started %s) is marked running but its "
+                   "process on this host is gone; 'pipetune db check --fix' or the "
+                   "next 'pipetune tune' on it marks it interrupted", path, r->id, r->started);
   else
-    fprintf(stderr, "warning: '%s': run %" PRId64 " (started %s) of host '%s' is "
-            "marked running; whether it still runs cannot be told from here\n",
-            path, r->id, r->started, r->host);
+    pt_cli_warning("'%s': run %" PRId64 " (started %s) of host '%s' is marked running; "
+                   "whether it still runs cannot be told from here",
+                   path, r->id, r->started, r->host);
   return 0;
 }
 

@@ -61,7 +61,7 @@ int cmd_devices(int argc, const char **argv) {
     for (int i = 0; i < n; i++) {
       pt_gpu_props_t p;
       if (pt_gpu_get_props((pt_gpu_backend_t)b, i, &p, &err) != PT_OK) {
-        fprintf(stderr, "error: %s device %d: %s\n", pt_gpu_backend_name((pt_gpu_backend_t)b), i, err.msg);
+        pt_cli_error("%s device %d: %s", pt_gpu_backend_name((pt_gpu_backend_t)b), i, err.msg);
         continue;
       }
       if (json) print_json_row(&p, found == 0);

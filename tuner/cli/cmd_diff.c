@@ -31,7 +31,7 @@ static int load(const char *path, const pt_query_filter_t *f, pt_query_set_t **o
   pt_err_t err;
   int rc = pt_query_load(path, f, out, &err);
   if (rc == PT_OK) return 0;
-  fprintf(stderr, "error: %s\n", err.msg);
+  pt_cli_error("%s", err.msg);
   return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
 }
 
@@ -44,7 +44,7 @@ static int report(const pt_query_table_t *t, pt_query_format_t fmt,
                         "(%zu only in '%s', %zu only in '%s'): nothing to compare",
                         a, b, st->only_a, a, st->only_b, b);
   if (pt_query_table_print(t, fmt, stdout, &err) != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return 1;
   }
   fprintf(stderr, "diff: %zu regression%s over %g%% in %zu points compared", st->regressions,
@@ -89,7 +89,7 @@ int cmd_diff(int argc, const char **argv) {
   pt_query_table_t *t = NULL;
   pt_query_diff_stats_t st;
   if (status == 0 && pt_query_diff(a, b, threshold, &t, &st, &err) != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     status = 1;
   } else if (status == 0) {
     status = report(t, fmt, &st, threshold, argv[0], argv[1]);

@@ -118,17 +118,17 @@ static int run(eargs_t *a) {
   int rc = pt_query_load(a->db, &a->f, &set, &err);
   if (rc == PT_OK) rc = check_archs(a, set, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     pt_query_free(set);
     return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
   }
   pt_emit_table_t *t = NULL;
   rc = pt_emit_build(set, a->archs.items, (size_t)a->archs.n, &t, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     status = rc == PT_ENOENT ? 1 : pt_exit_status(rc);
   } else {
-    for (size_t i = 0; i < t->nskipped; i++) fprintf(stderr, "warning: %s\n", t->skipped[i]);
+    for (size_t i = 0; i < t->nskipped; i++) pt_cli_warning("%s", t->skipped[i]);
     status = write_all(a, t);
     if (status == 0) summary(t, a->out);
   }

@@ -91,7 +91,7 @@ static int show(const pt_family_set_t *set, int json) {
   }
   int rc = pt_family_to_json(set, &text, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return pt_exit_status(rc);
   }
   printf("%s\n", text);
@@ -120,7 +120,7 @@ static int list(const args_t *a) {
   int rc = a->grid != NULL ? pt_family_load_file(a->grid, &set, &err)
                            : pt_family_load_builtin(&set, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return pt_exit_status(rc);
   }
   int status = show(&set, json);
@@ -154,7 +154,7 @@ static int write_grid(const pt_hfconfig_model_t *m, const pt_hfconfig_layout_t *
   pt_err_t err;
   int rc = pt_family_to_json(set, &text, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return pt_exit_status(rc);
   }
   int status = pt_outfile_write(path, write_text, text);
@@ -179,7 +179,7 @@ static int from_config(const args_t *a) {
   int rc = pt_hfconfig_load(a->config, &m, &err);
   if (rc == PT_OK) rc = pt_hfconfig_grid(&m, &l, &set, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return pt_exit_status(rc);
   }
   int status = a->out != NULL ? write_grid(&m, &l, &set, a->out) : show(&set, json);

@@ -40,7 +40,7 @@ static void usage(FILE *f) {
 
 /* Exit status for a failed load: a missing database is bad input. */
 static int load_failed(int rc, const pt_err_t *err) {
-  fprintf(stderr, "error: %s\n", err->msg);
+  pt_cli_error("%s", err->msg);
   return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
 }
 
@@ -70,7 +70,7 @@ static int run_verb(int v, const qargs_t *q, const char **args) {
   pt_query_table_free(t);
   pt_query_free(set);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return pt_exit_status(rc);
   }
   return 0;

@@ -10,6 +10,7 @@
 #include "outfile.h"
 #include "query.h"
 #include "report.h"
+#include "runs.h"
 
 static const char usage_text[] =
     "pipetune report --db FILE -o report.html [--arch A] [--family F] [--dtype D] "
@@ -56,7 +57,7 @@ int cmd_report(int argc, const char **argv) {
   pt_query_set_t *set = NULL;
   int rc = pt_query_load(db, &f, &set, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
   }
   char stamp[32];
@@ -70,9 +71,15 @@ int cmd_report(int argc, const char **argv) {
   }
   page_t page = {set, &o};
   status = pt_outfile_write(out, write_page, &page);
-  if (status == 0)
-    printf("wrote '%s': %zu series, %zu results, %zu failed\n", out, set->nseries,
-           set->nrows, set->nfailures);
+  if (status == 0) {
+    size_t failed = 0;
+    for (size_t i = 0; i < set->nfailures; i++) {
+      pt_db_status_t st;
+      failed += pt_db_status_parse(set->failures[i].status, &st) != 0 || pt_db_runs_failure(st);
+    }
+    printf("wrote '%s': %zu series, %zu results, %zu failed, %zu infeasible (not run)\n",
+           out, set->nseries, set->nrows, failed, set->nfailures - failed);
+  }
   pt_query_free(set);
   return status;
 }

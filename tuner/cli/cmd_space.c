@@ -80,14 +80,14 @@ static int print_space(pt_stage_t stage, pt_dtype_t dtype,
     pt_err_t err;
     pt_knobs_space_at(stage, i, &v);
     if (pt_constraints_check(&v, dtype, lim, &vd, &err) != PT_OK) {
-      fprintf(stderr, "error: %s\n", err.msg);
+      pt_cli_error("%s", err.msg);
       return 1;
     }
     feasible += (size_t)vd.feasible;
     if (!json) {
       print_table_row(&v, &vd, width);
     } else if (!print_json_variant(&v, &vd, i == 0)) {
-      fprintf(stderr, "error: out of memory\n");
+      pt_cli_error("out of memory");
       return 1;
     }
   }

@@ -75,7 +75,7 @@ static int print_runs(const char *path, const pt_db_runs_row_t *runs, size_t n,
   if (rc == PT_OK) rc = pt_query_table_print(t, fmt, stdout, &err);
   pt_query_table_free(t);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return 1;
   }
   if (n == 0 && human) fprintf(stderr, "no runs in '%s' yet\n", path);
@@ -104,13 +104,13 @@ static int show(const char *path, int run, pt_query_format_t fmt) {
   pt_err_t err;
   int rc = pt_db_open(path, PT_DB_READONLY, &db, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
     return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
   }
   rc = pt_db_runs_list(db, run, &runs, &n);
   int status;
   if (rc != PT_OK) {
-    fprintf(stderr, "error: %s\n", pt_db_errmsg(db));
+    pt_cli_error("%s", pt_db_errmsg(db));
     status = pt_exit_status(rc);
   } else if (run > 0 && n == 0) status = no_such_run(db, run);
   else status = print_runs(path, runs, n, fmt);

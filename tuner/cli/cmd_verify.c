@@ -198,6 +198,6 @@ int cmd_verify(int argc, const char **argv)
   if (rc == PT_EVERIFY)
     return 1;
   if (rc != PT_OK)
-    fprintf(stderr, "error: %s\n", err.msg);
+    pt_cli_error("%s", err.msg);
   return pt_exit_status(rc);
 }

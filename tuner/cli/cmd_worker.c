@@ -37,7 +37,7 @@ int cmd_worker(int argc, const char **argv) {
   pt_err_clear(&err);
   int rc = pt_worker_main(b, gpu, STDIN_FILENO, STDOUT_FILENO, &err);
   if (rc != PT_OK) {
-    fprintf(stderr, "error: worker: %s\n", err.msg);
+    pt_cli_error("worker: %s", err.msg);
     return pt_exit_status(rc);
   }
   return 0;

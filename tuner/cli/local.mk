@@ -10,9 +10,9 @@ pipetune_SOURCES += tuner/cli/main.c tuner/cli/builtin.h \
 	tuner/cli/cmd_status.c tuner/cli/cmd_tune.c tuner/cli/cmd_verify.c tuner/cli/cmd_worker.c
 
 check_PROGRAMS += tests/test_cli tests/test_cli_space tests/test_cli_help \
-	tests/test_cli_compile tests/test_cli_plan
+	tests/test_cli_compile tests/test_cli_plan tests/test_escape tests/test_examples
 TESTS += tests/test_cli tests/test_cli_space tests/test_cli_help \
-	tests/test_cli_compile tests/test_cli_plan
+	tests/test_cli_compile tests/test_cli_plan tests/test_escape tests/test_examples
 tests_test_cli_SOURCES = tests/test_cli.c
 tests_test_cli_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_LDADD = $(TEST_LIBS)
@@ -32,6 +32,12 @@ tests_test_status_LDADD = $(TEST_LIBS) -lutil
 tests_test_cli_compile_SOURCES = tests/test_cli_compile.c
 tests_test_cli_compile_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_compile_LDADD = $(TEST_LIBS)
+tests_test_escape_SOURCES = tests/test_escape.c
+tests_test_escape_CFLAGS = $(TEST_CFLAGS)
+tests_test_escape_LDADD = $(TEST_LIBS)
+tests_test_examples_SOURCES = tests/test_examples.c
+tests_test_examples_CFLAGS = $(TEST_CFLAGS)
+tests_test_examples_LDADD = $(TEST_LIBS)
 tests_test_cli_plan_SOURCES = tests/test_cli_plan.c
 tests_test_cli_plan_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_plan_LDADD = $(TEST_LIBS)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "num.h"
 
 void pt_strlist_free(pt_strlist_t *l) {
@@ -15,14 +16,28 @@ void pt_strlist_free(pt_strlist_t *l) {
   l->n = 0;
 }
 
+/* "error: " or "warning: " and the message on one line of stderr, with
+ * control bytes escaped: names and paths come from files. */
+static void say(const char *what, const char *fmt, va_list ap) {
+  char msg[4096], safe[4 * sizeof msg];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  pt_escape_ctl(msg, 0, safe, sizeof safe);
+  fprintf(stderr, "%s: %s\n", what, safe);
+}
+
 int pt_cli_error(const char *fmt, ...) {
   va_list ap;
-  fputs("error: ", stderr);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  say("error", fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
   return 2;
+}
+
+void pt_cli_warning(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  say("warning", fmt, ap);
+  va_end(ap);
 }
 
 void pt_opts_usage(const pt_opt_t *opts, const char *usage, int to_stderr) {

@@ -64,6 +64,9 @@ void pt_opts_usage(const pt_opt_t *opts, const char *usage, int to_stderr);
 
 /* Prints "error: <fmt>" to stderr and returns 2: for a command's own checks. */
 int pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "warning: <fmt>" to stderr. Both escape control bytes (\xNN), so
+ * what a file or database holds cannot forge a line or drive a terminal. */
+void pt_cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* s seconds as "m:ss", or "h:mm:ss" from an hour on (an ETA, a wall time). */
 void pt_cli_duration(double s, char *buf, size_t len);

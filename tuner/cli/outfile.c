@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "opts.h"
+
 /* path with its directory resolved (links, "..", "."), malloc'd; NULL when
  * the directory does not resolve. The last component stays as written: it
  * may not exist yet. */
@@ -41,10 +43,10 @@ static void refuse(const char *path, const char *tmp, const char *file,
                    const char *db, const char *suffix) {
   const char *via = same_file(path, file) ? path : tmp;
   if (suffix[0] == '\0' && via == path)
-    fprintf(stderr, "error: output '%s' is the database '%s'\n", path, db);
+    pt_cli_error("output '%s' is the database '%s'", path, db);
   else
-    fprintf(stderr, "error: output '%s' would overwrite '%s', the %s%sfile of the "
-            "database '%s'\n", path, file, suffix, suffix[0] ? " " : "main ", db);
+    pt_cli_error("output '%s' would overwrite '%s', the %s%sfile of the database '%s'",
+                 path, file, suffix, suffix[0] ? " " : "main ", db);
 }
 
 int pt_outfile_check(const char *path, const char *db) {
@@ -53,7 +55,7 @@ int pt_outfile_check(const char *path, const char *db) {
   size_t n = strlen(path) + 8, m = strlen(db) + 16;
   char *tmp = malloc(n), *file = malloc(m);
   int status = tmp && file ? 0 : 1;
-  if (status != 0) fprintf(stderr, "error: out of memory\n");
+  if (status != 0) pt_cli_error("out of memory");
   if (tmp) snprintf(tmp, n, "%s.tmp", path);
   for (size_t i = 0; status == 0 && i < sizeof suffixes / sizeof *suffixes; i++) {
     snprintf(file, m, "%s%s", db, suffixes[i]);
@@ -70,7 +72,7 @@ int pt_outfile_write(const char *path, pt_outfile_fn fn, const void *ctx) {
   size_t n = strlen(path) + 8;
   char *tmp = malloc(n);
   if (tmp == NULL) {
-    fprintf(stderr, "error: out of memory\n");
+    pt_cli_error("out of memory");
     return 1;
   }
   snprintf(tmp, n, "%s.tmp", path);
@@ -82,7 +84,7 @@ int pt_outfile_write(const char *path, pt_outfile_fn fn, const void *ctx) {
     rc = pt_err_set(&err, PT_EIO, "cannot rename '%s' into place", tmp);
   if (rc != PT_OK) {
     if (f) unlink(tmp);
-    fprintf(stderr, "error: '%s': %s\n", path, err.msg);
+    pt_cli_error("'%s': %s", path, err.msg);
   }
   free(tmp);
   return rc == PT_OK ? 0 : pt_exit_status(rc);
