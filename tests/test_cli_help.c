@@ -15,6 +15,14 @@ START_TEST(no_command_is_one_error_line) {
   pt_test_out_t r = pt_test_pipetune((const char *const[]){NULL});
   pt_test_expect(r, 2, "error: no command given\nusage: pipetune", NULL);
   pt_test_out_free(&r);
+  const char *nested[] = {"db", "plan"};
+  for (int i = 0; i < 2; i++) {
+    r = RUN(nested[i]);
+    char want[64];
+    snprintf(want, sizeof want, "error: 'pipetune %s' needs a verb\nusage: ", nested[i]);
+    pt_test_expect(r, 2, want, NULL);
+    pt_test_out_free(&r);
+  }
 }
 END_TEST
 

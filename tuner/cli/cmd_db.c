@@ -192,13 +192,7 @@ static int db_merge(int argc, const char **argv) {
   return 0;
 }
 
-struct db_verb {
-  const char *name;
-  int (*fn)(int argc, const char **argv);
-  const char *help;
-};
-
-static const struct db_verb verbs[] = {
+static const pt_cli_verb_t verbs[] = {
     {"init", db_init, "create FILE, or bring an older schema up to date"},
     {"check", db_check, "verify integrity, schema and values; --fix marks dead runs"},
     {"merge", db_merge, "merge databases into OUT (created when missing)"},
@@ -213,17 +207,5 @@ static void usage(FILE *f) {
 }
 
 int cmd_db(int argc, const char **argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
-  }
-  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-    usage(stdout);
-    return 0;
-  }
-  for (size_t i = 0; i < NVERBS; i++)
-    if (strcmp(verbs[i].name, argv[1]) == 0)
-      return verbs[i].fn(argc - 1, argv + 1);
-  return pt_cli_error("unknown db verb '%s'; see 'pipetune db --help'",
-                      argv[1]);
+  return pt_cli_verbs(argc, argv, "db", verbs, NVERBS, usage);
 }

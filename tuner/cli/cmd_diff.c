@@ -62,12 +62,7 @@ int cmd_diff(int argc, const char **argv) {
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "threshold", &threshold_s, "PCT",
                     "slowdown that counts as a regression (default 5)"),
-      PT_OPT_STRING(0, "arch", &f.arch, "ARCH", "only this arch"),
-      PT_OPT_STRING(0, "family", &f.family, "NAME", "only this family"),
-      PT_OPT_STRING(0, "dtype", &f.dtype, "DTYPE", "only this dtype"),
-      PT_OPT_STRING(0, "stage", &f.stage, "STAGE", "only gemm1 or gemm2"),
-      PT_OPT_STRING(0, "regime", &f.regime, "REGIME", "cold (default) or warm"),
-      PT_OPT_STRING(0, "routing", &routing, "ROUTING", "uniform (default) or zipf:S"),
+      PT_OPT_SELECTION(f, routing),
       PT_OPT_STRING(0, "format", &format, "FORMAT", "table (default), csv or json"),
       PT_OPT_END(),
   };

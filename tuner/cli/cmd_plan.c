@@ -366,11 +366,7 @@ static int plan_check(int argc, const char **argv) {
   return status;
 }
 
-static const struct {
-  const char *name;
-  int (*fn)(int argc, const char **argv);
-  const char *help;
-} verbs[] = {
+static const pt_cli_verb_t verbs[] = {
     {"check", plan_check, "compare a database with the plan: what is missing, per shard"},
 };
 
@@ -384,15 +380,5 @@ static void usage(FILE *f) {
 }
 
 int cmd_plan(int argc, const char **argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
-  }
-  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-    usage(stdout);
-    return 0;
-  }
-  for (size_t i = 0; i < NVERBS; i++)
-    if (strcmp(verbs[i].name, argv[1]) == 0) return verbs[i].fn(argc - 1, argv + 1);
-  return pt_cli_error("unknown plan verb '%s'; see 'pipetune plan --help'", argv[1]);
+  return pt_cli_verbs(argc, argv, "plan", verbs, NVERBS, usage);
 }

@@ -93,12 +93,7 @@ int cmd_query(int argc, const char **argv) {
   qargs_t q = {.format = "table", .routing = "uniform"};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &q.db, "FILE", "result database"),
-      PT_OPT_STRING(0, "arch", &q.f.arch, "ARCH", "only this arch (sm_90, gfx942)"),
-      PT_OPT_STRING(0, "family", &q.f.family, "NAME", "only this family"),
-      PT_OPT_STRING(0, "dtype", &q.f.dtype, "DTYPE", "only a4w4, a8w4 or a16w4"),
-      PT_OPT_STRING(0, "stage", &q.f.stage, "STAGE", "only gemm1 or gemm2"),
-      PT_OPT_STRING(0, "regime", &q.f.regime, "REGIME", "cold (default) or warm"),
-      PT_OPT_STRING(0, "routing", &q.routing, "ROUTING", "uniform (default) or zipf:S"),
+      PT_OPT_SELECTION(q.f, q.routing),
       PT_OPT_STRING(0, "format", &q.format, "FORMAT", "table (default), csv or json"),
       PT_OPT_END(),
   };

@@ -33,12 +33,7 @@ int cmd_report(int argc, const char **argv) {
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &db, "FILE", "result database"),
       PT_OPT_STRING('o', "output", &out, "FILE", "the HTML page to write"),
-      PT_OPT_STRING(0, "arch", &f.arch, "ARCH", "only this arch"),
-      PT_OPT_STRING(0, "family", &f.family, "NAME", "only this family"),
-      PT_OPT_STRING(0, "dtype", &f.dtype, "DTYPE", "only this dtype"),
-      PT_OPT_STRING(0, "stage", &f.stage, "STAGE", "only gemm1 or gemm2"),
-      PT_OPT_STRING(0, "regime", &f.regime, "REGIME", "cold (default) or warm"),
-      PT_OPT_STRING(0, "routing", &routing, "ROUTING", "uniform (default) or zipf:S"),
+      PT_OPT_SELECTION(f, routing),
       PT_OPT_INT(0, "variants", &variants, "N", "lines per plot, winners first (default 6)"),
       PT_OPT_FLAG(0, "timestamp", &timestamp, "show the generation time"),
       PT_OPT_END(),

@@ -40,6 +40,22 @@ void pt_cli_warning(const char *fmt, ...) {
   va_end(ap);
 }
 
+int pt_cli_verbs(int argc, const char **argv, const char *cmd, const pt_cli_verb_t *verbs,
+                 size_t n, void (*usage)(FILE *f)) {
+  if (argc < 2) {
+    pt_cli_error("'pipetune %s' needs a verb", cmd);
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(verbs[i].name, argv[1]) == 0) return verbs[i].fn(argc - 1, argv + 1);
+  return pt_cli_error("unknown %s verb '%s'; see 'pipetune %s --help'", cmd, argv[1], cmd);
+}
+
 void pt_opts_usage(const pt_opt_t *opts, const char *usage, int to_stderr) {
   FILE *f = to_stderr ? stderr : stdout;
   fprintf(f, "usage: %s\n\n", usage);

@@ -17,6 +17,9 @@
 #define PT_OPTS_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include <stddef.h>
 
 typedef enum {
   PT_OPT_T_END = 0,
@@ -46,6 +49,30 @@ typedef struct pt_opt_s {
 #define PT_OPT_INT(s, l, v, a, h) {PT_OPT_T_INT, (s), (l), (v), (a), (h)}
 #define PT_OPT_LIST(s, l, v, a, h) {PT_OPT_T_LIST, (s), (l), (v), (a), (h)}
 #define PT_OPT_END() {PT_OPT_T_END, 0, NULL, NULL, NULL, NULL}
+
+/* The selection every reader of a result set takes (query, diff, report):
+ * f is a pt_query_filter_t, routing a const char * for
+ * pt_query_parse_routing. */
+#define PT_OPT_SELECTION(f, routing)                                              \
+  PT_OPT_STRING(0, "arch", &(f).arch, "ARCH", "only this arch (sm_90, gfx942)"),  \
+  PT_OPT_STRING(0, "family", &(f).family, "NAME", "only this family"),            \
+  PT_OPT_STRING(0, "dtype", &(f).dtype, "DTYPE", "only a4w4, a8w4 or a16w4"),     \
+  PT_OPT_STRING(0, "stage", &(f).stage, "STAGE", "only gemm1 or gemm2"),          \
+  PT_OPT_STRING(0, "regime", &(f).regime, "REGIME", "cold (default) or warm"),    \
+  PT_OPT_STRING(0, "routing", &(routing), "ROUTING", "uniform (default) or zipf:S")
+
+/* A nested verb of a command (`pipetune db merge`), git-style. */
+typedef struct pt_cli_verb_s {
+  const char *name;
+  int (*fn)(int argc, const char **argv);  /* argv[0] is the verb */
+  const char *help;
+} pt_cli_verb_t;
+
+/* Runs the verb argv[1] names, or prints usage (to stdout for -h/--help,
+ * exit 0; to stderr with an error line when argv[1] is missing, exit 2), or
+ * names an unknown verb (exit 2). cmd is the command's name. */
+int pt_cli_verbs(int argc, const char **argv, const char *cmd, const pt_cli_verb_t *verbs,
+                 size_t n, void (*usage)(FILE *f));
 
 #define PT_OPTS_HELP (-1)   /* --help was printed to stdout */
 #define PT_OPTS_ERROR (-2)  /* an error and the usage were printed to stderr */
