@@ -577,10 +577,11 @@ START_TEST(cli_refuses_bad_input_before_any_work) {
       {"--grid", bad, "bad.json"},
       {"--routing", "zipf:-1", "option --routing"},
       {"--arch", "pdp11", "option --arch"},
-      /* Whitespace is refused by every number parser alike (num.h). */
-      {"--tokens", "\t1", "option --tokens: token count '\t1'"},
+      /* Whitespace is refused by every number parser alike (num.h); the
+       * message shows control bytes escaped (escape.h). */
+      {"--tokens", "\t1", "option --tokens: token count '\\x091'"},
       {"--tokens", " 1", "option --tokens: token count ' 1'"},
-      {"--tokens", "1,\n16", "option --tokens: token count '\n16'"},
+      {"--tokens", "1,\n16", "option --tokens: token count '\\x0a16'"},
       {"--shard", "\t0/2", "option --shard"},
       {"--shard", "0/\t2", "option --shard"},
       {"--gpus", "\t0", "option --gpus"},
