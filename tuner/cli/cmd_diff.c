@@ -2,7 +2,6 @@
  * CI. Exit 0 when no point regressed by more than the threshold, 1 when some
  * did (or lost every ok result), 2 for bad input, including two databases
  * with no point in common for the selection: nothing compared is no pass. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,6 @@
  * result for both stages) or writing fails. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "builtin.h"
 #include "emit.h"
@@ -50,13 +49,6 @@ static const char *base_name(const char *path) {
   return s ? s + 1 : path;
 }
 
-static void now_utc(char *buf, size_t len) {
-  time_t t = time(NULL);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 typedef struct eargs_s {
   const char *db, *out, *header, *json, *csv, *routing;
   int timestamp;
@@ -68,7 +60,7 @@ static int write_all(const eargs_t *a, const pt_emit_table_t *t) {
   char stamp[32];
   pt_emit_opts_t o = {.header = a->header ? base_name(a->header) : NULL};
   if (a->timestamp) {
-    now_utc(stamp, sizeof stamp);
+    pt_cli_utc_now(stamp, sizeof stamp, 0);
     o.timestamp = stamp;
   }
   int status = 0;

@@ -7,12 +7,10 @@
  * UTC time in the database's format (ISO 8601 with milliseconds), so that a
  * log lines up with the runs and jobs of the database. The summary goes to
  * stdout. */
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -79,13 +77,10 @@ static void clear_line(progress_t *pg) {
 /* Starts a log line: off a terminal, with the time now in UTC as the
  * database writes it (2026-11-21T10:00:00.123Z). */
 static void log_start(const progress_t *pg) {
-  struct timespec ts;
-  struct tm tm;
   char when[32];
-  if (pg->tty || clock_gettime(CLOCK_REALTIME, &ts) != 0) return;
-  gmtime_r(&ts.tv_sec, &tm);
-  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-  fprintf(stderr, "%s.%03ldZ ", when, ts.tv_nsec / 1000000L);
+  if (pg->tty) return;
+  pt_cli_utc_now(when, sizeof when, 1);
+  fprintf(stderr, "%s ", when);
 }
 
 /* "12.5/s ETA 1:20" for done of total at that rate. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "escape.h"
 #include "num.h"
@@ -38,6 +39,17 @@ void pt_cli_warning(const char *fmt, ...) {
   va_start(ap, fmt);
   say("warning", fmt, ap);
   va_end(ap);
+}
+
+void pt_cli_utc_now(char *buf, size_t len, int millis) {
+  struct timespec ts = {0};
+  struct tm tm;
+  char sec[24];
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (millis) snprintf(buf, len, "%s.%03ldZ", sec, ts.tv_nsec / 1000000L);
+  else snprintf(buf, len, "%sZ", sec);
 }
 
 int pt_cli_verbs(int argc, const char **argv, const char *cmd, const pt_cli_verb_t *verbs,

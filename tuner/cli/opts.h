@@ -98,6 +98,10 @@ void pt_cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* s seconds as "m:ss", or "h:mm:ss" from an hour on (an ETA, a wall time). */
 void pt_cli_duration(double s, char *buf, size_t len);
 
+/* The time now in UTC as the database writes it: "2026-11-21T10:00:00Z",
+ * or with millis "2026-11-21T10:00:00.123Z" (len >= 32 always suffices). */
+void pt_cli_utc_now(char *buf, size_t len, int millis);
+
 /* Finishes stdout (flush, error check, close); a full disk is an error.
  * Returns status, or 1 when writing stdout failed. */
 int pt_cli_finish_stdout(int status);
