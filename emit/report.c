@@ -341,9 +341,7 @@ static int is_infeasible(const pt_query_failure_t *x) {
   return strcmp(x->status, pt_db_status_name(PT_DB_STATUS_INFEASIBLE)) == 0;
 }
 
-/* The failed (infeasible 0) or infeasible (1) results of series s, or of
- * every series when s is NULL. */
-static size_t count_of(const pt_query_set_t *set, const pt_query_series_t *s,
+size_t pt_report_count(const pt_query_set_t *set, const pt_query_series_t *s,
                        int infeasible) {
   size_t n = 0;
   for (size_t i = 0; i < set->nfailures; i++)
@@ -363,7 +361,7 @@ static int series_section(FILE *f, const pt_query_set_t *set, const pt_query_ser
     html(f, s->stage);
     fprintf(f, "</h3><p class=\"meta\">%zu token counts with a winner, %zu variants "
                "drawn, %zu failed results, %zu infeasible (not run)</p>\n",
-            v.n, v.nlines, count_of(set, s, 0), count_of(set, s, 1));
+            v.n, v.nlines, pt_report_count(set, s, 0), pt_report_count(set, s, 1));
     if (v.n == 0) fputs("<p>No ok result: nothing to plot.</p>\n", f);
     else {
       time_plot(f, &v);
@@ -417,7 +415,7 @@ static void summary_row(FILE *f, const pt_query_set_t *set, const pt_query_serie
     fputs("-</td><td class=\"n\">-", f);
   }
   fprintf(f, "</td><td class=\"n\">%zu</td><td class=\"n\">%zu</td></tr>\n",
-          count_of(set, s, 0), count_of(set, s, 1));
+          pt_report_count(set, s, 0), pt_report_count(set, s, 1));
   free_view(&v);
 }
 
@@ -441,7 +439,7 @@ static void series_cells(FILE *f, const pt_query_series_t *s) {
 }
 
 static void failures(FILE *f, const pt_query_set_t *set, int max) {
-  size_t nfailed = count_of(set, NULL, 0), shown = 0;
+  size_t nfailed = pt_report_count(set, NULL, 0), shown = 0;
   fprintf(f, "<h2 id=\"failures\">Failures (%zu)</h2>\n", nfailed);
   if (nfailed == 0) {
     fputs("<p>Every result that ran is ok.</p>\n", f);
@@ -501,7 +499,7 @@ static void infeasible_row(FILE *f, const pt_query_failure_t *const *rows, size_
 }
 
 static int infeasible(FILE *f, const pt_query_set_t *set, int max) {
-  size_t n = count_of(set, NULL, 1), k = 0, groups = 0, i, e;
+  size_t n = pt_report_count(set, NULL, 1), k = 0, groups = 0, i, e;
   fprintf(f, "<h2 id=\"infeasible\">Infeasible (not run): %zu</h2>\n", n);
   if (n == 0) return PT_OK;
   const pt_query_failure_t **rows = malloc(n * sizeof *rows);

@@ -29,6 +29,12 @@ typedef struct pt_report_opts_s {
   const char *timestamp;  /* shown in the header; NULL: none */
 } pt_report_opts_t;
 
+/* The failed (infeasible 0) or infeasible (1) results of set in series s,
+ * or in every series when s is NULL: the page's one rule for keeping
+ * infeasible variants (never run) apart from failures. */
+size_t pt_report_count(const pt_query_set_t *set, const pt_query_series_t *s,
+                       int infeasible);
+
 /* Writes the page for set to f. o may be NULL. PT_EIO when writing fails. */
 int pt_report_write(const pt_query_set_t *set, const pt_report_opts_t *o, FILE *f,
                     pt_err_t *err);

@@ -3,14 +3,12 @@
  * file and renamed into place. Exit 0, 2 for bad input (options, a missing
  * or foreign database), 1 when writing fails. */
 #include <stdio.h>
-#include <time.h>
 
 #include "builtin.h"
 #include "opts.h"
 #include "outfile.h"
 #include "query.h"
 #include "report.h"
-#include "runs.h"
 
 static const char usage_text[] =
     "pipetune report --db FILE -o report.html [--arch A] [--family F] [--dtype D] "
@@ -58,23 +56,15 @@ int cmd_report(int argc, const char **argv) {
   char stamp[32];
   pt_report_opts_t o = {.max_variants = variants};
   if (timestamp) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    pt_cli_utc_now(stamp, sizeof stamp, 0);
     o.timestamp = stamp;
   }
   page_t page = {set, &o};
   status = pt_outfile_write(out, write_page, &page);
-  if (status == 0) {
-    size_t failed = 0;
-    for (size_t i = 0; i < set->nfailures; i++) {
-      pt_db_status_t st;
-      failed += pt_db_status_parse(set->failures[i].status, &st) != 0 || pt_db_runs_failure(st);
-    }
+  if (status == 0)
     printf("wrote '%s': %zu series, %zu results, %zu failed, %zu infeasible (not run)\n",
-           out, set->nseries, set->nrows, failed, set->nfailures - failed);
-  }
+           out, set->nseries, set->nrows, pt_report_count(set, NULL, 0),
+           pt_report_count(set, NULL, 1));
   pt_query_free(set);
   return status;
 }
