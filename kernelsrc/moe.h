@@ -20,6 +20,12 @@ typedef enum {
   PT_ACT_COUNT
 } pt_act_t;
 
+/* GPT-OSS's swiglu_oai: gate and up clamped at this limit, gate slope alpha
+ * (the oracle and the model-config reader use these; the kernels'
+ * pt_epilogue.cuh spells the same numbers in device code). */
+#define PT_SWIGLU_OAI_LIMIT 7.0
+#define PT_SWIGLU_OAI_ALPHA 1.702
+
 /* Spellings used everywhere (CLI, JSON, DB): "a4w4", "silu", ... */
 const char *pt_dtype_name(pt_dtype_t d);
 const char *pt_act_name(pt_act_t a);

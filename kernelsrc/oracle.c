@@ -31,10 +31,10 @@ double pt_oracle_silu(double gate, double up) {
 
 double pt_oracle_swiglu_oai(double gate, double up) {
   /* comparisons, not fmin/fmax, so that NaN propagates */
-  if (gate > 7.0) gate = 7.0;
-  if (up > 7.0) up = 7.0;
-  if (up < -7.0) up = -7.0;
-  return gate * sigmoid(1.702 * gate) * (up + 1.0);
+  if (gate > PT_SWIGLU_OAI_LIMIT) gate = PT_SWIGLU_OAI_LIMIT;
+  if (up > PT_SWIGLU_OAI_LIMIT) up = PT_SWIGLU_OAI_LIMIT;
+  if (up < -PT_SWIGLU_OAI_LIMIT) up = -PT_SWIGLU_OAI_LIMIT;
+  return gate * sigmoid(PT_SWIGLU_OAI_ALPHA * gate) * (up + 1.0);
 }
 
 double pt_oracle_act(pt_act_t act, double gate, double up) {

@@ -7,11 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* GPT-OSS's clamp and gate slope, which the swiglu_oai kernels
- * (kernelsrc/pt_epilogue.cuh) and the oracle hard-code. */
-#define SWIGLU_OAI_LIMIT 7.0
-#define SWIGLU_OAI_ALPHA 1.702
-
 /* The model types whose MoE block was read against its modelling code, and
  * the activation of their experts. */
 static const struct {
@@ -197,8 +192,8 @@ static int read_act(const read_t *r, pt_hfconfig_model_t *m) {
   if (strcmp(act, "silu") != 0)
     return fail(r->err, r->source, "field 'hidden_act' has unsupported "
                 "activation '%.32s' (the kernels gate with silu)", act);
-  rc = clamp_param(r, m, "swiglu_limit", SWIGLU_OAI_LIMIT);
-  return rc == PT_OK ? clamp_param(r, m, "swiglu_alpha", SWIGLU_OAI_ALPHA) : rc;
+  rc = clamp_param(r, m, "swiglu_limit", PT_SWIGLU_OAI_LIMIT);
+  return rc == PT_OK ? clamp_param(r, m, "swiglu_alpha", PT_SWIGLU_OAI_ALPHA) : rc;
 }
 
 static int read_quant(const read_t *r, pt_hfconfig_model_t *m) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "family.h"
 #include "mx.h"
 #include "rng.h"
 
@@ -17,14 +18,12 @@ static uint64_t stream_id(int tag, size_t row) {
 }
 
 int pt_problem_check_shape(const pt_moe_shape_t *s, pt_err_t *err) {
-  if (s->model_dim < 64 || s->model_dim % 64 != 0)
-    return pt_err_set(err, PT_EINVAL,
-                      "model_dim %d is not a positive multiple of 64",
-                      s->model_dim);
-  if (s->inter_dim < 64 || s->inter_dim % 64 != 0)
-    return pt_err_set(err, PT_EINVAL,
-                      "inter_dim %d is not a positive multiple of 64",
-                      s->inter_dim);
+  if (s->model_dim < PT_FAMILY_DIM_ALIGN || s->model_dim % PT_FAMILY_DIM_ALIGN != 0)
+    return pt_err_set(err, PT_EINVAL, "model_dim %d is not a positive multiple of %d",
+                      s->model_dim, PT_FAMILY_DIM_ALIGN);
+  if (s->inter_dim < PT_FAMILY_DIM_ALIGN || s->inter_dim % PT_FAMILY_DIM_ALIGN != 0)
+    return pt_err_set(err, PT_EINVAL, "inter_dim %d is not a positive multiple of %d",
+                      s->inter_dim, PT_FAMILY_DIM_ALIGN);
   if (s->experts < 1)
     return pt_err_set(err, PT_EINVAL, "experts %d below 1", s->experts);
   if (s->topk < 1 || s->topk > s->experts || s->topk > PT_ROUTING_TOPK_MAX)
