@@ -1359,12 +1359,9 @@ static size_t kill_after(const char *path, void (*body)(const char *, int),
   return got;
 }
 
-/* Writes a large transaction through the module's own connection, big
- * enough to spill uncommitted pages into the WAL, then waits to be killed. */
-static void big_transaction(const char *path, int fd) {
-  pt_db_t *db = open_db(path, PT_DB_EXISTING);
-  /* The module's own transaction (a writer is in WAL from its first write). */
-  if (pt__db_begin(db) != PT_OK) _exit(3);
+/* Inside db's open transaction, writes enough to spill uncommitted pages
+ * out of the cache, tells fd, then waits to be killed. */
+static void spill_and_wait(pt_db_t *db, int fd) {
   const char *sql =
       "PRAGMA cache_size = 16;"
       " UPDATE measurements SET median_us = median_us * 2, min_us = min_us * 2,"
@@ -1376,6 +1373,14 @@ static void big_transaction(const char *path, int fd) {
   if (sqlite3_exec(db->conn, sql, NULL, NULL, NULL) != SQLITE_OK) _exit(4);
   if (write(fd, "x", 1) != 1) _exit(5);
   for (;;) pause();
+}
+
+/* A large transaction through the module's own connection (a writer is in
+ * WAL from its first write): its pages spill into the WAL. */
+static void big_transaction(const char *path, int fd) {
+  pt_db_t *db = open_db(path, PT_DB_EXISTING);
+  if (pt__db_begin(db) != PT_OK) _exit(3);
+  spill_and_wait(db, fd);
 }
 
 START_TEST(kill_mid_transaction) {
@@ -1404,17 +1409,7 @@ END_TEST
 static void big_caller_transaction(const char *path, int fd) {
   pt_db_t *db = open_db(path, PT_DB_EXISTING);
   if (pt_db_begin(db) != PT_OK) _exit(3);
-  const char *sql =
-      "PRAGMA cache_size = 16;"
-      " UPDATE measurements SET median_us = median_us * 2, min_us = min_us * 2,"
-      " p90_us = p90_us * 2;"
-      " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-      " WHERE i < 3000) INSERT INTO kernel_sources (hash, name, text, created)"
-      " SELECT printf('%032x', i), 'junk', printf('%.2000c', 'x'), 'now'"
-      " FROM n;";
-  if (sqlite3_exec(db->conn, sql, NULL, NULL, NULL) != SQLITE_OK) _exit(4);
-  if (write(fd, "x", 1) != 1) _exit(5);
-  for (;;) pause();
+  spill_and_wait(db, fd);
 }
 
 /* Killed inside it: the hot journal is rolled back by the next writer. */

@@ -73,32 +73,11 @@ static void world_free(world_t *w) {
   free(w->pipetune);
 }
 
-static void expect(pt_test_out_t r, int status, const char *in_err, const char *in_out) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %s\nstderr: %s", r.status,
-                status, r.out, r.err);
-  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
-  if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %s", in_out, r.out);
-}
-
-static long long sql_int(const char *path, const char *sql) {
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  long long v = -1;
-  ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
-                sqlite3_errmsg(db));
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
-
 /* Settled items of the database's plans; 0 until the schema is in. */
 static long long settled(const char *path) {
   if (access(path, F_OK) != 0) return 0;
-  if (sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'jobs'") == 0) return 0;
-  return sql_int(path, "SELECT count(*) FROM jobs WHERE state IN ('done', 'failed')");
+  if (pt_test_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'jobs'") == 0) return 0;
+  return pt_test_sql_int(path, "SELECT count(*) FROM jobs WHERE state IN ('done', 'failed')");
 }
 
 static void sleep_ms(int ms) {
@@ -195,7 +174,7 @@ static char *run_on_tty(world_t *w, const char *const *args, int *status) {
 /* The runs `pipetune status --format json` prints (free with cJSON_Delete). */
 static cJSON *status_json(world_t *w) {
   pt_test_out_t r = RUN("status", "--db", w->db, "--format", "json");
-  expect(r, 0, NULL, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_msg(r.err[0] == '\0', "status wrote to stderr: %s", r.err);
   cJSON *j = cJSON_Parse(r.out);
   ck_assert_msg(cJSON_IsArray(j), "not a JSON array: %s", r.out);
@@ -243,7 +222,7 @@ START_TEST(status_follows_a_running_tune) {
   world_init(w);
   /* Compile first, so that the run below spends its time measuring. */
   pt_test_out_t r = RUN("tune", TUNE_PLAN, "--compile-only");
-  expect(r, 0, NULL, "compile-checked 3 variants");
+  pt_test_expect(r, 0, NULL, "compile-checked 3 variants");
   pt_test_out_free(&r);
   setenv("PT_TEST_SLOW_MS", "500", 1);
   setenv("PT_TEST_CRASH", "gemm1/bm=32,*/t=1", 1);
@@ -271,12 +250,12 @@ START_TEST(status_follows_a_running_tune) {
    * (the run may end between two calls). */
   for (int calls = 0; settled(w->db) < 6 && calls < 200; calls++) {
     r = RUN("status", "--db", w->db);
-    expect(r, 0, NULL, "  1  ");
+    pt_test_expect(r, 0, NULL, "  1  ");
     ck_assert_msg(strstr(r.out, "  running  ") || strstr(r.out, "  done  "), "%s", r.out);
     pt_test_out_free(&r);
   }
   wait_bg(&job, &r);
-  expect(r, 0, NULL, "results: 3 ok, 1 failed (1 crash)\n");
+  pt_test_expect(r, 0, NULL, "results: 3 ok, 1 failed (1 crash)\n");
   ck_assert_msg(strstr(r.out, "tune: 4 of 6 planned items measured on 1 gpu(s)") &&
                     strstr(r.out, ", 2 infeasible (not run)\n"),
                 "%s", r.out);
@@ -301,7 +280,7 @@ START_TEST(status_follows_a_running_tune) {
   ck_assert(cJSON_IsNull(cJSON_GetObjectItem(run, "eta_s")));
   ck_assert_msg(num(run, "per_min") > 0, "no rate");
   cJSON_Delete(runs);
-  ck_assert_int_eq(sql_int(w->db, "SELECT failed * 10 + infeasible FROM status"), 12);
+  ck_assert_int_eq(pt_test_sql_int(w->db, "SELECT failed * 10 + infeasible FROM status"), 12);
   world_free(w);
 }
 END_TEST
@@ -312,23 +291,23 @@ START_TEST(status_reads_only) {
   world_t w_, *w = &w_;
   world_init(w);
   pt_test_out_t r = RUN("tune", TUNE_PLAN, "--gpus", "0", "--min-ms", "1");
-  expect(r, 0, NULL, "2 infeasible (not run)");
+  pt_test_expect(r, 0, NULL, "2 infeasible (not run)");
   pt_test_out_free(&r);
   r = RUN("tune", TUNE_PLAN, "--gpus", "0", "--min-ms", "1", "--resume");
-  expect(r, 0, NULL, "0 of 6 planned items measured on 1 gpu(s)");
+  pt_test_expect(r, 0, NULL, "0 of 6 planned items measured on 1 gpu(s)");
   pt_test_out_free(&r);
   size_t n0, n1;
   char *before = pt_test_slurp(w->db, &n0);
   char *wal = sidecar(w->db, "-wal"), *shm = sidecar(w->db, "-shm");
   ck_assert(!file_exists(wal) && !file_exists(shm));
   r = RUN("status", "--db", w->db);
-  expect(r, 0, NULL, "per_min");
+  pt_test_expect(r, 0, NULL, "per_min");
   /* A header and a row per run. */
   ck_assert_ptr_nonnull(strstr(r.out, "\n  1  done "));
   ck_assert_ptr_nonnull(strstr(r.out, "\n  2  done "));
   pt_test_out_free(&r);
   r = RUN("status", "--db", w->db, "--run", "2", "--format", "csv");
-  expect(r, 0, NULL, "run,state,started,finished,done,planned,ok,failed,infeasible");
+  pt_test_expect(r, 0, NULL, "run,state,started,finished,done,planned,ok,failed,infeasible");
   ck_assert_ptr_nonnull(strstr(r.out, "\r\n2,done,"));
   ck_assert_ptr_null(strstr(r.out, "\r\n1,"));
   pt_test_out_free(&r);
@@ -397,24 +376,24 @@ START_TEST(version_1_file_is_upgraded) {
   ck_assert_int_eq(sqlite3_open(w->db, &c), SQLITE_OK);
   ck_assert_int_eq(pt__db_migrate(c, w->db, pt__db_migrations, 1, 1, &err), PT_OK);
   sqlite3_close(c);
-  ck_assert_int_eq(sql_int(w->db, "PRAGMA user_version"), 1);
+  ck_assert_int_eq(pt_test_sql_int(w->db, "PRAGMA user_version"), 1);
   pt_test_out_t r = RUN("status", "--db", w->db);
-  expect(r, 2, "upgrade it with 'pipetune db init'", NULL);
+  pt_test_expect(r, 2, "upgrade it with 'pipetune db init'", NULL);
   pt_test_out_free(&r);
   r = RUN("db", "init", w->db);
-  expect(r, 0, NULL, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
-  ck_assert_int_eq(sql_int(w->db, "PRAGMA user_version"), pt_db_schema_version());
-  ck_assert_int_eq(sql_int(w->db, "SELECT count(*) FROM pragma_table_info('status')"
+  ck_assert_int_eq(pt_test_sql_int(w->db, "PRAGMA user_version"), pt_db_schema_version());
+  ck_assert_int_eq(pt_test_sql_int(w->db, "SELECT count(*) FROM pragma_table_info('status')"
                                   " WHERE name = 'infeasible'"), 1);
   r = RUN("db", "check", w->db);
-  expect(r, 0, NULL, ": ok, schema version");
+  pt_test_expect(r, 0, NULL, ": ok, schema version");
   pt_test_out_free(&r);
   r = RUN("status", "--db", w->db);
-  expect(r, 0, "no runs in", "run  state");
+  pt_test_expect(r, 0, "no runs in", "run  state");
   pt_test_out_free(&r);
   r = RUN("status", "--db", w->db, "--format", "json");
-  expect(r, 0, NULL, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_str_eq(r.out, "[]\n");
   pt_test_out_free(&r);
   world_free(w);
@@ -424,7 +403,7 @@ END_TEST
 /* One "error:" line and exit 2, and the database as it was. */
 static void refused(const char *const *args, const char *msg) {
   pt_test_out_t r = pt_test_pipetune(args);
-  expect(r, 2, msg, NULL);
+  pt_test_expect(r, 2, msg, NULL);
   ck_assert_msg(strncmp(r.err, "error: ", 7) == 0 && strchr(r.err, '\n') != NULL,
                 "%s", r.err);
   ck_assert_msg(strstr(r.err, "\nerror:") == NULL, "two error lines: %s", r.err);
@@ -436,7 +415,7 @@ START_TEST(bad_input_exits_2) {
   world_t w_, *w = &w_;
   world_init(w);
   pt_test_out_t r = RUN("tune", TUNE_PLAN, "--gpus", "0", "--min-ms", "1");
-  expect(r, 0, NULL, NULL);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
   size_t n0, n1;
   char *before = pt_test_slurp(w->db, &n0);
@@ -462,7 +441,7 @@ START_TEST(bad_input_exits_2) {
   char *after = pt_test_slurp(w->db, &n1);
   ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
   r = RUN("status", "--help");
-  expect(r, 0, NULL, "usage: pipetune status --db FILE");
+  pt_test_expect(r, 0, NULL, "usage: pipetune status --db FILE");
   pt_test_out_free(&r);
   free(before);
   free(after);

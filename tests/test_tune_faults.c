@@ -271,20 +271,6 @@ static int run(world_t *w, int resume, pt_sup_summary_t *sum, pt_err_t *err) {
   return rc;
 }
 
-static long long sql_int(const char *path, const char *sql) {
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  long long v = -1;
-  ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
-                sqlite3_errmsg(db));
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
-
 static char *sql_text(const char *path, const char *sql) {
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -302,9 +288,9 @@ static char *sql_text(const char *path, const char *sql) {
  * file may exist without the measurements view. */
 static long long count_results(const char *path) {
   if (access(path, F_OK) != 0) return 0;
-  if (sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'measurements'") == 0)
+  if (pt_test_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'measurements'") == 0)
     return 0;
-  return sql_int(path, "SELECT count(*) FROM measurements");
+  return pt_test_sql_int(path, "SELECT count(*) FROM measurements");
 }
 
 static void sleep_ms(int ms) {
@@ -385,22 +371,22 @@ START_TEST(crash_and_hang_are_recorded_and_the_run_completes) {
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_VERIFY_FAIL], 1);
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_OK], 8);
   ck_assert_int_ge(sum.restarts, 1);  /* none is needed after the last item */
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'crash'"
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'crash'"
                                  " AND stage = 'gemm1' AND tokens = 1 AND spec LIKE 'bm=32,%'"), 1);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'timeout'"
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'timeout'"
                                  " AND stage = 'gemm2' AND tokens = 16 AND spec LIKE 'bm=64,%'"), 1);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM measurements WHERE status = 'ok'"
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM measurements WHERE status = 'ok'"
                                  " AND samples >= 5 AND min_us > 0 AND median_us <= p90_us"), 8);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'crash'"
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'crash'"
                                  " AND stage = 'gemm2' AND tokens = 1 AND spec LIKE 'bm=16,%'"), 1);
   /* The variant that failed verification is not the best of its problem. */
   char *best = sql_text(w.db, "SELECT spec FROM best WHERE stage = 'gemm1' AND tokens = 16");
   ck_assert_msg(strncmp(best, "bm=16,", 6) != 0 && best[0] != '\0', "best is '%s'", best);
   free(best);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM runs WHERE status = 'done'"), 1);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM jobs WHERE state IN ('ready', 'running')"), 0);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM runs WHERE status = 'done'"), 1);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM jobs WHERE state IN ('ready', 'running')"), 0);
   /* Every result carries its provenance. */
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE compiler = 'fake 1'"
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE compiler = 'fake 1'"
                                  " AND length(source_hash) = 32 AND compile_key IS NOT NULL"
                                  " AND regime = 'cold' AND tool_version <> ''"), 12);
   world_free(&w);
@@ -420,10 +406,10 @@ START_TEST(sigint_finishes_in_flight_items_then_resume_completes) {
   long long after = count_results(w.db);
   ck_assert_int_ge(after, seen + 1);  /* the item in flight was finished */
   ck_assert_int_lt(after, 12);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM measurements WHERE status <> 'ok'"), 0);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM runs WHERE status = 'interrupted'"), 1);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM jobs WHERE state = 'running'"), 0);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM jobs WHERE state = 'done'"), after);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM measurements WHERE status <> 'ok'"), 0);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM runs WHERE status = 'interrupted'"), 1);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM jobs WHERE state = 'running'"), 0);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM jobs WHERE state = 'done'"), after);
   unsetenv("PT_TEST_SLOW_MS");
   pt_sup_summary_t sum;
   pt_err_t err;
@@ -450,7 +436,7 @@ START_TEST(kill9_then_resume_loses_and_duplicates_nothing) {
   long long before = count_results(w.db);
   char *kept = sql_text(w.db, "SELECT group_concat(id || ':' || median_us, ' ') FROM"
                               " (SELECT id, median_us FROM measurements ORDER BY id)");
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
   pt_sup_summary_t sum;
   pt_err_t err;
   ck_assert_msg(run(&w, 1, &sum, &err) == PT_OK, "%s\n%s", err.msg, w.log);
@@ -458,13 +444,13 @@ START_TEST(kill9_then_resume_loses_and_duplicates_nothing) {
   ck_assert_uint_eq(sum.done, 12 - (size_t)before);
   ck_assert_int_eq(count_results(w.db), 12);
   /* No duplicate: one result per problem and variant; none lost or changed. */
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(DISTINCT problem_id || '/' || variant_id)"
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(DISTINCT problem_id || '/' || variant_id)"
                                  " FROM measurements"), 12);
   char *now = sql_text(w.db, "SELECT group_concat(id || ':' || median_us, ' ') FROM"
                              " (SELECT id, median_us FROM measurements WHERE run_id = 1"
                              " ORDER BY id)");
   ck_assert_str_eq(now, kept);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM jobs WHERE run_id = 2"
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM jobs WHERE run_id = 2"
                                  " AND state IN ('done', 'failed')"), 12);
   free(kept);
   free(now);
@@ -516,7 +502,7 @@ START_TEST(infeasible_variants_are_recorded_and_the_run_completes) {
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_OK], 2);
   ck_assert_uint_eq(sum.by_status[PT_DB_STATUS_INFEASIBLE], 2);
   ck_assert_int_eq(atomic_load(&w.compiles), 1);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'infeasible'"
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE status = 'infeasible'"
                                  " AND spec LIKE 'bm=16,bn=256,k_wave=4,%' AND reason LIKE '%exceed%'"
                                  " AND length(source_hash) = 32"), 2);
   ck_assert_msg(run(&w, 1, &sum, &err) == PT_OK, "%s\n%s", err.msg, w.log);
@@ -548,13 +534,6 @@ END_TEST
 /* ---- the command line ---- */
 
 #define TUNE(...) pt_test_pipetune((const char *const[]){"tune", __VA_ARGS__, NULL})
-
-static void expect(pt_test_out_t r, int status, const char *in_err, const char *in_out) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %s\nstderr: %s", r.status,
-                status, r.out, r.err);
-  if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
-  if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %s", in_out, r.out);
-}
 
 START_TEST(cli_refuses_bad_input_before_any_work) {
   world_t w;
@@ -596,16 +575,16 @@ START_TEST(cli_refuses_bad_input_before_any_work) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     pt_test_out_t r = TUNE("--db", w.db, cases[i].opt, cases[i].val);
-    expect(r, 2, cases[i].why, NULL);
+    pt_test_expect(r, 2, cases[i].why, NULL);
     pt_test_out_free(&r);
     ck_assert_msg(access(w.db, F_OK) != 0, "'%s %s' created the database", cases[i].opt,
                   cases[i].val);
   }
   pt_test_out_t r = TUNE("--family", "gptoss-120b");
-  expect(r, 2, "option --db FILE is required", NULL);
+  pt_test_expect(r, 2, "option --db FILE is required", NULL);
   pt_test_out_free(&r);
   r = TUNE("--db", notdb, "--compile-only");
-  expect(r, 2, "notes.txt", NULL);
+  pt_test_expect(r, 2, "notes.txt", NULL);
   pt_test_out_free(&r);
   FILE *f = fopen(notdb, "rb");
   char buf[128] = "";
@@ -626,16 +605,16 @@ START_TEST(cli_compile_check) {
   world_t w;
   world_init(&w, "bm=16");
   pt_test_out_t r = TUNE("--db", w.db, "--compile-only", "--variants", "bm=16", "--tokens", "1");
-  expect(r, 0, NULL, "compile-checked 2 variants");
+  pt_test_expect(r, 0, NULL, "compile-checked 2 variants");
   ck_assert_msg(strstr(r.out, "2 compiled, 0 cached, 0 failed"), "%s", r.out);
   pt_test_out_free(&r);
   r = TUNE("--db", w.db, "--compile-only", "--variants", "bm=16", "--tokens", "1,16");
-  expect(r, 0, NULL, "0 compiled, 2 cached, 0 failed");
+  pt_test_expect(r, 0, NULL, "0 compiled, 2 cached, 0 failed");
   pt_test_out_free(&r);
   if (!pt_test_have_gpu()) {
     unsetenv("PT_WORKER_BACKEND");
     r = TUNE("--db", w.db, "--variants", "bm=16", "--tokens", "1");
-    expect(r, 1, "error: no GPU found: nothing was measured (timing needs a GPU",
+    pt_test_expect(r, 1, "error: no GPU found: nothing was measured (timing needs a GPU",
            "no GPU found: compile-checked 2 variants");
     ck_assert_msg(strstr(r.err, "--compile-only"), "%s", r.err);
     int errors = 0;
@@ -655,34 +634,34 @@ START_TEST(cli_tune_resume_and_budget) {
   setenv("PT_WORKER_BACKEND", "test", 1);
   pt_test_out_t r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=16", "--db",
                          w.db, "--min-ms", "1");
-  expect(r, 0, "[4/4]", "results: 4 ok");
+  pt_test_expect(r, 0, "[4/4]", "results: 4 ok");
   pt_test_out_free(&r);
   r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=16", "--db", w.db);
-  expect(r, 2, "pass --resume to skip them", NULL);
+  pt_test_expect(r, 2, "pass --resume to skip them", NULL);
   pt_test_out_free(&r);
   r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=16", "--db", w.db, "--resume");
   char want[128];
   snprintf(want, sizeof want, "0 of 4 planned items measured on 1 gpu(s) (%s), 4 already in",
            sim_arch());
-  expect(r, 0, NULL, want);
+  pt_test_expect(r, 0, NULL, want);
   pt_test_out_free(&r);
   /* Compile first, so that the budget is spent on measuring. */
   r = TUNE("--grid", w.grid, "--variants", "bm=32|64", "--db", w.db, "--compile-only");
-  expect(r, 0, NULL, "compile-checked 4 variants");
+  pt_test_expect(r, 0, NULL, "compile-checked 4 variants");
   pt_test_out_free(&r);
   setenv("PT_TEST_SLOW_MS", "400", 1);
   r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=32|64", "--db", w.db,
            "--budget", "1s", "--min-ms", "1");
-  expect(r, 0, "budget reached", NULL);
+  pt_test_expect(r, 0, "budget reached", NULL);
   pt_test_out_free(&r);
-  long long first = sql_int(w.db, "SELECT count(*) FROM results WHERE spec NOT LIKE 'bm=16,%'");
+  long long first = pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE spec NOT LIKE 'bm=16,%'");
   ck_assert_int_ge(first, 1);
   ck_assert_int_lt(first, 8);
-  ck_assert_int_eq(sql_int(w.db, "SELECT count(*) FROM runs WHERE status = 'interrupted'"), 1);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM runs WHERE status = 'interrupted'"), 1);
   unsetenv("PT_TEST_SLOW_MS");
   r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=32|64", "--db", w.db,
            "--resume", "--min-ms", "1");
-  expect(r, 0, NULL, "already in");
+  pt_test_expect(r, 0, NULL, "already in");
   pt_test_out_free(&r);
   ck_assert_int_eq(count_results(w.db), 12);
   world_free(&w);

@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,20 @@ void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char 
                 r.status, status, r.out, r.err);
   if (in_err) ck_assert_msg(strstr(r.err, in_err), "stderr lacks '%s': %s", in_err, r.err);
   if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %.2000s", in_out, r.out);
+}
+
+long long pt_test_sql_int(const char *path, const char *sql) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  long long v = -1;
+  ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
+                sqlite3_errmsg(db));
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
 }
 
 pt_gpu_props_t pt_test_gpu_props(pt_gpu_backend_t b, const char *name,

@@ -30,6 +30,11 @@ void pt_test_out_free(pt_test_out_t *o);
  * contain in_err and in_out (each skipped when NULL). */
 void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char *in_out);
 
+/* The integer the first row of sql gives on the database at path, read
+ * through its own read-only connection (5 s busy timeout); -1 when there is
+ * no row. Fails the test when sql does not prepare. */
+long long pt_test_sql_int(const char *path, const char *sql);
+
 /* A fresh temporary directory (malloc'd path); removed with pt_test_rmdir. */
 char *pt_test_tmpdir(void);
 void pt_test_rmdir(const char *dir);
