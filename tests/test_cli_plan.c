@@ -122,11 +122,7 @@ static void expect_line(const char *text, const char *line) {
 
 /* Exit 2, nothing on stdout, exactly "error: <msg>\n" on stderr. */
 static void expect_bad_input(pt_test_out_t r, const char *msg) {
-  char want[PT_ERRMSG_MAX + 16];
-  snprintf(want, sizeof want, "error: %s\n", msg);
-  ck_assert_msg(r.status == 2, "exit %d, wanted 2\nstderr: %s", r.status, r.err);
-  ck_assert_str_eq(r.out, "");
-  ck_assert_str_eq(r.err, want);
+  pt_test_expect_bad_input(r, msg);
   pt_test_out_free(&r);
 }
 

@@ -14,19 +14,6 @@
 
 #define RUN(...) pt_test_pipetune((const char *const[]){__VA_ARGS__, NULL})
 
-static void expect_status(pt_test_out_t r, int status) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %.2000s\nstderr: %s",
-                r.status, status, r.out, r.err);
-}
-
-/* Exit 2, nothing on stdout, exactly "error: <msg>\n" on stderr. */
-static void expect_bad_input(pt_test_out_t r, const char *msg) {
-  expect_status(r, 2);
-  ck_assert_str_eq(r.out, "");
-  char want[PT_ERRMSG_MAX + 16];
-  snprintf(want, sizeof want, "error: %s\n", msg);
-  ck_assert_str_eq(r.err, want);
-}
 
 /* Offset of needle in the line of text that starts with prefix. */
 static long column_of(const char *text, const char *prefix, const char *needle) {
@@ -42,7 +29,7 @@ static long column_of(const char *text, const char *prefix, const char *needle) 
 
 START_TEST(families_table) {
   pt_test_out_t r = RUN("families");
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_str_eq(r.err, "");
   long col = column_of(r.out, "name ", "tokens");
   ck_assert_int_gt(col, 0);
@@ -62,7 +49,7 @@ END_TEST
 /* The JSON output is a families file equal to the built-in one. */
 START_TEST(families_json_round_trip) {
   pt_test_out_t r = RUN("families", "--format", "json");
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   pt_family_set_t a, b;
   pt_err_t err;
   ck_assert_msg(pt_family_parse(r.out, strlen(r.out), "stdout", &a, &err) == PT_OK,
@@ -89,7 +76,7 @@ START_TEST(families_user_file) {
       "\"inter_dim\": 128, \"experts\": 16, \"topk\": 2, \"dtypes\": [\"a16w4\"], "
       "\"act\": \"silu\", \"tokens\": [7]}]}\n");
   pt_test_out_t r = RUN("families", "--file", path);
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_int_eq(column_of(r.out, "name ", "tokens"),
                    column_of(r.out, "mini ", "7"));
   ck_assert_ptr_null(strstr(r.out, "dsv3"));
@@ -128,7 +115,7 @@ START_TEST(families_bad_files) {
     char msg[PT_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "'%s': %s", path, bad[i].msg);
     pt_test_out_t r = RUN("families", "--file", path, "--format", "json");
-    expect_bad_input(r, msg);
+    pt_test_expect_bad_input(r, msg);
     pt_test_out_free(&r);
     free(path);
   }
@@ -137,7 +124,7 @@ START_TEST(families_bad_files) {
   char msg[PT_ERRMSG_MAX];
   snprintf(msg, sizeof msg, "'%s': cannot open: No such file or directory", missing);
   pt_test_out_t r = RUN("families", "--file", missing);
-  expect_bad_input(r, msg);
+  pt_test_expect_bad_input(r, msg);
   pt_test_out_free(&r);
   pt_test_rmdir(dir);
   free(dir);
@@ -146,13 +133,13 @@ END_TEST
 
 START_TEST(families_bad_arguments) {
   pt_test_out_t r = RUN("families", "--format", "yaml");
-  expect_bad_input(r, "unknown format 'yaml' (expected table or json)");
+  pt_test_expect_bad_input(r, "unknown format 'yaml' (expected table or json)");
   pt_test_out_free(&r);
   r = RUN("families", "extra");
-  expect_bad_input(r, "unexpected argument 'extra'");
+  pt_test_expect_bad_input(r, "unexpected argument 'extra'");
   pt_test_out_free(&r);
   r = RUN("families", "--file");
-  expect_status(r, 2);
+  pt_test_expect(r, 2, NULL, NULL);
   pt_test_out_free(&r);
 }
 END_TEST
@@ -178,7 +165,7 @@ static void spec_from_knobs(const cJSON *knobs, char *buf, size_t len) {
 static void check_space_json(pt_stage_t stage, const char *arch) {
   pt_test_out_t r = RUN("space", "--stage", pt_stage_name(stage), "--arch", arch,
                         "--format", "json");
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   cJSON *root = cJSON_Parse(r.out);
   ck_assert_msg(root != NULL, "stdout is not JSON: %.500s", r.out);
   ck_assert_int_eq(cJSON_GetArraySize(root), 2);
@@ -232,7 +219,7 @@ END_TEST
 
 START_TEST(space_table) {
   pt_test_out_t r = RUN("space", "--stage", "gemm1");
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_str_eq(r.err, "");
   ck_assert_int_eq(strncmp(r.out, "bm     bn     k_wave bhoist spart  nt     persist "
                                   "feasible  reason\n", 64), 0);
@@ -259,7 +246,7 @@ START_TEST(space_table) {
   pt_test_out_free(&r);
 
   r = RUN("space", "--stage", "gemm2", "--arch", "gfx90a", "--dtype", "a16w4");
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_ptr_nonnull(strstr(r.out, " reduce "));
   ck_assert_ptr_nonnull(strstr(r.out, "gemm2 variants for gfx90a (a16w4)"));
   pt_test_out_free(&r);
@@ -268,25 +255,25 @@ END_TEST
 
 START_TEST(space_bad_arguments) {
   pt_test_out_t r = RUN("space", "--stage", "gemm1", "--arch", "sm_91");
-  expect_bad_input(r, "unknown arch 'sm_91' (known: sm_80, sm_86, sm_89, sm_90, "
+  pt_test_expect_bad_input(r, "unknown arch 'sm_91' (known: sm_80, sm_86, sm_89, sm_90, "
                       "sm_90a, sm_100, gfx90a, gfx942, gfx950)");
   pt_test_out_free(&r);
   r = RUN("space", "--stage", "gemm3");
-  expect_bad_input(r, "unknown stage 'gemm3' (expected gemm1 or gemm2)");
+  pt_test_expect_bad_input(r, "unknown stage 'gemm3' (expected gemm1 or gemm2)");
   pt_test_out_free(&r);
   r = RUN("space", "--stage", "gemm1", "--dtype", "fp4");
-  expect_bad_input(r, "unknown dtype 'fp4' (expected a4w4, a8w4 or a16w4)");
+  pt_test_expect_bad_input(r, "unknown dtype 'fp4' (expected a4w4, a8w4 or a16w4)");
   pt_test_out_free(&r);
   r = RUN("space", "--stage", "gemm2", "--format", "csv");
-  expect_bad_input(r, "unknown format 'csv' (expected table or json)");
+  pt_test_expect_bad_input(r, "unknown format 'csv' (expected table or json)");
   pt_test_out_free(&r);
   r = RUN("space");
-  expect_status(r, 2);
+  pt_test_expect(r, 2, NULL, NULL);
   ck_assert_int_eq(strncmp(r.err, "error: --stage is required\n", 27), 0);
   ck_assert_ptr_nonnull(strstr(r.err, "usage: pipetune space"));
   pt_test_out_free(&r);
   r = RUN("space", "--stage", "gemm1", "more");
-  expect_bad_input(r, "unexpected argument 'more'");
+  pt_test_expect_bad_input(r, "unexpected argument 'more'");
   pt_test_out_free(&r);
 }
 END_TEST

@@ -46,19 +46,6 @@ static char *config_path(const char *file) {
   return pt_test_src_path(rel);
 }
 
-static void expect_status(pt_test_out_t r, int status) {
-  ck_assert_msg(r.status == status, "exit %d, wanted %d\nstdout: %.2000s\nstderr: %s",
-                r.status, status, r.out, r.err);
-}
-
-/* Exit 2, nothing on stdout, exactly "error: <msg>\n" on stderr. */
-static void expect_bad_input(pt_test_out_t r, const char *msg) {
-  expect_status(r, 2);
-  ck_assert_str_eq(r.out, "");
-  char want[PT_ERRMSG_MAX + 16];
-  snprintf(want, sizeof want, "error: %s\n", msg);
-  ck_assert_str_eq(r.err, want);
-}
 
 /* ---- the per-GPU shapes ---- */
 
@@ -283,7 +270,7 @@ START_TEST(reproduces_builtin) {
     const char *o2 = o[2] ? o[2] : "--ep", *o3 = o[3] ? o[3] : "1";
     pt_test_out_t r = RUN("families", "--from-config", path, o[0], o[1], o2, o3, "--name",
                           cases[i].builtin);
-    expect_status(r, 0);
+    pt_test_expect(r, 0, NULL, NULL);
     ck_assert_str_eq(r.err, "");
     char *want = builtin_grid_json(cases[i].builtin);
     size_t n = strlen(want);
@@ -293,7 +280,7 @@ START_TEST(reproduces_builtin) {
     pt_test_out_free(&r);
 
     r = RUN("families", "--from-config", path, o[0], o[1], o2, o3);
-    expect_status(r, 0);
+    pt_test_expect(r, 0, NULL, NULL);
     pt_family_set_t got;
     ck_assert_msg(pt_family_parse(r.out, strlen(r.out), "stdout", &got, &err) == PT_OK,
                   "%s", err.msg);
@@ -315,7 +302,7 @@ START_TEST(grid_into_tune_and_verify) {
   char *cfg = config_path("qwen3-30b-a3b.json");
   char *grid = pt_test_join(dir, "grid.json");
   pt_test_out_t r = RUN("families", "--from-config", cfg, "--tp", "4", "-o", grid);
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_str_eq(r.err, "");
   char want[512];
   snprintf(want, sizeof want,
@@ -334,7 +321,7 @@ START_TEST(grid_into_tune_and_verify) {
   ck_assert_int_eq(set.families[0].inter_dim, 192);
   pt_family_set_free(&set);
   r = RUN("families", "--grid", grid);
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_msg(strstr(r.out, "qwen3_moe-tp4       2048        192      128     8  a4w4"),
                 "%s", r.out);
   pt_test_out_free(&r);
@@ -346,20 +333,20 @@ START_TEST(grid_into_tune_and_verify) {
   setenv("ROCR_VISIBLE_DEVICES", "", 1);
   r = RUN("verify", "--grid", grid, "--family", "qwen3_moe-tp4", "--dtype", "a4w4",
           "--tokens", "4");
-  expect_status(r, 1);
+  pt_test_expect(r, 1, NULL, NULL);
   ck_assert_msg(strncmp(r.err, "error: verify needs a GPU (", 27) == 0, "%s", r.err);
   pt_test_out_free(&r);
   char msg[PT_ERRMSG_MAX];
   snprintf(msg, sizeof msg, "unknown family 'dsv3-tp8' in '%s'", grid);
   r = RUN("verify", "--grid", grid, "--family", "dsv3-tp8", "--dtype", "a4w4", "--tokens", "4");
-  expect_bad_input(r, msg);
+  pt_test_expect_bad_input(r, msg);
   pt_test_out_free(&r);
   snprintf(msg, sizeof msg, "option --grid: '%s/none.json': cannot open: No such file or "
            "directory", dir);
   char *none = pt_test_join(dir, "none.json");
   r = RUN("verify", "--grid", none, "--family", "qwen3_moe-tp4", "--dtype", "a4w4",
           "--tokens", "4");
-  expect_bad_input(r, msg);
+  pt_test_expect_bad_input(r, msg);
   pt_test_out_free(&r);
 
   /* tune measures the family on the simulated worker backend */
@@ -369,7 +356,7 @@ START_TEST(grid_into_tune_and_verify) {
           "--variants", "bm=16", "--tokens", "1,16", "--gpus", "0", "--min-ms", "1",
           "--db", db);
   unsetenv("PT_WORKER_BACKEND");
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_msg(strstr(r.out, "results: 2 ok"), "%s", r.out);
   ck_assert_msg(strstr(r.err, "qwen3_moe-tp4 a4w4 gemm1 t=16"), "%s", r.err);
   pt_test_out_free(&r);
@@ -377,7 +364,7 @@ START_TEST(grid_into_tune_and_verify) {
   /* an output file that cannot be written: exit 1, nothing left behind */
   char *bad = pt_test_join(dir, "no/such/dir/grid.json");
   r = RUN("families", "--from-config", cfg, "-o", bad);
-  expect_status(r, 1);
+  pt_test_expect(r, 1, NULL, NULL);
   ck_assert_int_ne(access(bad, F_OK), 0);
   pt_test_out_free(&r);
   free(bad);
@@ -485,7 +472,7 @@ START_TEST(bad_configs) {
     snprintf(what, sizeof what, bad[i].msg, KNOWN);
     snprintf(msg, sizeof msg, "'%s': %s", path, what);
     pt_test_out_t r = RUN("families", "--from-config", path, "--tp", "8", "-o", grid);
-    expect_bad_input(r, msg);
+    pt_test_expect_bad_input(r, msg);
     ck_assert_int_ne(access(grid, F_OK), 0);
     pt_test_out_free(&r);
     free(path);
@@ -531,7 +518,7 @@ START_TEST(bad_layouts) {
     char msg[PT_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "'%s': %s", path, bad[i].msg);
     pt_test_out_t r = RUN("families", "--from-config", path, bad[i].opt, bad[i].val);
-    expect_bad_input(r, msg);
+    pt_test_expect_bad_input(r, msg);
     pt_test_out_free(&r);
     free(path);
   }
@@ -550,7 +537,7 @@ START_TEST(bad_layouts) {
     char msg[PT_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "'%s': %s", path, files[i].msg);
     pt_test_out_t r = RUN("families", "--from-config", path);
-    expect_bad_input(r, msg);
+    pt_test_expect_bad_input(r, msg);
     pt_test_out_free(&r);
     free(path);
   }
@@ -558,7 +545,7 @@ START_TEST(bad_layouts) {
   char msg[PT_ERRMSG_MAX];
   snprintf(msg, sizeof msg, "'%s': cannot open: No such file or directory", none);
   pt_test_out_t r = RUN("families", "--from-config", none);
-  expect_bad_input(r, msg);
+  pt_test_expect_bad_input(r, msg);
   pt_test_out_free(&r);
   free(none);
   pt_test_rmdir(dir);
@@ -589,17 +576,17 @@ START_TEST(bad_options) {
     int n = 3;
     for (int j = 0; j < 6 && a[j] != NULL; j++) argv[n++] = a[j];
     pt_test_out_t r = pt_test_pipetune(argv);
-    expect_bad_input(r, bad[i].msg);
+    pt_test_expect_bad_input(r, bad[i].msg);
     pt_test_out_free(&r);
   }
   pt_test_out_t r = RUN("families", "--tp", "8");
-  expect_bad_input(r, "option --tp needs --from-config");
+  pt_test_expect_bad_input(r, "option --tp needs --from-config");
   pt_test_out_free(&r);
   r = RUN("families", "-o", "grid.json");
-  expect_bad_input(r, "option -o needs --from-config");
+  pt_test_expect_bad_input(r, "option -o needs --from-config");
   pt_test_out_free(&r);
   r = RUN("families", "--from-config", cfg, "--format", "table", "--tp", "8");
-  expect_status(r, 0);
+  pt_test_expect(r, 0, NULL, NULL);
   ck_assert_msg(strstr(r.out, "deepseek_v3-tp8       7168        256      257     9  a4w4"),
                 "%s", r.out);
   pt_test_out_free(&r);

@@ -17,15 +17,6 @@
 
 #define RUN(...) pt_test_pipetune((const char *const[]){"verify", __VA_ARGS__, NULL})
 
-/* Exit 2, nothing on stdout, exactly "error: <msg>\n" on stderr. */
-static void expect_bad_input(pt_test_out_t r, const char *msg) {
-  ck_assert_msg(r.status == 2, "exit %d\nstderr: %s", r.status, r.err);
-  ck_assert_str_eq(r.out, "");
-  char want[PT_ERRMSG_MAX + 16];
-  snprintf(want, sizeof want, "error: %s\n", msg);
-  ck_assert_str_eq(r.err, want);
-}
-
 /* Hide every device, so the no-GPU path runs on GPU hosts too. */
 static void hide_gpus(void) {
   setenv("CUDA_VISIBLE_DEVICES", "", 1);
@@ -79,24 +70,24 @@ END_TEST
 START_TEST(bad_input_exit_2) {
   hide_gpus();
   pt_test_out_t r = RUN("--family", "dsv9", "--dtype", "a4w4", "--tokens", "4");
-  expect_bad_input(r, "unknown family 'dsv9' in '<built-in>'");
+  pt_test_expect_bad_input(r, "unknown family 'dsv9' in '<built-in>'");
   pt_test_out_free(&r);
   r = RUN("--family", "dsv3-tp8", "--dtype", "a16w4", "--tokens", "4");
   ck_assert_int_eq(r.status, 2);
   ck_assert_msg(strstr(r.err, "a16w4") && strstr(r.err, "dsv3-tp8"), "%s", r.err);
   pt_test_out_free(&r);
   r = RUN("--family", "dsv3-tp8", "--dtype", "a5w4", "--tokens", "4");
-  expect_bad_input(r, "unknown dtype 'a5w4' (a4w4, a8w4, a16w4)");
+  pt_test_expect_bad_input(r, "unknown dtype 'a5w4' (a4w4, a8w4, a16w4)");
   pt_test_out_free(&r);
   r = RUN("--family", "dsv3-tp8", "--dtype", "a4w4", "--tokens", "-3");
-  expect_bad_input(r, "--tokens -3 out of range (1..16777215)");
+  pt_test_expect_bad_input(r, "--tokens -3 out of range (1..16777215)");
   pt_test_out_free(&r);
   r = RUN("--family", "dsv3-tp8", "--dtype", "a4w4");
-  expect_bad_input(r, "--family, --dtype and --tokens are required");
+  pt_test_expect_bad_input(r, "--family, --dtype and --tokens are required");
   pt_test_out_free(&r);
   r = RUN("--family", "dsv3-tp8", "--dtype", "a4w4", "--tokens", "4", "--config",
           "g1:bm=32;g3:bm=64");
-  expect_bad_input(r, "--config 'g1:bm=32;g3:bm=64': config part 'g3:bm=64' does "
+  pt_test_expect_bad_input(r, "--config 'g1:bm=32;g3:bm=64': config part 'g3:bm=64' does "
                       "not start with 'g1:' or 'g2:'");
   pt_test_out_free(&r);
   r = RUN("--family", "dsv3-tp8", "--dtype", "a4w4", "--tokens", "4", "--config",
@@ -111,10 +102,10 @@ START_TEST(bad_input_exit_2) {
   ck_assert_msg(strstr(r.err, "zipf"), "%s", r.err);
   pt_test_out_free(&r);
   r = RUN("--family", "dsv3-tp8", "--dtype", "a4w4", "--tokens", "4", "--gpu", "-1");
-  expect_bad_input(r, "--gpu -1 is negative");
+  pt_test_expect_bad_input(r, "--gpu -1 is negative");
   pt_test_out_free(&r);
   r = RUN("--family", "dsv3-tp8", "--dtype", "a4w4", "--tokens", "4", "extra");
-  expect_bad_input(r, "unexpected argument 'extra'");
+  pt_test_expect_bad_input(r, "unexpected argument 'extra'");
   pt_test_out_free(&r);
 }
 END_TEST

@@ -148,6 +148,14 @@ void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char 
   if (in_out) ck_assert_msg(strstr(r.out, in_out), "stdout lacks '%s': %.2000s", in_out, r.out);
 }
 
+void pt_test_expect_bad_input(pt_test_out_t r, const char *msg) {
+  pt_test_expect(r, 2, NULL, NULL);
+  ck_assert_str_eq(r.out, "");
+  char want[PT_ERRMSG_MAX + 16];
+  snprintf(want, sizeof want, "error: %s\n", msg);
+  ck_assert_str_eq(r.err, want);
+}
+
 long long pt_test_sql_int(const char *path, const char *sql) {
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;

@@ -30,6 +30,10 @@ void pt_test_out_free(pt_test_out_t *o);
  * contain in_err and in_out (each skipped when NULL). */
 void pt_test_expect(pt_test_out_t r, int status, const char *in_err, const char *in_out);
 
+/* Bad input as the CLI contract has it: exit 2, nothing on stdout and
+ * exactly "error: <msg>\n" on stderr. */
+void pt_test_expect_bad_input(pt_test_out_t r, const char *msg);
+
 /* The integer the first row of sql gives on the database at path, read
  * through its own read-only connection (5 s busy timeout); -1 when there is
  * no row. Fails the test when sql does not prepare. */
