@@ -37,4 +37,5 @@ EXTRA_PROGRAMS = bench/kbench
 bench_kbench_SOURCES = bench/kbench.c
 bench_kbench_LDADD = $(PT_LIBS)
 CLEANFILES += bench/kbench
-EXTRA_DIST += bench/run bench/table.py bench/torch_ref.py bench/NOTES.md
+EXTRA_DIST += bench/run bench/table.py bench/torch_ref.py bench/NOTES.md \
+	bench/kernels-same
