@@ -31,7 +31,7 @@
 
 /* SELECT_PIPE_CONFIG_ABI of the generated code: bumped when struct
  * pipe_config, the function's signature or the return codes change. */
-#define PT_EMIT_ABI 1
+#define PT_EMIT_ABI 2
 
 typedef struct pt_emit_config_s {
   int sbm;                             /* max(g1.bm, g2.bm) */

@@ -21,6 +21,8 @@ static const int bool_values[] = {0, 1};
 static const int spart_values[] = {0, 201, 402, 804};
 static const int epilog_values[] = {PT_EPILOG_ATOMIC, PT_EPILOG_REDUCE};
 static const char *const epilog_symbols[] = {"atomic", "reduce"};
+static const int mma_values[] = {PT_MMA_SYNC, PT_MMA_WGMMA};
+static const char *const mma_symbols[] = {"sync", "wgmma"};
 
 static int is_pow2_upto64(int x) {
   return x >= 1 && x <= 64 && (x & (x - 1)) == 0;
@@ -73,6 +75,11 @@ static const pt_knob_t knobs[] = {
      .cfield = "persist", .stages = G1 | G2,
      .offset = offsetof(pt_variant_t, persist), .neutral = 0, .def = {0, 0},
      .fixed = {0, 0}, VALUES(bool_values)},
+    {.name = "mma", .define = "PT_MMA", .column = "mma", .cfield = "mma",
+     .stages = G1 | G2, .offset = offsetof(pt_variant_t, mma),
+     .neutral = PT_MMA_SYNC, .def = {PT_MMA_SYNC, PT_MMA_SYNC},
+     .fixed = {PT_MMA_SYNC, PT_MMA_SYNC}, VALUES(mma_values),
+     .symbols = mma_symbols},
 };
 #undef VALUES
 _Static_assert(NELEMS(knobs) <= PT_KNOBS_MAX, "raise PT_KNOBS_MAX");

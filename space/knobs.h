@@ -28,6 +28,13 @@ typedef enum {
   PT_EPILOG_REDUCE = 1,  /* per-slot buffer, then a reduce kernel */
 } pt_epilog_t;
 
+/* Kernel generation (DESIGN §5): mma.sync m16n8k16, portable to sm_80 and
+ * AMD; or Hopper's warpgroup MMA on repacked weights (sm_90a). */
+typedef enum {
+  PT_MMA_SYNC = 0,
+  PT_MMA_WGMMA = 1,
+} pt_mma_t;
+
 /* One variant of one stage. Knobs that are not the stage's hold their neutral
  * value (k_wave 1, kstages 1, epilog atomic) and never print. */
 typedef struct pt_variant_s {
@@ -41,6 +48,7 @@ typedef struct pt_variant_s {
   int nt;       /* non-temporal weight loads: 0, 1 */
   int epilog;   /* gemm2: pt_epilog_t */
   int persist;  /* persistent grid: 0, 1 */
+  int mma;      /* pt_mma_t: kernel generation */
 } pt_variant_t;
 
 /* Upper bounds for callers' buffers. */

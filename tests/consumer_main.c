@@ -14,8 +14,8 @@
 
 #include "select_pipe_config.h"
 
-#if SELECT_PIPE_CONFIG_ABI != 1
-#error "this consumer is written against select_pipe_config ABI 1"
+#if SELECT_PIPE_CONFIG_ABI != 2
+#error "this consumer is written against select_pipe_config ABI 2"
 #endif
 
 static int hex(int c)

@@ -210,11 +210,11 @@ START_TEST(source_is_deterministic_and_documented) {
   for (size_t i = 0; i < t->nconfigs; i++) {
     const pt_emit_config_t *c = &t->configs[i];
     char init[128];
-    snprintf(init, sizeof init, "{%d, {%d, %d, %d, %d, %d, %d, %d}, {%d, %d, %d, %d, %d, %d, "
-                                "%d, %d}},",
+    snprintf(init, sizeof init, "{%d, {%d, %d, %d, %d, %d, %d, %d, %d}, {%d, %d, %d, %d, %d, "
+                                "%d, %d, %d, %d}},",
              c->sbm, c->g1.bm, c->g1.bn, c->g1.k_wave, c->g1.bhoist, c->g1.spart, c->g1.nt,
-             c->g1.persist, c->g2.bm, c->g2.bn, c->g2.kstages, c->g2.bhoist, c->g2.spart,
-             c->g2.nt, c->g2.persist, c->g2.epilog);
+             c->g1.persist, c->g1.mma, c->g2.bm, c->g2.bn, c->g2.kstages, c->g2.bhoist,
+             c->g2.spart, c->g2.nt, c->g2.persist, c->g2.epilog, c->g2.mma);
     ck_assert_msg(strstr(a, init), "missing %s", init);
   }
   free(b);
@@ -229,7 +229,7 @@ START_TEST(source_is_deterministic_and_documented) {
   ck_assert_int_eq(ftell(f), 0);
   fclose(f);
   char *h = to_string(pt_emit_header, t, NULL);
-  ck_assert_ptr_nonnull(strstr(h, "#define SELECT_PIPE_CONFIG_ABI 1\n"));
+  ck_assert_ptr_nonnull(strstr(h, "#define SELECT_PIPE_CONFIG_ABI 2\n"));
   ck_assert_ptr_nonnull(strstr(h, "struct pipe_config {"));
   ck_assert_ptr_nonnull(strstr(h, "extern \"C\""));
   free(h);
@@ -251,7 +251,7 @@ START_TEST(json_and_csv_match_the_table) {
   char *json = to_string(pt_export_json, t, NULL);
   cJSON *j = cJSON_Parse(json);
   ck_assert_msg(j != NULL, "invalid JSON:\n%s", json);
-  ck_assert_int_eq(cJSON_GetObjectItem(j, "abi")->valueint, 1);
+  ck_assert_int_eq(cJSON_GetObjectItem(j, "abi")->valueint, 2);
   ck_assert_str_eq(cJSON_GetObjectItem(j, "digest")->valuestring, s->digest);
   ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "configs")), (int)t->nconfigs);
   const cJSON *archs = cJSON_GetObjectItem(j, "archs");
@@ -292,11 +292,11 @@ START_TEST(json_and_csv_match_the_table) {
       if (*p == '"') quoted = !quoted;
       fields += *p == ',' && !quoted;
     }
-    ck_assert_int_eq(fields, 30);
+    ck_assert_int_eq(fields, 32);
   }
   ck_assert_uint_eq(lines, 1 + rows + t->narchs + 1);
   ck_assert_ptr_nonnull(strstr(csv, "\r\nglobal_default,,,,,,,,,,,"));
-  ck_assert_ptr_nonnull(strstr(csv, ",\"bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0\","));
+  ck_assert_ptr_nonnull(strstr(csv, ",\"bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=sync\","));
   free(csv);
   pt_emit_free(t);
   pt_query_free(s);
