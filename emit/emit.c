@@ -834,14 +834,14 @@ static void write_archs(const pt_emit_table_t *t, const famref_t *lists, size_t 
 
 /* Each device model: its name, its arch's index, and its families (the
  * arch's own when it is the arch's only model). */
-static void write_devices(const pt_emit_table_t *t, const famref_t *lists, size_t nl,
+static void write_devices(const pt_emit_table_t *t, const famref_t *lists,
                           const int *first, FILE *f) {
   fputs("/* {device model, arch index, first family, count} */\n"
         "static const struct spc_device spc_devices[] = {\n", f);
-  size_t l = 0, arch_l = 0;
+  size_t l = 0;
   for (size_t a = 0; a < t->narchs; a++) {
     const pt_emit_arch_t *ar = &t->archs[a];
-    arch_l = l++;
+    size_t arch_l = l++;
     for (size_t d = 0; d < ar->ndevices; d++) {
       const pt_emit_device_t *dev = &ar->devices[d];
       size_t at = dev->shared ? arch_l : l++;
@@ -851,7 +851,6 @@ static void write_devices(const pt_emit_table_t *t, const famref_t *lists, size_
               dev->shared ? " /* the arch's only model: its families */" : "");
     }
   }
-  (void)nl;
   fputs("};\n"
         "#define SPC_NDEVICES ((int)(sizeof spc_devices / sizeof spc_devices[0]))\n\n", f);
 }
@@ -1004,7 +1003,7 @@ int pt_emit_source(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
   write_intervals(lists, nl, f);
   write_families(lists, nl, f);
   write_archs(t, lists, nl, first, f);
-  write_devices(t, lists, nl, first, f);
+  write_devices(t, lists, first, f);
   fputs(lookup_code, f);
   free(lists);
   free(first);
