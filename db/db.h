@@ -286,9 +286,11 @@ int pt_db_result_keys(pt_db_t *db, pt_db_result_key_cb cb, void *ud);
 
 /* ---- queries ---- */
 
-/* Restricts a query; NULL fields match everything. */
+/* Restricts a query; NULL fields match everything. device (a device model,
+ * devices.name) restricts pt_db_results only: the views rank per arch. */
 typedef struct pt_db_filter_s {
   const char *arch, *family, *dtype, *stage, *regime;
+  const char *device;
 } pt_db_filter_t;
 
 typedef struct pt_db_best_s {

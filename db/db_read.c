@@ -31,6 +31,7 @@ static const char results_sql[] =
     " AND (?3 IS NULL OR dtype = ?3) AND (?4 IS NULL OR stage = ?4)"
     " AND (?5 IS NULL OR regime = ?5)"
     " AND (?6 IS NULL OR (routing = ?6 AND routing_param = ?7))"
+    " AND (?8 IS NULL OR device = ?8)"
     " ORDER BY arch, family, model_dim, inter_dim, experts, topk, dtype, act,"
     " stage, tokens, spec, device, measurement_id";
 
@@ -212,6 +213,7 @@ int pt_db_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing,
   const char *v[] = {f->arch, f->family, f->dtype, f->stage, f->regime, routing};
   for (int i = 0; i < 6; i++) bind_opt(r.st, i + 1, v[i]);
   sqlite3_bind_double(r.st, 7, routing_param);
+  bind_opt(r.st, 8, f->device);
   while (rc == PT_OK && (src = sqlite3_step(r.st)) == SQLITE_ROW) {
     pt_db_result_t row;
     rc = read_row(&r, &row);

@@ -195,6 +195,26 @@ void pt_knobs_default(pt_stage_t stage, pt_variant_t *out) {
                                  : knobs[i].neutral;
 }
 
+/* Position of value in k's list of values; nvalues when not listed (spart
+ * accepts more than it enumerates). */
+static int value_index(const pt_knob_t *k, int value) {
+  int i = 0;
+  while (i < k->nvalues && k->values[i] != value) i++;
+  return i;
+}
+
+int pt_knobs_distance(const pt_variant_t *v) {
+  int differ = 0, steps = 0;
+  for (int i = 0; i < NELEMS(knobs); i++) {
+    const pt_knob_t *k = &knobs[i];
+    if (!pt_knobs_in_stage(k, v->stage)) continue;
+    int d = value_index(k, pt_knobs_get(v, k)) - value_index(k, k->def[v->stage]);
+    differ += d != 0;
+    steps += d < 0 ? -d : d;
+  }
+  return differ * 256 + steps;
+}
+
 static void value_text(const pt_knob_t *k, int value, char *buf, size_t len) {
   const char *sym = pt_knobs_symbol(k, value);
   if (sym != NULL)

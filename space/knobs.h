@@ -67,6 +67,12 @@ int pt_epilog_parse(const char *s, pt_epilog_t *out);
 /* The stage's default variant. */
 void pt_knobs_default(pt_stage_t stage, pt_variant_t *out);
 
+/* How far v is from its stage's default (pt_knobs_default), the one
+ * measure of "simpler" (the tie rule of the outputs, emit/README.md):
+ * 256 x the knobs that differ, plus the steps between each knob's value and
+ * its default in the knob's list of values. 0 for the default variant. */
+int pt_knobs_distance(const pt_variant_t *v);
+
 /* Checks every knob of v against its stage's allowed values (the neutral
  * value for knobs of the other stage): PT_EINVAL naming the knob. */
 int pt_knobs_validate(const pt_variant_t *v, pt_err_t *err);

@@ -49,7 +49,7 @@ static pt_query_set_t *load(const char *path, const pt_query_filter_t *f) {
 static pt_emit_table_t *build(const pt_query_set_t *s, const char *const *archs, size_t n) {
   pt_emit_table_t *t = NULL;
   pt_err_t err;
-  ck_assert_msg(pt_emit_build(s, archs, n, &t, &err) == PT_OK, "%s", err.msg);
+  ck_assert_msg(pt_emit_build(s, NULL, 0, archs, n, &t, &err) == PT_OK, "%s", err.msg);
   return t;
 }
 
@@ -169,13 +169,13 @@ START_TEST(arch_selection_and_refusals) {
   pt_emit_free(t);
   pt_err_t err;
   const char *unknown[] = {"sm_90", "sm_80"};
-  ck_assert_int_eq(pt_emit_build(s, unknown, 2, &t, &err), PT_EINVAL);
+  ck_assert_int_eq(pt_emit_build(s, NULL, 0, unknown, 2, &t, &err), PT_EINVAL);
   ck_assert_ptr_null(t);
   ck_assert_str_eq(err.msg, "no results for arch 'sm_80' in 'a.db'");
   pt_query_free(s);
   /* Two families of one shape cannot be told apart by the lookup. */
   s = load(twin_path, NULL);
-  ck_assert_int_eq(pt_emit_build(s, NULL, 0, &t, &err), PT_EINVAL);
+  ck_assert_int_eq(pt_emit_build(s, NULL, 0, NULL, 0, &t, &err), PT_EINVAL);
   ck_assert_ptr_nonnull(strstr(err.msg, "families 'dsv3-tp8' and 'dsv3-twin'"));
   pt_query_free(s);
   pt_query_filter_t f = {.family = "dsv3-twin"};
@@ -188,7 +188,7 @@ START_TEST(arch_selection_and_refusals) {
   /* A filter that leaves nothing. */
   f = (pt_query_filter_t){.family = "kimik2-tp8"};
   s = load(db_path, &f);
-  ck_assert_int_eq(pt_emit_build(s, NULL, 0, &t, &err), PT_ENOENT);
+  ck_assert_int_eq(pt_emit_build(s, NULL, 0, NULL, 0, &t, &err), PT_ENOENT);
   ck_assert_ptr_nonnull(strstr(err.msg, "nothing to emit"));
   pt_query_free(s);
 }
@@ -203,7 +203,8 @@ START_TEST(source_is_deterministic_and_documented) {
   ck_assert_ptr_nonnull(strstr(a, "#include \"select_pipe_config.h\""));
   ck_assert_ptr_nonnull(strstr(a, s->digest));
   ck_assert_ptr_nonnull(strstr(a, "left out:"));
-  ck_assert_ptr_nonnull(strstr(a, "PIPE_CONFIG_NEAREST (1)"));
+  ck_assert_ptr_nonnull(strstr(a, "PIPE_CONFIG_NEAREST (2)"));
+  ck_assert_ptr_nonnull(strstr(a, "PIPE_CONFIG_DEVICE (0)"));
   ck_assert_ptr_nonnull(strstr(a, "floor(sqrt(a*b))"));
   ck_assert_ptr_null(strstr(a, "generated:"));
   /* Every config's knobs appear as an initializer. */

@@ -256,7 +256,7 @@ START_TEST(generated_code_and_csv_hold_every_field) {
   pt_emit_table_t *t = NULL;
   pt_err_t err;
   ck_assert_msg(pt_query_load(path, NULL, &set, &err) == PT_OK, "%s", err.msg);
-  ck_assert_msg(pt_emit_build(set, NULL, 0, &t, &err) == PT_OK, "%s", err.msg);
+  ck_assert_msg(pt_emit_build(set, NULL, 0, NULL, 0, &t, &err) == PT_OK, "%s", err.msg);
   char *h = emitted(t, pt_emit_header), *c = emitted(t, pt_emit_source);
   char *h2 = emitted(t, pt_emit_header), *csv = emitted_csv(t);
   ck_assert_str_eq(h, h2); /* same database, same bytes */

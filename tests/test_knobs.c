@@ -390,6 +390,29 @@ START_TEST(test_table_view) {
 }
 END_TEST
 
+/* "Simpler" for the tie rule: the default is 0; each knob off its default
+ * costs 256, plus one per step along the knob's list of values. */
+START_TEST(test_distance) {
+  static const struct { int stage; const char *spec; int want; } cases[] = {
+      {0, "", 0},
+      {1, "", 0},
+      {0, "bm=64", 257},
+      {0, "bm=128", 258},
+      {0, "bm=16,bn=64", 2 * 256 + 2},
+      {1, "kstages=1", 257},
+      {1, "epilog=reduce", 257},
+      {1, "epilog=atomic,kstages=2", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pt_variant_t v;
+    pt_err_t err;
+    ck_assert_int_eq(pt_knobs_parse((pt_stage_t)cases[i].stage, cases[i].spec, &v, &err), PT_OK);
+    ck_assert_msg(pt_knobs_distance(&v) == cases[i].want, "%s: %d, want %d", cases[i].spec,
+                  pt_knobs_distance(&v), cases[i].want);
+  }
+}
+END_TEST
+
 static Suite *knobs_suite(void) {
   Suite *s = suite_create("knobs");
   TCase *tc = tcase_create("core");
@@ -410,6 +433,7 @@ static Suite *knobs_suite(void) {
   tcase_add_test(tc, test_defines);
   tcase_add_test(tc, test_values);
   tcase_add_test(tc, test_table_view);
+  tcase_add_test(tc, test_distance);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -7,9 +7,11 @@
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkmain.h"
 #include "db.h"
@@ -604,6 +606,187 @@ START_TEST(diff_command_exit_codes) {
 }
 END_TEST
 
+/* ---- noise-aware picks and device models, on the real example database ---- */
+
+/* Runs of one pick over a series' points with a winner. */
+static size_t pick_runs(const pt_query_series_t *k) {
+  size_t runs = 0;
+  const char *prev = NULL;
+  for (size_t i = 0; i < k->npoints; i++) {
+    const pt_query_point_t *p = &k->points[i];
+    if (p->pick < 0) continue;
+    runs += prev == NULL || p->vars[p->pick].spec != prev;
+    prev = p->vars[p->pick].spec;
+  }
+  return runs;
+}
+
+static size_t csv_rows(const char *out) {
+  size_t n = 0;
+  for (const char *c = out; (c = strstr(c, "\r\n")) != NULL; c += 2) n++;
+  return n - 1;  /* the header */
+}
+
+START_TEST(ties_merge_intervals_on_the_example) {
+  char *ex = pt_test_src_path("examples/gptoss-120b-h200.db");
+  pt_query_set_t *strict = load(ex, NULL);
+  pt_query_filter_t f = {.tie_tol = PT_QUERY_TIE_AUTO};
+  pt_query_set_t *aut = load(ex, &f);
+  ck_assert_uint_eq(strict->nseries, aut->nseries);
+  size_t runs_strict = 0, runs_auto = 0, ties = 0;
+  for (size_t i = 0; i < aut->nseries; i++) {
+    const pt_query_series_t *k = &aut->series[i];
+    ck_assert_uint_eq(pt_query_ties(&strict->series[i]), 0);
+    runs_strict += pick_runs(&strict->series[i]);
+    runs_auto += pick_runs(k);
+    ck_assert_uint_le(pick_runs(k), pick_runs(&strict->series[i]));
+    for (size_t j = 0; j < k->npoints; j++) {
+      const pt_query_point_t *p = &k->points[j];
+      const pt_query_var_t *pk = &p->vars[p->pick], *b = &p->vars[p->best];
+      /* A challenger wins only by more than the two spreads: the pick is
+       * never slower than the fastest by more than they allow. */
+      ck_assert(pk->median_us - b->median_us <=
+                pk->spread * pk->median_us + b->spread * b->median_us);
+      if (p->pick == p->best) continue;
+      ties++;
+      /* A tie keeps a neighbouring count's pick. */
+      const char *left = j > 0 ? k->points[j - 1].vars[k->points[j - 1].pick].spec : NULL;
+      const char *right =
+          j + 1 < k->npoints ? k->points[j + 1].vars[k->points[j + 1].pick].spec : NULL;
+      ck_assert(pk->spec == left || pk->spec == right);
+    }
+  }
+  /* a8w4 gemm2: bm=32 is fastest at 1024 tokens by less than the spreads;
+   * bm=64, 8192's winner, keeps it: one interval fewer. */
+  ck_assert_uint_eq(ties, 1);
+  ck_assert_uint_eq(runs_strict, 20);
+  ck_assert_uint_eq(runs_auto, 19);
+  const pt_query_series_t *k = find_series(aut, "sm_90", "gptoss-120b", "a8w4", "gemm2");
+  ck_assert_ptr_nonnull(k);
+  ck_assert_int_eq(k->points[3].tokens, 1024);
+  ck_assert_ptr_nonnull(strstr(k->points[3].vars[k->points[3].pick].spec, "bm=64,"));
+  ck_assert_ptr_nonnull(strstr(k->points[3].vars[k->points[3].best].spec, "bm=32,"));
+  /* The commands agree: crossovers, best (the tie's pick and margin), emit. */
+  pt_test_out_t r = RUN("query", "crossovers", "--db", ex, "--format", "csv");
+  pt_test_expect(r, 0, NULL, ",ties\r\n");
+  ck_assert_uint_eq(csv_rows(r.out), 19);
+  pt_test_out_free(&r);
+  r = RUN("query", "crossovers", "--db", ex, "--format", "csv", "--tie-tol", "0");
+  pt_test_expect(r, 0, NULL, NULL);
+  ck_assert_uint_eq(csv_rows(r.out), 20);
+  pt_test_out_free(&r);
+  r = RUN("query", "best", "--db", ex, "--dtype", "a8w4", "--stage", "gemm2", "--format",
+          "json");
+  pt_test_expect(r, 0, NULL, NULL);
+  cJSON *j = cJSON_Parse(r.out);
+  ck_assert_int_eq(cJSON_GetArraySize(j), 5);
+  for (int i = 0; i < 5; i++) {
+    const cJSON *row = cJSON_GetArrayItem(j, i), *tie = cJSON_GetObjectItem(row, "tie_pct");
+    int at_1024 = cJSON_GetObjectItem(row, "tokens")->valueint == 1024;
+    ck_assert_int_eq(cJSON_IsNumber(tie), at_1024);
+    if (at_1024) ck_assert(tie->valuedouble > 0 && tie->valuedouble < 1);
+  }
+  cJSON_Delete(j);
+  pt_test_out_free(&r);
+  char *c = pt_test_join(dir, "ex.c");
+  r = RUN("emit", "--db", ex, "-o", c);
+  pt_test_expect(r, 0, NULL, "11 token intervals");
+  pt_test_out_free(&r);
+  char *text = pt_test_slurp(c, NULL);
+  ck_assert_ptr_nonnull(strstr(text, "gemm2 won at 1024..8192 (1 by a tie)"));
+  ck_assert_ptr_nonnull(strstr(text, "tie tolerance: auto"));
+  free(text);
+  r = RUN("emit", "--db", ex, "-o", c, "--tie-tol", "0");
+  pt_test_expect(r, 0, NULL, "12 token intervals");
+  pt_test_out_free(&r);
+  free(c);
+  pt_query_free(strict);
+  pt_query_free(aut);
+  free(ex);
+}
+END_TEST
+
+START_TEST(fixed_tie_tolerance_bounds_every_pick) {
+  char *ex = pt_test_src_path("examples/gptoss-120b-h200.db");
+  const double tols[] = {0.02, 0.5};
+  size_t prev_runs = SIZE_MAX;
+  for (int t = 0; t < 2; t++) {
+    pt_query_filter_t f = {.tie_tol = tols[t]};
+    pt_query_set_t *s = load(ex, &f);
+    size_t runs = 0;
+    for (size_t i = 0; i < s->nseries; i++) {
+      runs += pick_runs(&s->series[i]);
+      for (size_t j = 0; j < s->series[i].npoints; j++) {
+        const pt_query_point_t *p = &s->series[i].points[j];
+        ck_assert(p->vars[p->pick].median_us <= (1 + tols[t]) * p->vars[p->best].median_us);
+      }
+    }
+    /* A wider tolerance never needs more intervals. */
+    ck_assert_uint_le(runs, prev_runs);
+    prev_runs = runs;
+    pt_query_free(s);
+  }
+  free(ex);
+}
+END_TEST
+
+START_TEST(device_and_tie_options) {
+  char *ex = pt_test_src_path("examples/gptoss-120b-h200.db");
+  size_t len0 = 0;
+  char *before = pt_test_slurp(ex, &len0);
+  /* One model: its own winners are the arch's (computed apart from the view). */
+  pt_test_out_t a = RUN("query", "best", "--db", ex);
+  pt_test_out_t b = RUN("query", "best", "--db", ex, "--device", "NVIDIA H200");
+  pt_test_expect(a, 0, NULL, "tie_pct");
+  pt_test_expect(b, 0, NULL, "tie_pct");
+  ck_assert_str_eq(a.out, b.out);
+  pt_test_out_free(&a);
+  pt_test_out_free(&b);
+  char *html = pt_test_join(dir, "ex.html"), *c = pt_test_join(dir, "dev.c");
+  a = RUN("emit", "--db", ex, "--device", "NVIDIA H200", "-o", c);
+  pt_test_expect(a, 0, NULL, "1 device model");
+  pt_test_out_free(&a);
+  char *text = pt_test_slurp(c, NULL);
+  ck_assert_ptr_nonnull(strstr(text, "{\"NVIDIA H200\", 0, 0, 3},"));
+  ck_assert_ptr_nonnull(strstr(text, "device \"NVIDIA H200\""));
+  free(text);
+  /* A model the database does not hold, and bad tolerances: bad input. */
+  const char *const bad_dev[][8] = {
+      {"query", "best", "--db", ex, "--device", "NVIDIA H100", NULL},
+      {"emit", "--db", ex, "--device", "NVIDIA H100", "-o", c, NULL},
+      {"report", "--db", ex, "--device", "NVIDIA H100", "-o", html, NULL},
+      {"diff", ex, ex, "--device", "NVIDIA H100", NULL}};
+  for (int i = 0; i < 4; i++) {
+    pt_test_out_t r = pt_test_pipetune(bad_dev[i]);
+    pt_test_expect_bad_input(r, "no results for device 'NVIDIA H100' in "
+                                "'gptoss-120b-h200.db' (it holds NVIDIA H200)");
+    pt_test_out_free(&r);
+  }
+  const char *const bad_tol[] = {"-1", "abc", "101", " 1", "0x1", "inf"};
+  for (int i = 0; i < 6; i++) {
+    char want[128];
+    snprintf(want, sizeof want,
+             "bad tie tolerance '%s' (expected auto or a percentage from 0 to 100)",
+             bad_tol[i]);
+    pt_test_out_t r = RUN("query", "crossovers", "--db", ex, "--tie-tol", bad_tol[i]);
+    pt_test_expect_bad_input(r, want);
+    pt_test_out_free(&r);
+    r = RUN("report", "--db", ex, "-o", html, "--tie-tol", bad_tol[i]);
+    pt_test_expect_bad_input(r, want);
+    pt_test_out_free(&r);
+  }
+  ck_assert_int_ne(access(html, F_OK), 0);
+  size_t len1 = 0;
+  char *after = pt_test_slurp(ex, &len1);
+  ck_assert_msg(len0 == len1 && memcmp(before, after, len0) == 0, "the example changed");
+  free(after);
+  free(before);
+  free(html);
+  free(c);
+  free(ex);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("query");
   TCase *tc = tcase_create("query");
@@ -621,6 +804,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, printers_quote_and_escape);
   tcase_add_test(tc, query_command);
   tcase_add_test(tc, diff_command_exit_codes);
+  tcase_add_test(tc, ties_merge_intervals_on_the_example);
+  tcase_add_test(tc, fixed_tie_tolerance_bounds_every_pick);
+  tcase_add_test(tc, device_and_tie_options);
   suite_add_tcase(s, tc);
   return s;
 }

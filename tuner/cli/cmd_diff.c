@@ -12,7 +12,7 @@
 #include "query.h"
 
 static const char usage_text[] =
-    "pipetune diff A.db B.db [--threshold PCT] [--arch A] [--family F] "
+    "pipetune diff A.db B.db [--threshold PCT] [--arch A] [--device NAME] [--family F] "
     "[--dtype D] [--stage S] [--regime R] [--routing R] [--format table|csv|json]";
 
 /* "5", "5%" or "2.5": a percentage >= 0. */

@@ -9,7 +9,7 @@
 #include "query.h"
 
 typedef struct qargs_s {
-  const char *db, *format, *routing;
+  const char *db, *format, *routing, *tie_tol;
   pt_query_filter_t f;
 } qargs_t;
 
@@ -28,11 +28,11 @@ static const verb_t verbs[] = {
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: pipetune query <verb> --db FILE [--arch A] [--family F] "
-             "[--dtype D] [--stage S]\n"
+  fprintf(f, "usage: pipetune query <verb> --db FILE [--arch A] [--device NAME] "
+             "[--family F] [--dtype D] [--stage S]\n"
              "                      [--regime cold|warm] [--routing uniform|zipf:S] "
-             "[--format table|csv|json]\n\nverbs:\n"
-             "   best         the winner of every measured point\n"
+             "[--tie-tol auto|PCT] [--format table|csv|json]\n\nverbs:\n"
+             "   best         the winner of every measured point, the table's pick, ties\n"
              "   crossovers   runs of token counts with one winner: runner-up and margin\n"
              "   compare      two variants side by side: compare SPEC_A SPEC_B\n"
              "   failures     every result that is not ok, with its reason\n");
@@ -50,7 +50,8 @@ static int run_verb(int v, const qargs_t *q, const char **args) {
   if (pt_query_format_parse(q->format, &fmt) != 0)
     return pt_cli_error("unknown format '%s' (expected table, csv or json)", q->format);
   pt_query_filter_t f = q->f;
-  if (pt_query_parse_routing(q->routing, &f, &err) != PT_OK)
+  if (pt_query_parse_routing(q->routing, &f, &err) != PT_OK ||
+      pt_query_parse_tie_tol(q->tie_tol, &f, &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
   pt_query_set_t *set = NULL;
   int rc = pt_query_load(q->db, &f, &set, &err);
@@ -90,10 +91,11 @@ int cmd_query(int argc, const char **argv) {
   if (v == NVERBS)
     return pt_cli_error("unknown verb '%s' (expected best, crossovers, compare "
                         "or failures)", argv[1]);
-  qargs_t q = {.format = "table", .routing = "uniform"};
+  qargs_t q = {.format = "table", .routing = "uniform", .tie_tol = "auto"};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &q.db, "FILE", "result database"),
       PT_OPT_SELECTION(q.f, q.routing),
+      PT_OPT_TIE_TOL(q.tie_tol),
       PT_OPT_STRING(0, "format", &q.format, "FORMAT", "table (default), csv or json"),
       PT_OPT_END(),
   };
