@@ -897,7 +897,8 @@ static int same_file(const char *a, const char *b) {
   " ON CONFLICT (uuid) DO UPDATE SET finished = excluded.finished,"         \
   " status = excluded.status"                                               \
   " WHERE runs.finished IS NULL AND excluded.finished IS NOT NULL"
-/* A source older than schema version 4 has no held-out results. */
+/* A source older than schema version 4 has no held-out or superseded
+ * results. */
 #define MEAS_MERGE(holdout)                                                   \
     "INSERT INTO main.measurements (run_id, device_id, problem_id, variant_id, " \
     PT__DB_MEAS_COLS ") SELECT mr.id, md.id, mp.id, mv.id, m.regime, m.status," \
@@ -992,8 +993,8 @@ static int merge_attached(pt_db_t *db, const char *path, int src_version,
        i++)
     rc = merge_sql[i] != NULL ? pt__db_exec(db, merge_sql[i], "cannot merge")
          : i == 2             ? merge_variants(db)
-                              : pt__db_exec(db, src_version >= 4 ? MEAS_MERGE("m.holdout")
-                                                                 : MEAS_MERGE("0"),
+                              : pt__db_exec(db, src_version >= 4 ? MEAS_MERGE("m.holdout, m.superseded")
+                                                                 : MEAS_MERGE("0, 0"),
                                             "cannot merge");
   if (rc == PT_OK) rc = count_measurements(db, &after);
   rc = pt__db_end(db, rc);

@@ -381,8 +381,8 @@ typedef struct pt_db_run_pair_s {
 } pt_db_run_pair_t;
 typedef int (*pt_db_run_pair_cb)(void *ud, const pt_db_run_pair_t *row);
 
-/* Walks the items (device, problem, variant, regime) that runs a and b
- * both measured, matching f (may be NULL; held-out results included), by
+/* Walks the items (device model and arch, problem, variant, regime) that
+ * runs a and b both measured, matching f (may be NULL; held-out results included), by
  * arch, family, dtype, stage, tokens, spec and device. a or b 0: the newest
  * run with results for b, and the newest earlier run sharing an item with
  * it for a; *a and *b get the runs used. PT_EINVAL for a file older than

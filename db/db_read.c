@@ -269,7 +269,7 @@ static int pick_runs(pt_db_t *db, int64_t *a, int64_t *b) {
     rc = scalar(db, "SELECT max(run_id) FROM run_results WHERE ?1 = ?1", 0, b);
   if (rc == PT_OK && *a == 0)
     rc = scalar(db, "SELECT max(x.run_id) FROM run_results x JOIN run_results y"
-                " ON y.device_id = x.device_id AND y.problem_id = x.problem_id"
+                " ON y.device = x.device AND y.arch = x.arch AND y.problem_id = x.problem_id"
                 " AND y.variant_id = x.variant_id AND y.regime = x.regime"
                 " WHERE y.run_id = ?1 AND x.run_id < ?1", *b, a);
   int64_t n = 0;
@@ -293,8 +293,8 @@ int pt_db_run_pairs(pt_db_t *db, const pt_db_filter_t *f, int64_t *a, int64_t *b
   static const char sql[] =
       "SELECT x.arch, x.device, x.family, x.dtype, x.stage, x.spec, x.regime,"
       " x.tokens, x.status, x.median_us, y.status, y.median_us"
-      " FROM run_results x JOIN run_results y ON y.device_id = x.device_id"
-      " AND y.problem_id = x.problem_id AND y.variant_id = x.variant_id"
+      " FROM run_results x JOIN run_results y ON y.device = x.device"
+      " AND y.arch = x.arch AND y.problem_id = x.problem_id AND y.variant_id = x.variant_id"
       " AND y.regime = x.regime WHERE x.run_id = ?1 AND y.run_id = ?2"
       " AND (?3 IS NULL OR x.arch = ?3) AND (?4 IS NULL OR x.family = ?4)"
       " AND (?5 IS NULL OR x.dtype = ?5) AND (?6 IS NULL OR x.stage = ?6)"

@@ -419,7 +419,7 @@ static int upsert_measurement(pt_db_t *db, const pt_db_measurement_t *m,
       "INSERT INTO measurements (run_id, device_id, problem_id, variant_id, "
       PT__DB_MEAS_COLS ") SELECT ?1, d.id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
       " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, d.backend, ?19, ?20, ?21, ?22, "
-      PT__DB_NOW ", ?23 FROM devices d WHERE d.id = ?2"
+      PT__DB_NOW ", ?23, 0 FROM devices d WHERE d.id = ?2"
       " ON CONFLICT (device_id, problem_id, variant_id, regime)"
       " DO UPDATE SET " PT__DB_MEAS_UPDATE " RETURNING id";
   const char *regime = pt_db_regime_name(m->regime);
@@ -641,6 +641,25 @@ static int close_job(pt_db_t *db, int64_t job_id, int ok, int64_t mid) {
   return run_stmt(db, st, "cannot finish job");
 }
 
+/* In a retune run, the results of the item on the other devices of the
+ * same model and arch from before the retune began give way to id's. */
+static int supersede(pt_db_t *db, int64_t id) {
+  static const char sql[] =
+      "UPDATE measurements SET superseded = 1 WHERE id IN (SELECT o.id"
+      " FROM measurements n JOIN runs r ON r.id = n.run_id"
+      " JOIN devices nd ON nd.id = n.device_id"
+      " JOIN measurements o ON o.problem_id = n.problem_id"
+      " AND o.variant_id = n.variant_id AND o.regime = n.regime"
+      " AND o.device_id <> n.device_id AND o.run_id < r.retune"
+      " JOIN devices od ON od.id = o.device_id AND od.name = nd.name"
+      " AND od.arch = nd.arch WHERE n.id = ?1 AND o.superseded = 0)";
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, sql, &st, "cannot finish job");
+  if (rc != PT_OK) return rc;
+  sqlite3_bind_int64(st, 1, id);
+  return run_stmt(db, st, "cannot finish job");
+}
+
 int pt_db_job_finish(pt_db_t *db, int64_t job_id, const pt_db_measurement_t *m,
                      int64_t *measurement_id) {
   int64_t mid = 0;
@@ -648,6 +667,7 @@ int pt_db_job_finish(pt_db_t *db, int64_t job_id, const pt_db_measurement_t *m,
   if (rc != PT_OK) return rc;
   rc = match_job(db, job_id, m);
   if (rc == PT_OK) rc = upsert_measurement(db, m, &mid);
+  if (rc == PT_OK) rc = supersede(db, mid);
   if (rc == PT_OK) rc = close_job(db, job_id, m->status == PT_DB_STATUS_OK, mid);
   rc = pt__db_end(db, rc);
   if (rc == PT_OK && measurement_id != NULL) *measurement_id = mid;

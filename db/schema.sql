@@ -270,6 +270,12 @@ GROUP BY r.id;
 -- table's winner: best, and so crossovers, emit and report, leave it out.
 ALTER TABLE measurements ADD COLUMN holdout INTEGER NOT NULL DEFAULT 0
   CHECK (holdout IN (0, 1));
+-- A result of another device of the same model and arch that a retune
+-- measured again is superseded: kept, with its run, but no longer read
+-- (results leaves it out), so that the retune's results are the current
+-- ones whichever GPU of the host measured them.
+ALTER TABLE measurements ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0
+  CHECK (superseded IN (0, 1));
 -- A run of tune --retune names the run that began the retune (itself, or
 -- the retune a --resume continues): only results of that run or later count
 -- as measured for it. NULL for every other run.
@@ -335,7 +341,8 @@ SELECT m.id AS measurement_id, m.run_id, d.id AS device_id, d.host,
 FROM measurements m
 JOIN devices d ON d.id = m.device_id
 JOIN problems p ON p.id = m.problem_id
-JOIN variants v ON v.id = m.variant_id;
+JOIN variants v ON v.id = m.variant_id
+WHERE m.superseded = 0;
 
 CREATE VIEW best AS
 WITH ranked AS (
@@ -368,18 +375,26 @@ WITH series AS (
 )
 SELECT * FROM series WHERE tokens_lo IS NOT NULL AND winner_lo <> winner_hi;
 
--- Every result of every run: the current ones and those kept in history,
--- one row per (run, device, problem, variant, regime).
+-- Every result of every run: the current ones, the superseded ones and
+-- those kept in history, one row per (run, device, problem, variant, regime).
 CREATE VIEW run_results AS
-SELECT h.run_id, r.device_id, r.device, r.arch, r.problem_id, r.family,
-       r.model_dim, r.inter_dim, r.experts, r.topk, r.dtype, r.act, r.tokens,
-       r.routing, r.routing_param, r.seed, r.variant_id, r.stage, r.spec,
-       r.regime, h.status, h.median_us, h.min_us, h.p90_us, h.spread,
-       h.samples, h.created, h.holdout
-FROM measurement_history h JOIN results r ON r.measurement_id = h.measurement_id
-UNION ALL
-SELECT run_id, device_id, device, arch, problem_id, family, model_dim,
-       inter_dim, experts, topk, dtype, act, tokens, routing, routing_param,
-       seed, variant_id, stage, spec, regime, status, median_us, min_us,
-       p90_us, spread, samples, created, holdout
-FROM results;
+WITH every AS (
+  SELECT measurement_id, run_id, status, median_us, min_us, p90_us, spread,
+         samples, created, holdout
+  FROM measurement_history
+  UNION ALL
+  SELECT id, run_id, status, median_us, min_us, p90_us, spread, samples,
+         created, holdout
+  FROM measurements
+)
+SELECT e.run_id, m.id AS measurement_id, d.id AS device_id, d.name AS device,
+       d.arch, p.id AS problem_id, p.family, p.model_dim, p.inter_dim,
+       p.experts, p.topk, p.dtype, p.act, p.tokens, p.routing,
+       p.routing_param, p.seed, v.id AS variant_id, v.stage, v.spec, m.regime,
+       e.status, e.median_us, e.min_us, e.p90_us, e.spread, e.samples,
+       e.created, e.holdout
+FROM every e
+JOIN measurements m ON m.id = e.measurement_id
+JOIN devices d ON d.id = m.device_id
+JOIN problems p ON p.id = m.problem_id
+JOIN variants v ON v.id = m.variant_id;
