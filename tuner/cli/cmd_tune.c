@@ -223,12 +223,13 @@ static int holdout_plan(const pt_tuneopts_t *a, const pt_family_set_t *set,
 }
 
 /* The table's regret at the held-out points just measured, printed as
- * `query regret --db DB --holdout DB` prints it. */
+ * `query regret --db DB --holdout DB` prints it (both stages: a table
+ * needs them, also after a --stage run). */
 static int print_regret(const pt_tuneopts_t *a) {
   pt_regretout_req_t r = {.tuned = a->db, .held = a->db, .fmt = PT_QUERY_TABLE,
                           .max_regret_pct = -1.0,
                           .f = {.family = a->family, .dtype = a->dtype,
-                                .stage = a->stage, .regime = a->warm ? "warm" : "cold"}};
+                                .regime = a->warm ? "warm" : "cold"}};
   pt_err_t err;
   if (pt_query_parse_routing(a->routing != NULL ? a->routing : "uniform", &r.f, &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
