@@ -398,7 +398,8 @@ static int add_row(void *ud, const pt_db_result_t *r) {
 static int read_results(load_t *L, pt_db_t *db, pt_err_t *err) {
   pt_db_filter_t f = {.arch = L->f.arch, .family = L->f.family,
                       .dtype = L->f.dtype, .stage = L->f.stage,
-                      .regime = L->f.regime, .device = L->f.device};
+                      .regime = L->f.regime, .device = L->f.device,
+                      .with_holdout = L->f.with_holdout};
   int rc = pt_db_results(db, &f, L->f.routing, L->f.routing_param, add_row, L);
   return walked(L, db, rc, err);
 }
@@ -1208,4 +1209,69 @@ int pt_query_diff(const pt_query_set_t *a, const pt_query_set_t *b,
     j += sb != NULL;
   }
   return finish_table(t, out, err);
+}
+
+/* ---- two runs ---- */
+
+typedef struct runs_ctx_s {
+  pt_query_table_t *t;
+  pt_query_runs_stats_t *st;
+  double logsum;
+} runs_ctx_t;
+
+static int on_run_pair(void *ud, const pt_db_run_pair_t *r) {
+  runs_ctx_t *c = ud;
+  double ratio = r->median_b_us / r->median_a_us;  /* NaN unless both ok */
+  c->st->items++;
+  if (!isnan(ratio)) {
+    c->st->compared++;
+    c->logsum += log(ratio);
+    if (c->st->compared == 1 || ratio < c->st->min) c->st->min = ratio;
+    if (c->st->compared == 1 || ratio > c->st->max) c->st->max = ratio;
+  }
+  const char *text[] = {r->arch, r->family, r->dtype};
+  int rc = PT_OK;
+  for (int i = 0; rc == PT_OK && i < 3; i++) rc = pt_query_table_str(c->t, text[i]);
+  if (rc == PT_OK) rc = pt_query_table_int(c->t, r->tokens);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->stage);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->spec);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->device);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->status_a);
+  if (rc == PT_OK) rc = pt_query_table_num(c->t, r->median_a_us, 2);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->status_b);
+  if (rc == PT_OK) rc = pt_query_table_num(c->t, r->median_b_us, 2);
+  if (rc == PT_OK) rc = pt_query_table_num(c->t, ratio, 4);
+  return rc != PT_OK;
+}
+
+int pt_query_runs(const char *path, const pt_query_filter_t *f, int64_t a, int64_t b,
+                  pt_query_table_t **out, pt_query_runs_stats_t *st, pt_err_t *err) {
+  static const char *const cols[] = {"arch", "family", "dtype", "tokens", "stage",
+                                     "spec", "device", "status_a", "median_a_us",
+                                     "status_b", "median_b_us", "ratio"};
+  pt_db_t *db = NULL;
+  runs_ctx_t c = {NULL, st, 0.0};
+  *out = NULL;
+  *st = (pt_query_runs_stats_t){.geomean = NAN, .min = NAN, .max = NAN};
+  pt_db_filter_t df = {0};
+  if (f != NULL)
+    df = (pt_db_filter_t){.arch = f->arch, .family = f->family, .dtype = f->dtype,
+                          .stage = f->stage, .regime = f->regime};
+  int rc = pt_query_table_new(cols, (int)(sizeof cols / sizeof *cols), &c.t, err);
+  if (rc == PT_OK) rc = pt_db_open(path, PT_DB_READONLY, &db, err);
+  if (rc == PT_OK) {
+    rc = pt_db_run_pairs(db, &df, &a, &b, on_run_pair, &c);
+    if (rc > 0) rc = pt_err_set(err, PT_ENOMEM, "out of memory");
+    else if (rc != PT_OK) rc = pt_err_set(err, pt_db_errcode(db), "%s", pt_db_errmsg(db));
+  }
+  pt_db_close(db);
+  st->a = a;
+  st->b = b;
+  if (st->compared) st->geomean = exp(c.logsum / (double)st->compared);
+  if (rc != PT_OK) {
+    pt_query_table_free(c.t);
+    return rc;
+  }
+  *out = c.t;
+  return PT_OK;
 }

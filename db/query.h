@@ -15,6 +15,7 @@
 #define PT_QUERY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "error.h"
@@ -35,6 +36,7 @@ typedef struct pt_query_filter_s {
   const char *device;    /* only results of this device model (devices.name) */
   double tie_tol;        /* fraction of the fastest median, or PT_QUERY_TIE_AUTO;
                             0 (the default): picks are the fastest, no ties */
+  int with_holdout;      /* also held-out results (never a point's winner) */
 } pt_query_filter_t;
 
 /* One variant at one point. status is "ok" when the variant has an ok
@@ -238,6 +240,21 @@ int pt_query_compare(const pt_query_set_t *set, const char *a, const char *b,
 /* Every non-ok result. */
 int pt_query_failures(const pt_query_set_t *set, pt_query_table_t **out,
                       pt_err_t *err);
+
+/* Two runs of one database compared item by item (`query runs`): run b's
+ * median over run a's where both are ok. */
+typedef struct pt_query_runs_stats_s {
+  int64_t a, b;             /* the runs compared */
+  size_t items, compared;   /* items of both runs; of which ok in both */
+  double geomean, min, max; /* of the ratios b/a; NaN when none */
+} pt_query_runs_stats_t;
+
+/* One row per item that runs a and b (0: pt_db_run_pairs's defaults) of
+ * the database at path both measured, held-out results included: series,
+ * tokens, spec, device, both statuses and medians, ratio = b/a. PT_EINVAL
+ * for a file without run history or a run without results. */
+int pt_query_runs(const char *path, const pt_query_filter_t *f, int64_t a, int64_t b,
+                  pt_query_table_t **out, pt_query_runs_stats_t *stats, pt_err_t *err);
 
 /* What a diff found: points compared (in both databases), of which
  * regressions (regression and lost), and points only in a ("missing") or

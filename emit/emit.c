@@ -456,6 +456,13 @@ int pt_emit_build(const pt_query_set_t *set, const pt_query_set_t *const *devset
   return PT_OK;
 }
 
+const pt_emit_config_t *pt_emit_pick(const pt_emit_table_t *t,
+                                     const pt_emit_family_t *f, int tokens) {
+  size_t i = 0;
+  while (i + 1 < f->nintervals && f->intervals[i].hi < tokens) i++;
+  return &t->configs[f->intervals[i].config];
+}
+
 /* ---- writing ---- */
 
 static const char rules_text[] =

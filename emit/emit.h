@@ -121,6 +121,11 @@ int pt_emit_build(const pt_query_set_t *set, const pt_query_set_t *const *devset
                   pt_emit_table_t **out, pt_err_t *err);
 void pt_emit_free(pt_emit_table_t *t);
 
+/* The config the generated select_pipe_config returns for family f of t at
+ * tokens (>= 1): that of the interval holding tokens (PIPE_CONFIG_EXACT). */
+const pt_emit_config_t *pt_emit_pick(const pt_emit_table_t *t,
+                                     const pt_emit_family_t *f, int tokens);
+
 typedef struct pt_emit_opts_s {
   const char *header;     /* file name the source includes; NULL: the
                              declarations go into the source itself */

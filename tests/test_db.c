@@ -22,8 +22,8 @@
 #include "testutil.h"
 
 /* The schema version of this build: db/schema.sql's last migration. */
-#define SCHEMA_VERSION 3
-#define SCHEMA_VERSION_S "3"
+#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION_S "4"
 
 /* ---- files ---- */
 
@@ -980,7 +980,7 @@ static int collect_best(void *ud, const pt_db_best_t *r) {
 
 static best_list_t best_of(pt_db_t *db, const char *arch,
                            const char *regime) {
-  pt_db_filter_t f = {arch, "toy", "a4w4", "gemm1", regime, NULL};
+  pt_db_filter_t f = {arch, "toy", "a4w4", "gemm1", regime, NULL, 0};
   best_list_t l;
   memset(&l, 0, sizeof l);
   OK(db, pt_db_best(db, &f, collect_best, &l));
@@ -1048,7 +1048,7 @@ START_TEST(crossovers_view) {
   ck_assert_str_eq(l.text[0], "gfx942 cold 1-2 bm3->bm1 14 15");
   ck_assert_str_eq(l.text[1], "sm_90 cold 4-8 bm1->bm3 12.5 16");
   ck_assert_str_eq(l.text[2], "sm_90 cold 16-32 bm3->bm6 25 30");
-  pt_db_filter_t only = {"sm_90", NULL, NULL, NULL, "warm", NULL};
+  pt_db_filter_t only = {"sm_90", NULL, NULL, NULL, "warm", NULL, 0};
   memset(&l, 0, sizeof l);
   OK(db, pt_db_crossovers(db, &only, collect_cross, &l));
   ck_assert_int_eq(l.n, 0);
@@ -1276,7 +1276,7 @@ START_TEST(resume_without_duplicates) {
   ck_assert_int_eq(n, 5);
   ck_assert_uint_eq(plan(db, run2, probs, 3, f.var, 2), 0);
   int done = 0;
-  OK(db, pt_db_done(db, "sm_90", count_done, &done));
+  OK(db, pt_db_done(db, "sm_90", 0, count_done, &done));
   ck_assert_int_eq(done, 6);
 
   /* Resume the first run itself: its in-flight item goes back to ready. */

@@ -104,6 +104,10 @@ void pt_opts_usage(const pt_opt_t *opts, const char *usage, int to_stderr);
 
 /* Prints "error: <fmt>" to stderr and returns 2: for a command's own checks. */
 int pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A percentage typed on the command line: "5", "0.5" or "5%", >= 0
+ * (base/num.h's rule). 0 and *out, or -1. */
+int pt_cli_parse_pct(const char *s, double *out);
 /* Prints "warning: <fmt>" to stderr. Both escape control bytes (\xNN), so
  * what a file or database holds cannot forge a line or drive a terminal. */
 void pt_cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
