@@ -54,8 +54,9 @@ extern "C" __global__ void __launch_bounds__(PT_THREADS) PT_ENTRY(pt_kargs_t a)
 }
 
 #else
-/* wgmma generation: warpgroup 0 produces, 1..KWAVE consume; the block
- * meets at barriers only between tiles and in the epilogue. */
+/* wgmma generation: warpgroups 0..KWAVE-1 consume, the last warp
+ * produces; the block meets at barriers only between tiles and in the
+ * epilogue. */
 PT_DEV void pt_tile_run(const pt_kargs_t *a, int b, pt_rows_t rows,
                         unsigned long long *bars, int *it)
 {
@@ -63,29 +64,29 @@ PT_DEV void pt_tile_run(const pt_kargs_t *a, int b, pt_rows_t rows,
   if (!w.valid)
     return;  /* uniform over the block */
   unsigned char *smem = pt_smem_base();
-  int wg = (int)threadIdx.x >> 7, wtid = (int)threadIdx.x & 127;
+  int tid = (int)threadIdx.x, kw = tid < PT_WG_PRODUCER ? tid >> 7 : -1;
   int nks = (pt_wg_chunks(a) + PT_KWAVE - 1) / PT_KWAVE;
   __syncthreads();  /* the previous tile's epilogue is done with smem */
   pt_rows_fill(a, &w, rows);
   __syncthreads();
   pt_acc_t acc;
-  if (wg == 0)
-    pt_wg_produce(a, &w, rows, smem, bars, *it, nks, wtid);
+  if (kw < 0)
+    pt_wg_produce(a, &w, rows, smem, bars, *it, nks, tid & 31);
   else
-    pt_wg_consume(&acc, a, smem, bars, *it, nks, wg - 1, wtid);
+    pt_wg_consume(&acc, a, smem, bars, *it, nks, kw, tid & 127);
   *it += nks;
   float *C = (float *)(smem + PT_NS * PT_SLOT_BYTES);
-  pt_wg_acc_to_ctile(&acc, C, wg - 1, wtid);
+  pt_wg_acc_to_ctile(&acc, C, kw, tid & 127);
   PT_EPI(a, &w, rows, C);
 }
 
-extern "C" __global__ void __launch_bounds__(PT_THREADS, 1) PT_ENTRY(pt_kargs_t a)
+extern "C" __global__ void __launch_bounds__(PT_THREADS, PT_WG_MINB) PT_ENTRY(pt_kargs_t a)
 {
   unsigned char *smem = pt_smem_base();
   pt_rows_t rows = pt_rows_at(smem);
   unsigned long long *bars = (unsigned long long *)(smem + PT_BARS_OFF);
   if (threadIdx.x < PT_NS) {
-    pt_mbar_init(&bars[threadIdx.x], 128 + 1);              /* full */
+    pt_mbar_init(&bars[threadIdx.x], 32 + 1);               /* full */
     pt_mbar_init(&bars[PT_NS + threadIdx.x], 128 * PT_KWAVE);  /* empty */
   }
   pt_mbar_init_fence();

@@ -56,14 +56,19 @@
 #define PT_CTILE_BYTES (PT_BM * PT_CLD * 4)
 
 #if PT_MMA == 1
-/* wgmma generation (space/constraints.c mirrors these sizes): warpgroup 0
- * produces (bulk copies of the repacked weights, gathered activation rows),
- * warpgroups 1..KWAVE consume one 128-k chunk each per step, 64 weight rows
- * per fragment, PT_WG_NF fragments per tile. A ring of PT_NS stages on
+/* wgmma generation (space/constraints.c mirrors these sizes): warpgroups
+ * 0..KWAVE-1 consume one 128-k chunk each per step, 64 weight rows per
+ * fragment, PT_WG_NF fragments per tile; the last warp produces (bulk
+ * copies of the repacked weights, gathered activation rows). A ring of PT_NS stages on
  * full/empty mbarriers; the C tile and the row tables sit after it, so the
  * producer never waits for an epilogue's smem. */
 #define PT_WG_NF (PT_BN / 64)
-#define PT_THREADS (128 * (PT_KWAVE + 1))
+#define PT_WG_PRODUCER (128 * PT_KWAVE)  /* first thread of the producer warp */
+#define PT_THREADS (PT_WG_PRODUCER + 32)
+/* Blocks per SM the register budget is cut for: the small-token tiles are
+ * memory-bound and want more copies in flight (3 blocks at BM 16, 2 at 32,
+ * one k wave); the others take the registers they need. */
+#define PT_WG_MINB (PT_KWAVE > 1 || PT_WG_NF > 2 ? 1 : PT_BM == 16 ? 3 : PT_BM == 32 ? 2 : 1)
 #define PT_NS (2 * PT_KSTAGES)
 #define PT_WG_WBYTES (PT_KWAVE * PT_WG_NF * 4096)
 #define PT_WG_SBYTES (PT_KWAVE * PT_WG_NF * 256)

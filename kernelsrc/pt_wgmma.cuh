@@ -4,18 +4,21 @@
  * slot t (16 bytes) exactly the e2m1 pairs lane t of the row's warp needs
  * for the 8 k16 steps of the chunk, and a 256-byte block of scale words.
  *
- * Warpgroup 0 produces: per ring stage, one thread announces the bytes and
- * issues one bulk copy per (k wave, fragment) for weights and scales; all
- * 128 threads gather the tile's activation rows (bf16 by cp.async, a4w4 /
+ * One producer warp (the block's last, so that the consumer warpgroups
+ * start at warp 0, 4, ...): per ring stage, lane 0 announces the bytes and
+ * issues one bulk copy per (k wave, fragment) for weights and scales; the
+ * 32 lanes gather the tile's activation rows (bf16 by cp.async, a4w4 /
  * a8w4 dequantized through registers) in wgmma's no-swizzle K-major layout
- * and arrive on the stage's full barrier. Warpgroup 1 + kw consumes chunk
- * kw of every step: dequantizes its weight rows into the A registers and
- * issues m64 x BM x k16 wgmmas with the tokens as B; it frees the stage on
- * its empty barrier. No block barrier inside the K loop. Knobs:
+ * and arrive on the stage's full barrier. Warpgroup kw consumes chunk kw of
+ * every step: dequantizes its weight rows into the A registers and issues
+ * m64 x BM x k16 wgmmas with the tokens as B; it frees the stage on its
+ * empty barrier. No block barrier inside the K loop. Knobs:
  *   PT_KWAVE   consumer warpgroups splitting each step along k
  *   PT_KSTAGES ring of 2 or 4 stages
- *   PT_BHOIST  per k16 step: dequantize step j+1 while the wgmma of step j
- *              runs (two A register sets), instead of the whole chunk first
+ *   PT_BHOIST  dequantize k16 step j+1 while the wgmma of step j runs (two
+ *              A register sets, across chunks: a stage is freed once its
+ *              last wgmma is done), instead of the whole chunk first and a
+ *              drain at its end
  *   PT_NT      weight copies marked evict-first in L2 (pt_arch_sm90.cuh) */
 #ifndef PT_WGMMA_CUH
 #define PT_WGMMA_CUH
@@ -50,7 +53,7 @@ PT_DEV int pt_wg_a_off(int kw, int r, int v)
          v * 128 + (r & 7) * 16;
 }
 
-/* ---- producer (warpgroup 0) ---- */
+/* ---- producer (the last warp) ---- */
 
 PT_DEV void pt_wg_issue_weights(const pt_kargs_t *a, const pt_work_t *w,
                                 unsigned char *slot, unsigned long long *full,
@@ -87,11 +90,11 @@ PT_DEV void pt_wg_issue_weights(const pt_kargs_t *a, const pt_work_t *w,
  * row's 64 bytes come from 4 lanes and 8 lanes fill one core matrix.
  * Past K and on padding rows the units are zero. */
 PT_DEV void pt_wg_issue_acts(const pt_kargs_t *a, pt_rows_t rows,
-                             unsigned char *slot, int ks, int tid)
+                             unsigned char *slot, int ks, int lane)
 {
   int K = pt_stage_k(a);
   const int units = PT_KWAVE * PT_BM * 16;
-  for (int u = tid; u < units; u += 128) {
+  for (int u = lane; u < units; u += 32) {
     int r = (u & 7) + 8 * ((u >> 5) % (PT_BM / 8));
     int v = ((u >> 3) & 3) + 4 * ((u >> 5) / (PT_BM / 8) % 4);
     int kw = (u >> 5) / (PT_BM / 8) / 4;
@@ -112,15 +115,15 @@ PT_DEV void pt_wg_issue_acts(const pt_kargs_t *a, pt_rows_t rows,
 
 PT_DEV void pt_wg_produce(const pt_kargs_t *a, const pt_work_t *w,
                           pt_rows_t rows, unsigned char *smem,
-                          unsigned long long *bars, int it, int nks, int tid)
+                          unsigned long long *bars, int it, int nks, int lane)
 {
   for (int ks = 0; ks < nks; ks++) {
     int n = it + ks, s = n % PT_NS;
     unsigned char *slot = smem + s * PT_SLOT_BYTES;
     pt_mbar_wait(&bars[PT_NS + s], ((n / PT_NS) & 1) ^ 1);
-    if (tid == 0)
+    if (lane == 0)
       pt_wg_issue_weights(a, w, slot, &bars[s], ks);
-    pt_wg_issue_acts(a, rows, slot, ks, tid);
+    pt_wg_issue_acts(a, rows, slot, ks, lane);
     if (PT_DTYPE == 2) {
       pt_mbar_arrive_cp(&bars[s]);
     } else {
@@ -130,7 +133,7 @@ PT_DEV void pt_wg_produce(const pt_kargs_t *a, const pt_work_t *w,
   }
 }
 
-/* ---- consumers (warpgroups 1..KWAVE) ---- */
+/* ---- consumers (warpgroups 0..KWAVE-1) ---- */
 
 /* The bf16 pair of nibbles p and p + 4 of word x times the pair scale f:
  * the 3 magnitude bits land in the low exponent and top mantissa bits
@@ -142,25 +145,26 @@ PT_DEV unsigned pt_wg_pair(unsigned x, int p, unsigned f)
   return pt_bf2_mul(raw, f);
 }
 
-/* Pair scale of one scale byte s <= 128 (every real weight scale): 2^(s-1)
- * as a bf16 pair, the 2^126 of the raw pairs folded in. */
-PT_DEV unsigned pt_wg_scale(unsigned s)
+/* Pair scale of byte i of the scale word sc when it is <= 128 (every real
+ * weight scale): 2^(s-1) as a bf16 pair, the 2^126 of the raw pairs folded
+ * in; the byte is copied to both halves, then (s + 126) << 7 in each. */
+PT_DEV unsigned pt_wg_scale(unsigned sc, int i)
 {
-  unsigned h = (s + 126u) << 7;
-  return h | h << 16;
+  unsigned t = __byte_perm(sc, 0u, (unsigned)(i | 4 << 4 | i << 8 | 4 << 12));
+  return t * 128u + 0x3f003f00u;
 }
 
 /* A registers of k16 step j from the fragment's two held rows (q[h] =
- * 16 bytes of row g + 8h, f[h][i] the pair scale of its word i). */
-PT_DEV void pt_wg_deq(unsigned A[4], const pt_u4 q[2], const unsigned f[2][4],
+ * 16 bytes of row g + 8h, sc[h] its 4 scale bytes). */
+PT_DEV void pt_wg_deq(unsigned A[4], const pt_u4 q[2], const unsigned sc[2],
                       int j)
 {
   int i = j >> 1, p0 = 2 * (j & 1);
 #pragma unroll
   for (int h = 0; h < 2; h++) {
-    unsigned x = pt_u4_word(q[h], i);
-    A[h] = pt_wg_pair(x, p0, f[h][i]);
-    A[2 + h] = pt_wg_pair(x, p0 + 1, f[h][i]);
+    unsigned x = pt_u4_word(q[h], i), f = pt_wg_scale(sc[h], i);
+    A[h] = pt_wg_pair(x, p0, f);
+    A[2 + h] = pt_wg_pair(x, p0 + 1, f);
   }
 }
 
@@ -184,64 +188,49 @@ PT_DEV unsigned long long pt_wg_bdesc(const unsigned char *slot, int kw, int j)
   return pt_wgmma_desc(pt_smem_addr(slot + pt_wg_a_off(kw, 0, 2 * j)), 128, 2048);
 }
 
-/* One chunk: the fragments' rows from the stage, then 8 k16 steps. */
-PT_DEV void pt_wg_chunk(pt_acc_t *acc, const unsigned char *slot, int kw,
-                        int wtid)
+/* The fragments' two held rows of a chunk from its stage: 16 bytes and a
+ * scale word each (wide: some scale needs two products, pt_wg_deq_wide). */
+typedef struct pt_wg_rows_s {
+  pt_u4 q[PT_WG_NF][2];
+  unsigned sc[PT_WG_NF][2], wide;
+} pt_wg_rows_t;
+
+PT_DEV void pt_wg_load(pt_wg_rows_t *r, const unsigned char *slot, int kw,
+                       int wtid)
 {
   int warp = wtid >> 5, lane = wtid & 31;
   int row = 16 * warp + (lane >> 2), t = lane & 3;
-  pt_u4 q[PT_WG_NF][2];
-  unsigned sc[PT_WG_NF][2], fs[PT_WG_NF][2][4], wide = 0;
+  r->wide = 0;
 #pragma unroll
   for (int f = 0; f < PT_WG_NF; f++)
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-      int i = kw * PT_WG_NF + f, r = row + 8 * h;
-      q[f][h] = pt_lds16(slot + i * PT_WG_CHUNK_W + r * 64 + t * 16);
-      sc[f][h] = *(const unsigned *)(slot + PT_WG_WBYTES + i * PT_WG_CHUNK_S + r * 4);
-      wide |= __vcmpgtu4(sc[f][h], 0x80808080u);
-#pragma unroll
-      for (int b = 0; b < 4; b++)
-        fs[f][h][b] = pt_wg_scale((sc[f][h] >> (8 * b)) & 0xffu);
+      int i = kw * PT_WG_NF + f, rr = row + 8 * h;
+      r->q[f][h] = pt_lds16(slot + i * PT_WG_CHUNK_W + rr * 64 + t * 16);
+      r->sc[f][h] = *(const unsigned *)(slot + PT_WG_WBYTES + i * PT_WG_CHUNK_S + rr * 4);
+      r->wide |= __vcmpgtu4(r->sc[f][h], 0x80808080u);
     }
-#if PT_BHOIST
-  unsigned A[2][PT_WG_NF][4];
+}
+
+PT_DEV void pt_wg_deq_step(unsigned A[PT_WG_NF][4], const pt_wg_rows_t *r,
+                           int j)
+{
 #pragma unroll
-  for (int j = 0; j < 8; j++) {
-    if (j >= 2)
-      pt_wgmma_wait(PT_WG_NF);  /* step j-2 is done with A[j & 1] */
-#pragma unroll
-    for (int f = 0; f < PT_WG_NF; f++)
-      if (wide)
-        pt_wg_deq_wide(A[j & 1][f], q[f], sc[f], j);
-      else
-        pt_wg_deq(A[j & 1][f], q[f], fs[f], j);
-    pt_wgmma_fence();
-#pragma unroll
-    for (int f = 0; f < PT_WG_NF; f++) {
-      pt_wgmma(acc->v[f], A[j & 1][f], pt_wg_bdesc(slot, kw, j));
-      pt_wgmma_commit();
-    }
-  }
-#else
-  unsigned A[8][PT_WG_NF][4];
-#pragma unroll
-  for (int j = 0; j < 8; j++)
-#pragma unroll
-    for (int f = 0; f < PT_WG_NF; f++)
-      if (wide)
-        pt_wg_deq_wide(A[j][f], q[f], sc[f], j);
-      else
-        pt_wg_deq(A[j][f], q[f], fs[f], j);
+  for (int f = 0; f < PT_WG_NF; f++)
+    if (r->wide)
+      pt_wg_deq_wide(A[f], r->q[f], r->sc[f], j);
+    else
+      pt_wg_deq(A[f], r->q[f], r->sc[f], j);
+}
+
+PT_DEV void pt_wg_mma_step(pt_acc_t *acc, unsigned A[PT_WG_NF][4],
+                           const unsigned char *slot, int kw, int j)
+{
   pt_wgmma_fence();
 #pragma unroll
-  for (int j = 0; j < 8; j++)
-#pragma unroll
-    for (int f = 0; f < PT_WG_NF; f++)
-      pt_wgmma(acc->v[f], A[j][f], pt_wg_bdesc(slot, kw, j));
+  for (int f = 0; f < PT_WG_NF; f++)
+    pt_wgmma(acc->v[f], A[f], pt_wg_bdesc(slot, kw, j));
   pt_wgmma_commit();
-#endif
-  pt_wgmma_wait(0);
 }
 
 PT_DEV void pt_wg_consume(pt_acc_t *acc, const pt_kargs_t *a,
@@ -254,15 +243,71 @@ PT_DEV void pt_wg_consume(pt_acc_t *acc, const pt_kargs_t *a,
 #pragma unroll
     for (int i = 0; i < PT_BM / 2; i++)
       acc->v[f][i] = 0.0f;
+#if PT_BHOIST
+  /* One wgmma group per k16 step, in flight while the next step's A
+   * registers fill; a stage is freed once its last group is done, which
+   * the wait two steps into the next chunk guarantees. */
+  unsigned A[2][PT_WG_NF][4];
+  int prev = -1, steps = 0;
   for (int ks = 0; ks < nks; ks++) {
     int n = it + ks, s = n % PT_NS;
     const unsigned char *slot = smem + s * PT_SLOT_BYTES;
     pt_mbar_wait(&bars[s], (n / PT_NS) & 1);
     pt_fence_proxy_async();  /* cp.async writes -> wgmma's operand reads */
-    if (ks * PT_KWAVE + kw < nc)
-      pt_wg_chunk(acc, slot, kw, wtid);
+    int live = ks * PT_KWAVE + kw < nc;
+    pt_wg_rows_t r;
+    if (live)
+      pt_wg_load(&r, slot, kw, wtid);
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      if (live) {
+        if (steps >= 2)
+          pt_wgmma_wait(1);  /* the step two back is done with A[j & 1] */
+        pt_wg_deq_step(A[j & 1], &r, j);
+        pt_wg_mma_step(acc, A[j & 1], slot, kw, j);
+        steps++;
+      }
+      if (j == 1 && prev >= 0) {
+        if (!live)
+          pt_wgmma_wait(0);
+        pt_mbar_arrive(&bars[PT_NS + prev]);
+        prev = -1;
+      }
+    }
+    if (!live) {
+      pt_mbar_arrive(&bars[PT_NS + s]);
+    } else {
+      prev = s;
+    }
+  }
+  pt_wgmma_wait(0);
+  if (prev >= 0)
+    pt_mbar_arrive(&bars[PT_NS + prev]);
+#else
+  for (int ks = 0; ks < nks; ks++) {
+    int n = it + ks, s = n % PT_NS;
+    const unsigned char *slot = smem + s * PT_SLOT_BYTES;
+    pt_mbar_wait(&bars[s], (n / PT_NS) & 1);
+    pt_fence_proxy_async();
+    if (ks * PT_KWAVE + kw < nc) {
+      pt_wg_rows_t r;
+      unsigned A[8][PT_WG_NF][4];
+      pt_wg_load(&r, slot, kw, wtid);
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+        pt_wg_deq_step(A[j], &r, j);
+      pt_wgmma_fence();
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int f = 0; f < PT_WG_NF; f++)
+          pt_wgmma(acc->v[f], A[j][f], pt_wg_bdesc(slot, kw, j));
+      pt_wgmma_commit();
+      pt_wgmma_wait(0);
+    }
     pt_mbar_arrive(&bars[PT_NS + s]);
   }
+#endif
 }
 
 /* C column of accumulator row rr (0..BN-1) of the tile: gemm1's 64-row

@@ -86,12 +86,12 @@ const char *pt_constraints_compile_arch(const pt_variant_t *v,
                                                                 : arch;
 }
 
-/* The wgmma generation (kernelsrc/pt_tile.cuh, PT_MMA == 1): a producer
- * warpgroup and k_wave consumer warpgroups; 64 weight rows per fragment. */
+/* The wgmma generation (kernelsrc/pt_tile.cuh, PT_MMA == 1): k_wave
+ * consumer warpgroups and a producer warp; 64 weight rows per fragment. */
 static int wg_frags(const pt_variant_t *v) { return v->bn / 64; }
 
 int pt_constraints_threads(const pt_variant_t *v, int warp_size) {
-  if (v->mma == PT_MMA_WGMMA) return 128 * (k_wave(v) + 1);
+  if (v->mma == PT_MMA_WGMMA) return 128 * k_wave(v) + 32;
   return warp_size * (v->bn / warp_rows(v)) * k_wave(v);
 }
 
@@ -122,11 +122,12 @@ size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype,
  * working set (measured: 135 for gemm1 bm=32,bn=128 on sm_90). */
 int pt_constraints_regs_per_thread(const pt_variant_t *v, int warp_size) {
   if (v->mma == PT_MMA_WGMMA) {
-    /* per fragment: BM/2 accumulators, the A registers of one k16 step x 2
-     * (bhoist) or of all 8, the rows' 16-byte chunks and scale words; and a
-     * working set (measured on sm_90a: 142 for gemm1 bm=32,bn=128) */
-    int a = v->bhoist ? 8 : 32;
-    return wg_frags(v) * (v->bm / 2 + a + 10) + 40;
+    /* per fragment: BM/2 accumulators and its rows' chunks, scale words and
+     * A registers (one k16 step, or two with bhoist); a fixed working set.
+     * Fitted to NVRTC 13.0 on sm_90a (gemm1 bm=16,bn=64 bhoist=1: 96;
+     * bm=32,bn=128 bhoist=1: 158; bm=64,bn=128 bhoist=1: 191; bm=16,bn=128
+     * bhoist=0: 116). */
+    return wg_frags(v) * (v->bm / 2 + (v->bhoist ? 38 : 25)) + 50;
   }
   int acc = warp_rows(v) * v->bm / warp_size;
   int lrows = warp_size == 32 ? 2 : 1;
