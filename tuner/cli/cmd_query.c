@@ -1,4 +1,4 @@
-/* pipetune query best|crossovers|compare|failures: the database's results as
+/* pipetune query best|crossovers|compare|failures|searches: the database's results as
  * an aligned table, CSV or JSON (DESIGN §8). The verbs dispatch through a
  * table; all of them read the same result set (db/query.h). */
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include "builtin.h"
 #include "opts.h"
 #include "query.h"
+#include "searches.h"
 
 typedef struct qargs_s {
   const char *db, *format, *routing;
@@ -24,6 +25,7 @@ static const verb_t verbs[] = {
     {"crossovers", 0, "pipetune query crossovers --db FILE [options]"},
     {"compare", 2, "pipetune query compare --db FILE [options] SPEC_A SPEC_B"},
     {"failures", 0, "pipetune query failures --db FILE [options]"},
+    {"searches", 0, "pipetune query searches --db FILE [options]"},
 };
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))
 
@@ -35,13 +37,32 @@ static void usage(FILE *f) {
              "   best         the winner of every measured point\n"
              "   crossovers   runs of token counts with one winner: runner-up and margin\n"
              "   compare      two variants side by side: compare SPEC_A SPEC_B\n"
-             "   failures     every result that is not ok, with its reason\n");
+             "   failures     every result that is not ok, with its reason\n"
+             "   searches     per point: the strategy and the variants it measured\n");
 }
 
 /* Exit status for a failed load: a missing database is bad input. */
 static int load_failed(int rc, const pt_err_t *err) {
   pt_cli_error("%s", err->msg);
   return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
+}
+
+/* The searches come from their own view, not from the result set. */
+static int run_searches(const qargs_t *q, const pt_query_filter_t *f, pt_query_format_t fmt) {
+  pt_query_table_t *t = NULL;
+  pt_err_t err;
+  int rc = pt_query_searches(q->db, f, &t, &err);
+  if (rc != PT_OK) return load_failed(rc, &err);
+  rc = pt_query_table_print(t, fmt, stdout, &err);
+  if (rc == PT_OK && pt_query_table_rows(t) == 0 && fmt == PT_QUERY_TABLE)
+    fprintf(stderr, "no rows: '%s' has no results for this selection (regime %s, routing %s)\n",
+            q->db, f->regime != NULL ? f->regime : "cold", q->routing);
+  pt_query_table_free(t);
+  if (rc != PT_OK) {
+    pt_cli_error("%s", err.msg);
+    return pt_exit_status(rc);
+  }
+  return 0;
 }
 
 static int run_verb(int v, const qargs_t *q, const char **args) {
@@ -52,6 +73,7 @@ static int run_verb(int v, const qargs_t *q, const char **args) {
   pt_query_filter_t f = q->f;
   if (pt_query_parse_routing(q->routing, &f, &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
+  if (v == 4) return run_searches(q, &f, fmt);
   pt_query_set_t *set = NULL;
   int rc = pt_query_load(q->db, &f, &set, &err);
   if (rc != PT_OK) return load_failed(rc, &err);
@@ -88,8 +110,8 @@ int cmd_query(int argc, const char **argv) {
   int v = 0;
   while (v < NVERBS && strcmp(verbs[v].name, argv[1]) != 0) v++;
   if (v == NVERBS)
-    return pt_cli_error("unknown verb '%s' (expected best, crossovers, compare "
-                        "or failures)", argv[1]);
+    return pt_cli_error("unknown verb '%s' (expected best, crossovers, compare, "
+                        "failures or searches)", argv[1]);
   qargs_t q = {.format = "table", .routing = "uniform"};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &q.db, "FILE", "result database"),

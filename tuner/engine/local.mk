@@ -9,7 +9,8 @@ libpipetune_a_SOURCES += tuner/engine/plan.c tuner/engine/plan.h \
 	tuner/engine/record.c tuner/engine/record.h \
 	tuner/engine/supervisor.c tuner/engine/supervisor.h \
 	tuner/engine/search.c tuner/engine/search.h \
-	tuner/engine/searchrun.c tuner/engine/searchrun.h
+	tuner/engine/searchrun.c tuner/engine/searchrun.h \
+	tuner/engine/searchsup.c tuner/engine/searchsup.h
 
 check_PROGRAMS += tests/test_proto tests/test_plan tests/test_pool tests/test_tune_faults \
 	tests/test_search
