@@ -4,17 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+int pt_searchrun_index(int problem, pt_stage_t stage, int req_stage) {
+  return req_stage < 0 ? problem * PT_STAGE_COUNT + (int)stage : problem;
+}
+
 static int new_searches(const pt_searchrun_opts_t *o, pt_searchrun_t *r, pt_err_t *err) {
-  int nst = o->stage < 0 ? PT_STAGE_COUNT : 1, k = 0, rc = PT_OK;
+  int nst = o->stage < 0 ? PT_STAGE_COUNT : 1, rc = PT_OK;
   int total = o->plan->nproblems * nst;
   r->searches = calloc((size_t)(total > 0 ? total : 1), sizeof *r->searches);
   r->problem = calloc((size_t)(total > 0 ? total : 1), sizeof *r->problem);
   if (r->searches == NULL || r->problem == NULL)
     return pt_err_set(err, PT_ENOMEM, "out of memory for the searches");
   for (int p = 0; rc == PT_OK && p < o->plan->nproblems; p++)
-    for (int i = 0; rc == PT_OK && i < nst; i++, k++) {
-      if (pt_plan_shard_of((size_t)k, o->nshards) != o->shard) continue;
+    for (int i = 0; rc == PT_OK && i < nst; i++) {
       pt_stage_t st = o->stage < 0 ? (pt_stage_t)i : (pt_stage_t)o->stage;
+      int k = pt_searchrun_index(p, st, o->stage);
+      if (pt_plan_shard_of((size_t)k, o->nshards) != o->shard) continue;
       rc = pt_search_init(&r->searches[r->n], o->kind, st, o->specs, o->nspecs, o->max_evals,
                           o->seed, err);
       r->problem[r->n++] = p;
@@ -83,4 +88,27 @@ void pt_searchrun_free(pt_searchrun_t *r) {
   free(r->searches);
   free(r->problem);
   memset(r, 0, sizeof *r);
+}
+
+int pt_searchrun_first(const pt_searchrun_opts_t *o, pt_plan_t *out, pt_err_t *err) {
+  pt_searchrun_opts_t all = *o;
+  pt_searchrun_t r;
+  pt_searchrun_item_t *items = NULL;
+  pt_plan_item_t *pi = NULL;
+  size_t n = 0;
+  all.shard = 0;
+  all.nshards = 1;
+  memset(&r, 0, sizeof r);
+  memset(out, 0, sizeof *out);
+  int rc = new_searches(&all, &r, err);
+  if (rc == PT_OK) rc = gather(&r, &items, &n, err);
+  if (rc == PT_OK && (pi = malloc((n > 0 ? n : 1) * sizeof *pi)) == NULL)
+    rc = pt_err_set(err, PT_ENOMEM, "out of memory for a round");
+  for (size_t i = 0; rc == PT_OK && i < n; i++)
+    pi[i] = (pt_plan_item_t){items[i].problem, items[i].variant};
+  if (rc == PT_OK) rc = pt_plan_of_items(o->plan, pi, n, out, err);
+  free(pi);
+  free(items);
+  pt_searchrun_free(&r);
+  return rc;
 }

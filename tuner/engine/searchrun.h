@@ -59,4 +59,12 @@ typedef struct pt_searchrun_s {
 int pt_searchrun_run(const pt_searchrun_opts_t *o, pt_searchrun_t *out, pt_err_t *err);
 void pt_searchrun_free(pt_searchrun_t *r);
 
+/* The search index of problem's stage when req_stage (a pt_stage_t, or -1
+ * for both) is tuned: its shard is pt_plan_shard_of(index, nshards). */
+int pt_searchrun_index(int problem, pt_stage_t stage, int req_stage);
+
+/* The first round of every search of o (shard and measure ignored) as a
+ * plan: what `plan check` looks for. */
+int pt_searchrun_first(const pt_searchrun_opts_t *o, pt_plan_t *out, pt_err_t *err);
+
 #endif
