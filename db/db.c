@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "db_int.h"
+#include "searches.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -944,6 +945,23 @@ static const char *const merge_sql[] = {
     NULL, /* the measurements: MEAS_MERGE, by the source's version */
 };
 
+/* Searches (schema 6, searches.h) by their point's natural keys; the
+ * newer row wins. */
+static const char searches_merge[] =
+    "INSERT INTO main.searches (problem_id, stage, regime, arch, strategy, max_evals,"
+    " rounds, proposed, finished, run_id, updated) SELECT mp.id, s.stage, s.regime,"
+    " s.arch, s.strategy, s.max_evals, s.rounds, s.proposed, s.finished, mr.id,"
+    " s.updated FROM src.searches s"
+    " JOIN src.problems sp ON sp.id = s.problem_id"
+    " JOIN main.problems mp ON " PROB_KEY("mp", "sp")
+    " LEFT JOIN src.runs sr ON sr.id = s.run_id"
+    " LEFT JOIN main.runs mr ON mr.uuid = sr.uuid"
+    " WHERE true ON CONFLICT (problem_id, stage, regime, arch) DO UPDATE SET"
+    " strategy = excluded.strategy, max_evals = excluded.max_evals,"
+    " rounds = excluded.rounds, proposed = excluded.proposed,"
+    " finished = excluded.finished, run_id = excluded.run_id, updated = excluded.updated"
+    " WHERE excluded.updated > searches.updated";
+
 static int count_measurements(pt_db_t *db, int64_t *n) {
   if (conn_int(db->conn, "SELECT count(*) FROM main.measurements", n) !=
       SQLITE_OK)
@@ -997,6 +1015,8 @@ static int merge_attached(pt_db_t *db, const char *path, int src_version,
                               : pt__db_exec(db, src_version >= 4 ? MEAS_MERGE("m.holdout, m.superseded")
                                                                  : MEAS_MERGE("0, 0"),
                                             "cannot merge");
+  if (rc == PT_OK && src_version >= PT_DB_SEARCHES_VERSION)
+    rc = pt__db_exec(db, searches_merge, "cannot merge");
   if (rc == PT_OK) rc = count_measurements(db, &after);
   rc = pt__db_end(db, rc);
   if (rc == PT_OK && added != NULL) *added = after - before;

@@ -398,3 +398,50 @@ JOIN measurements m ON m.id = e.measurement_id
 JOIN devices d ON d.id = m.device_id
 JOIN problems p ON p.id = m.problem_id
 JOIN variants v ON v.id = m.variant_id;
+
+-- @migration 5
+-- Reserved for a branch merged at the same time (session 5); the lead
+-- replaces this placeholder on merge.
+SELECT 1;
+
+-- @migration 6
+-- Searches (issue 12): which strategy chose the variants measured at a
+-- point (problem, stage, regime, arch): exhaustive, pruned, adaptive or
+-- spec (explicit --variants lists), with its budget (0: none), the rounds
+-- it ran, the candidates it proposed, whether it finished and the run that
+-- advanced it last. A later search of the same point replaces the row.
+CREATE TABLE searches (
+  id INTEGER PRIMARY KEY,
+  problem_id INTEGER NOT NULL REFERENCES problems (id),
+  stage TEXT NOT NULL CHECK (stage IN ('gemm1', 'gemm2')),
+  regime TEXT NOT NULL CHECK (regime IN ('cold', 'warm')),
+  arch TEXT NOT NULL,
+  strategy TEXT NOT NULL
+    CHECK (strategy IN ('exhaustive', 'pruned', 'adaptive', 'spec')),
+  max_evals INTEGER NOT NULL CHECK (max_evals >= 0),
+  rounds INTEGER NOT NULL CHECK (rounds >= 0),
+  proposed INTEGER NOT NULL CHECK (proposed >= 0),
+  finished INTEGER NOT NULL CHECK (finished IN (0, 1)),
+  run_id INTEGER REFERENCES runs (id),
+  updated TEXT NOT NULL,
+  UNIQUE (problem_id, stage, regime, arch)
+);
+
+-- Per point: the variants measured (run: anything but infeasible) and
+-- found infeasible, and the search that chose them (NULL strategy: tuned
+-- before searches were recorded).
+CREATE VIEW search_summary AS
+SELECT d.arch, p.family, p.model_dim, p.inter_dim, p.experts, p.topk, p.dtype,
+       p.act, p.tokens, p.routing, p.routing_param, v.stage, m.regime,
+       count(DISTINCT m.variant_id)
+         FILTER (WHERE m.status <> 'infeasible') AS measured,
+       count(DISTINCT m.variant_id)
+         FILTER (WHERE m.status = 'infeasible') AS infeasible,
+       s.strategy, s.max_evals, s.rounds, s.proposed, s.finished
+FROM measurements m
+JOIN devices d ON d.id = m.device_id
+JOIN problems p ON p.id = m.problem_id
+JOIN variants v ON v.id = m.variant_id
+LEFT JOIN searches s ON s.problem_id = m.problem_id AND s.stage = v.stage
+  AND s.regime = m.regime AND s.arch = d.arch
+GROUP BY d.arch, m.problem_id, v.stage, m.regime;

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "searches.h"
 
 #define NCOLORS 8
 static const char *const palette[NCOLORS] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
@@ -455,6 +456,31 @@ static void series_cells(FILE *f, const pt_query_series_t *s) {
   }
 }
 
+/* How each point's variants were chosen and how many ran (searches.h). */
+static void searches(FILE *f, const pt_query_table_t *t) {
+  size_t rows = t != NULL ? pt_query_table_rows(t) : 0;
+  if (rows == 0) return;
+  fputs("<h2 id=\"searches\">Searches</h2>\n<table class=\"sum\"><tr>", f);
+  for (int c = 0; c < PT_QUERY_SEARCHES_COLS; c++) {
+    fputs("<th>", f);
+    html(f, pt_query_searches_cols[c]);
+    fputs("</th>", f);
+  }
+  fputs("</tr>\n", f);
+  for (size_t r = 0; r < rows; r++) {
+    fputs("<tr>", f);
+    for (int c = 0; c < PT_QUERY_SEARCHES_COLS; c++) {
+      char buf[64];
+      const char *v = pt_query_table_cell(t, r, c, buf, sizeof buf);
+      fputs("<td>", f);
+      html(f, v[0] != '\0' ? v : "-");
+      fputs("</td>", f);
+    }
+    fputs("</tr>\n", f);
+  }
+  fputs("</table>\n", f);
+}
+
 static void failures(FILE *f, const pt_query_set_t *set, int max) {
   size_t nfailed = pt_report_count(set, NULL, 0), shown = 0;
   fprintf(f, "<h2 id=\"failures\">Failures (%zu)</h2>\n", nfailed);
@@ -599,6 +625,7 @@ int pt_report_write(const pt_query_set_t *set, const pt_report_opts_t *o, FILE *
   head(f, set, o);
   if (set->nseries == 0) fputs("<p>No results match this selection.</p>\n", f);
   else summary(f, set);
+  searches(f, o != NULL ? o->searches : NULL);
   for (size_t i = 0, e; rc == PT_OK && i < set->nseries; i = e) {
     const pt_query_series_t *s = &set->series[i];
     fputs("<h2>", f);

@@ -11,7 +11,8 @@
  *     diamond at each tie (the pick is not the point's fastest);
  *   - the speedup of the tuned table over the best fixed variant per token
  *     count, and its geometric mean;
- * then a summary table of all series, the failures with their reasons, and
+ * then a summary table of all series, the searches (the strategy and the
+ * variants measured per point, when given), the failures with their reasons, and
  * apart from them the infeasible variants (never run: the device cannot
  * hold them), one row per series and variant.
  * The same set gives the same bytes unless a timestamp is asked for.
@@ -28,6 +29,7 @@ typedef struct pt_report_opts_s {
   int max_variants;       /* lines per plot (winners first); 0: 6 */
   int max_failures;       /* failure rows listed; 0: 500 */
   const char *timestamp;  /* shown in the header; NULL: none */
+  const pt_query_table_t *searches;  /* pt_query_searches' table; NULL: no section */
 } pt_report_opts_t;
 
 /* The failed (infeasible 0) or infeasible (1) results of set in series s,

@@ -22,8 +22,8 @@
 #include "testutil.h"
 
 /* The schema version of this build: db/schema.sql's last migration. */
-#define SCHEMA_VERSION 4
-#define SCHEMA_VERSION_S "4"
+#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION_S "6"
 
 /* ---- files ---- */
 

@@ -629,6 +629,10 @@ START_TEST(cli_refuses_bad_input_before_any_work) {
       {"--min-ms", "+5", "option '--min-ms' expects an integer"},
       {"--routing", "zipf:\t1.2", "option --routing"},
       {"--variants", "bm=\t16", "variant spec"},
+      {"--search", "random", "option --search: unknown strategy 'random'"},
+      {"--search", "spec", "option --search: unknown strategy 'spec'"},
+      {"--max-evals", "-1", "option --max-evals: -1 is not a count"},
+      {"--max-evals", "\t3", "option '--max-evals' expects an integer"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     pt_test_out_t r = TUNE("--db", w.db, cases[i].opt, cases[i].val);
@@ -637,7 +641,11 @@ START_TEST(cli_refuses_bad_input_before_any_work) {
     ck_assert_msg(access(w.db, F_OK) != 0, "'%s %s' created the database", cases[i].opt,
                   cases[i].val);
   }
-  pt_test_out_t r = TUNE("--family", "gptoss-120b");
+  pt_test_out_t r = TUNE("--db", w.db, "--search", "pruned", "--variants", "bm=16");
+  pt_test_expect(r, 2, "options --search and --variants exclude each other", NULL);
+  pt_test_out_free(&r);
+  ck_assert(access(w.db, F_OK) != 0);
+  r = TUNE("--family", "gptoss-120b");
   pt_test_expect(r, 2, "option --db FILE is required", NULL);
   pt_test_out_free(&r);
   r = TUNE("--db", notdb, "--compile-only");
@@ -758,6 +766,50 @@ START_TEST(cli_tune_holdout_and_retune) {
   r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=16|32", "--db", w.db);
   pt_test_expect(r, 2, "pass --resume to skip them", NULL);
   pt_test_out_free(&r);
+}
+END_TEST
+
+/* An adaptive search in rounds on the simulated backend, under a budget of
+ * 34 runs (the 28 feasible of the pruned list, then one-knob moves): the
+ * search is recorded, a rerun is refused, and a resumed one derives the
+ * same rounds from the database and measures nothing again. */
+START_TEST(cli_adaptive_search_in_rounds) {
+  world_t w;
+  world_init(&w, "bm=16");
+  setenv("PT_WORKER_BACKEND", "test", 1);
+  pt_test_out_t r = TUNE("--grid", w.grid, "--gpus", "0", "--stage", "gemm1", "--tokens", "1",
+                         "--max-evals", "34", "--db", w.db, "--min-ms", "1");
+  pt_test_expect(r, 0, NULL, "search: adaptive, 1 searches (1 finished) in 2 rounds");
+  pt_test_out_free(&r);
+  const char *ran = "SELECT count(*) FROM results WHERE status <> 'infeasible'";
+  ck_assert_int_eq(pt_test_sql_int(w.db, ran), 34);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM searches WHERE strategy ="
+                                         " 'adaptive' AND finished = 1 AND rounds = 2"), 1);
+  long long total = pt_test_sql_int(w.db, "SELECT count(*) FROM measurements");
+  r = TUNE("--grid", w.grid, "--gpus", "0", "--stage", "gemm1", "--tokens", "1",
+           "--max-evals", "34", "--db", w.db);
+  pt_test_expect(r, 2, "pass --resume to skip them", NULL);
+  pt_test_out_free(&r);
+  r = TUNE("--grid", w.grid, "--gpus", "0", "--stage", "gemm1", "--tokens", "1",
+           "--max-evals", "34", "--db", w.db, "--resume");
+  pt_test_expect(r, 0, NULL, "in 2 rounds (1 run on the gpus), 34 variants run");
+  pt_test_out_free(&r);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM measurements"), total);
+  r = pt_test_pipetune((const char *const[]){"query", "searches", "--db", w.db, "--format",
+                                             "csv", NULL});
+  pt_test_expect(r, 0, NULL, ",gemm1,1,adaptive,34,");
+  pt_test_out_free(&r);
+  /* plan check: the first round is there and the search finished; the
+   * same point without the budget is another search, not finished. */
+  r = pt_test_pipetune((const char *const[]){"plan", "check", "--grid", w.grid, "--stage",
+                                             "gemm1", "--tokens", "1", "--max-evals", "34",
+                                             "--db", w.db, NULL});
+  pt_test_expect(r, 0, NULL, "complete");
+  pt_test_out_free(&r);
+  r = pt_test_pipetune((const char *const[]){"plan", "check", "--grid", w.grid, "--stage",
+                                             "gemm1", "--tokens", "1", "--db", w.db, NULL});
+  pt_test_expect(r, 1, NULL, "searches not finished: 1");
+  pt_test_out_free(&r);
   world_free(&w);
 }
 END_TEST
@@ -785,6 +837,7 @@ int main(int argc, char **argv) {
   tcase_add_test(cli, cli_compile_check);
   tcase_add_test(cli, cli_tune_resume_and_budget);
   tcase_add_test(cli, cli_tune_holdout_and_retune);
+  tcase_add_test(cli, cli_adaptive_search_in_rounds);
   suite_add_tcase(s, cli);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -5,8 +5,11 @@
  * --resume. The plan comes from tune's own options (tuneopts.h) and
  * plan.c; an item is present when the database holds a result for its
  * problem, variant and regime on a device of the arch checked, whatever its
- * status: that is what `tune --resume` skips. Exit 0 when nothing is
- * missing, 1 when items are missing, 2 on bad input. */
+ * status: that is what `tune --resume` skips. A search in rounds (adaptive,
+ * or --max-evals: searchrun.h) is checked by its first round, sharded by
+ * search, and by whether the database records it finished. Exit 0 when
+ * nothing is missing, 1 when items are missing or a search is unfinished,
+ * 2 on bad input. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,8 @@
 #include "opts.h"
 #include "plan.h"
 #include "routing.h"
+#include "searches.h"
+#include "searchrun.h"
 #include "tuneopts.h"
 
 #define ARCHS_MAX 64
@@ -31,6 +36,7 @@ typedef struct row_s {
 
 typedef struct tally_s {
   size_t planned, once, more, missing;
+  size_t unfinished;            /* searches in rounds not recorded finished */
 } tally_t;
 
 typedef struct listed_s {
@@ -51,6 +57,9 @@ typedef struct check_s {
   size_t by_status[PT_DB_STATUS_COUNT], matched;
   listed_t *listed;
   size_t nlisted, max_listed;
+  int by_search, req_stage;     /* a search in rounds: shards by search */
+  char **finished;              /* the database's finished searches, sorted keys */
+  size_t nfinished, capfinished;
 } check_t;
 
 static char *item_key(const pt_db_problem_t *p, const char *stage, const char *spec,
@@ -100,9 +109,11 @@ static void check_free(check_t *c) {
   for (size_t i = 0; i < c->nrows; i++) free(c->rows[i].key);
   for (int i = 0; i < c->narchs; i++) free(c->archs[i]);
   for (size_t i = 0; i < c->nlisted; i++) free(c->listed[i].what);
+  for (size_t i = 0; i < c->nfinished; i++) free(c->finished[i]);
   free(c->rows);
   free(c->shards);
   free(c->listed);
+  free(c->finished);
 }
 
 /* The rows of key: rows[*lo .. *hi). */
@@ -136,7 +147,10 @@ static int list_item(check_t *c, int shard, size_t results, const pt_plan_t *pla
 static int visit(check_t *c, int discover, const pt_plan_t *plan, size_t k,
                  const pt_routing_t *routing, const pt_tuneopts_t *a) {
   const pt_plan_item_t *it = &plan->items[k];
-  int shard = pt_plan_shard_of(k, c->nshards);
+  int shard = c->by_search ? pt_plan_shard_of((size_t)pt_searchrun_index(
+                                                  it->problem, it->variant.stage, c->req_stage),
+                                              c->nshards)
+                           : pt_plan_shard_of(k, c->nshards);
   if (c->only >= 0 && shard != c->only) return PT_OK;
   char spec[PT_KNOBS_SPEC_MAX];
   pt_db_problem_t dp;
@@ -173,6 +187,94 @@ static int walk(check_t *c, int discover, const pt_plan_t *plan, const pt_tuneop
     if (visit(c, discover, plan, k, &routing, a) != PT_OK)
       rc = pt_err_set(err, PT_ENOMEM, "out of memory for the plan's items");
   return rc;
+}
+
+/* ---- searches in rounds ---- */
+
+/* A search by its point, strategy and budget: one under other settings is
+ * another search. */
+static char *search_key(const pt_db_problem_t *p, const char *stage, const char *regime,
+                        const char *strategy, int max_evals) {
+  char *s = NULL;
+  if (asprintf(&s, "%s|%d|%d|%d|%d|%s|%s|%d|%s|%.17g|%s|%s|%s|%d", p->family, p->model_dim,
+               p->inter_dim, p->experts, p->topk, p->dtype, p->act, p->tokens, p->routing,
+               p->routing_param, stage, regime, strategy, max_evals) < 0)
+    return NULL;
+  return s;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_finished(void *ud, const pt_db_search_row_t *r) {
+  check_t *c = ud;
+  if (r->finished != 1) return 0;
+  if (c->nfinished == c->capfinished) {
+    size_t cap = c->capfinished ? c->capfinished * 2 : 64;
+    char **p = realloc(c->finished, cap * sizeof *p);
+    if (p == NULL) return PT_ENOMEM;
+    c->finished = p;
+    c->capfinished = cap;
+  }
+  pt_db_problem_t p = {r->family, r->model_dim, r->inter_dim, r->experts, r->topk, r->dtype,
+                       r->act, r->tokens, r->routing, r->routing_param, 0};
+  char *key = search_key(&p, r->stage, r->regime, r->strategy, r->max_evals);
+  if (key == NULL) return PT_ENOMEM;
+  c->finished[c->nfinished++] = key;
+  return 0;
+}
+
+/* The searches the database records finished on the arch checked. */
+static int load_finished(check_t *c, const char *path, pt_err_t *err) {
+  pt_db_t *db = NULL;
+  if (c->arch < 0) return PT_OK;
+  int rc = pt_db_open(path, PT_DB_READONLY, &db, err);
+  if (rc != PT_OK) return rc;
+  pt_db_filter_t f = {.arch = c->archs[c->arch]};
+  rc = pt_db_searches(db, &f, add_finished, c);
+  if (rc != PT_OK) pt_err_set(err, rc, "%s", rc == PT_ENOMEM ? "out of memory" : pt_db_errmsg(db));
+  pt_db_close(db);
+  qsort(c->finished, c->nfinished, sizeof *c->finished, cmp_str);
+  return rc;
+}
+
+/* Counts, per shard, the plan's searches not recorded finished. */
+static int check_searches(check_t *c, const pt_plan_t *plan, const pt_tuneopts_t *a,
+                          pt_search_kind_t kind, pt_err_t *err) {
+  pt_routing_t routing;
+  int rc = pt_routing_parse(a->routing != NULL ? a->routing : "uniform", &routing, err);
+  if (rc == PT_OK) rc = load_finished(c, a->db, err);
+  for (int p = 0; rc == PT_OK && p < plan->nproblems; p++)
+    for (int st = 0; rc == PT_OK && st < PT_STAGE_COUNT; st++) {
+      if (c->req_stage >= 0 && st != c->req_stage) continue;
+      int shard = pt_plan_shard_of((size_t)pt_searchrun_index(p, (pt_stage_t)st, c->req_stage),
+                                   c->nshards);
+      if (c->only >= 0 && shard != c->only) continue;
+      pt_db_problem_t dp;
+      pt_plan_db_problem(plan, p, &routing, (uint64_t)a->seed, &dp);
+      char *key = search_key(&dp, pt_stage_name((pt_stage_t)st), a->warm ? "warm" : "cold",
+                             pt_search_kind_name(kind), a->max_evals);
+      if (key == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+      if (bsearch(&key, c->finished, c->nfinished, sizeof key, cmp_str) == NULL)
+        c->shards[shard].unfinished++;
+      free(key);
+    }
+  return rc;
+}
+
+/* The first round of the search the options name, as the plan checked. */
+static int first_round(const pt_plan_req_t *req, const pt_tuneopts_t *a, pt_search_kind_t kind,
+                       pt_plan_t *plan, pt_err_t *err) {
+  pt_plan_t first;
+  pt_searchrun_opts_t so = {.plan = plan, .kind = kind, .specs = req->variants,
+                            .nspecs = req->nvariants, .stage = req->stage,
+                            .max_evals = a->max_evals, .seed = (uint64_t)a->seed};
+  int rc = pt_searchrun_first(&so, &first, err);
+  if (rc != PT_OK) return rc;
+  pt_plan_free(plan);
+  *plan = first;
+  return PT_OK;
 }
 
 /* The arch checked: --arch, else the one arch the plan's items were
@@ -246,11 +348,17 @@ static void print_report(const check_t *c, const pt_plan_t *plan, const char *ar
     for (int s = 0; s < c->nshards; s++) shown += print_listed(c, s, 1);
     if (shown < t->more) printf("  ... and %zu more\n", t->more - shown);
   }
-  if (t->missing == 0) printf("complete\n");
-  if (t->missing == 0 || c->nshards == 1) return;
+  for (int s = 0; c->by_search && s < c->nshards; s++) {
+    if (c->shards[s].unfinished == 0) continue;
+    if (c->nshards > 1) printf("searches not finished in shard %d/%d: %zu\n", s, c->nshards,
+                               c->shards[s].unfinished);
+    else printf("searches not finished: %zu\n", c->shards[s].unfinished);
+  }
+  if (t->missing == 0 && t->unfinished == 0) printf("complete\n");
+  if ((t->missing == 0 && t->unfinished == 0) || c->nshards == 1) return;
   printf("incomplete shards:");
   for (int s = 0; s < c->nshards; s++)
-    if (c->shards[s].missing > 0) printf(" %d", s);
+    if (c->shards[s].missing > 0 || c->shards[s].unfinished > 0) printf(" %d", s);
   printf("\n");
 }
 
@@ -298,13 +406,17 @@ static int check_plan(check_t *c, const pt_tuneopts_t *a, const char *shards,
    * spelling goes, whatever this build can compile for. */
   pt_tuneopts_t t = *a;
   t.arch = NULL;
+  pt_search_kind_t kind = PT_SEARCH_ADAPTIVE;
   int rc = pt_tuneopts_request(&t, &set, &req, &tokens, &budget, err);
+  if (rc == PT_OK) rc = pt_tuneopts_search(&t, &kind, &c->by_search, err);
+  c->req_stage = req.stage;
   if (rc == PT_OK && a->arch != NULL && a->arch[0] == '\0')
     rc = pt_err_set(err, PT_EINVAL, "option --arch: empty arch");
   if (rc == PT_OK) rc = pick_shards(c, &req, a->shard, shards, err);
   req.shard = 0;
   req.nshards = 1;
   if (rc == PT_OK) rc = pt_plan_build(&set, &req, plan, err);
+  if (rc == PT_OK && c->by_search) rc = first_round(&req, a, kind, plan, err);
   if (rc == PT_OK) {
     c->max_listed = c->max_listed > 0 ? c->max_listed : plan->ntotal;
     c->listed = calloc(c->max_listed, sizeof *c->listed);
@@ -314,7 +426,9 @@ static int check_plan(check_t *c, const pt_tuneopts_t *a, const char *shards,
   if (rc == PT_OK && a->arch == NULL) rc = walk(c, 1, plan, a, err);
   if (rc == PT_OK) rc = pick_arch(c, a->arch, a->db, err);
   if (rc == PT_OK) rc = walk(c, 0, plan, a, err);
+  if (rc == PT_OK && c->by_search) rc = check_searches(c, plan, a, kind, err);
   for (int s = 0; rc == PT_OK && s < c->nshards; s++) {
+    c->total.unfinished += c->shards[s].unfinished;
     c->total.planned += c->shards[s].planned;
     c->total.once += c->shards[s].once;
     c->total.more += c->shards[s].more;
@@ -357,7 +471,7 @@ static int plan_check(int argc, const char **argv) {
       pt_cli_error("%s", err.msg);
       status = rc == PT_ENOENT ? 2 : pt_exit_status(rc);
     } else {
-      status = c.total.missing > 0 ? 1 : 0;
+      status = c.total.missing > 0 || c.total.unfinished > 0 ? 1 : 0;
     }
     check_free(&c);
     pt_plan_free(&plan);

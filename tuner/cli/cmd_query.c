@@ -1,7 +1,8 @@
-/* pipetune query best|crossovers|compare|failures|regret|runs: the
+/* pipetune query best|crossovers|compare|failures|regret|runs|searches: the
  * database's results as an aligned table, CSV or JSON (DESIGN §8). The first
  * four dispatch through a table and read the same result set (db/query.h);
- * regret reads two (regretout.h), runs the run history. */
+ * regret reads two (regretout.h), runs the run history, searches the
+ * searches table. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "opts.h"
 #include "query.h"
 #include "regretout.h"
+#include "searches.h"
 
 typedef struct qargs_s {
   const char *db, *format, *routing, *tie_tol;
@@ -29,6 +31,7 @@ static const verb_t verbs[] = {
     {"crossovers", 0, "pipetune query crossovers --db FILE [options]"},
     {"compare", 2, "pipetune query compare --db FILE [options] SPEC_A SPEC_B"},
     {"failures", 0, "pipetune query failures --db FILE [options]"},
+    {"searches", 0, "pipetune query searches --db FILE [options]"},
 };
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))
 
@@ -44,13 +47,32 @@ static void usage(FILE *f) {
              "   regret       the table's picks at held-out token counts vs the best\n"
              "                measured there: regret --db TUNED --holdout HELD "
              "[--max-regret PCT]\n"
-             "   runs         two runs item by item: runs --db FILE [--runs A,B]\n");
+             "   runs         two runs item by item: runs --db FILE [--runs A,B]\n"
+             "   searches     per point: the strategy and the variants it measured\n");
 }
 
 /* Exit status for a failed load: a missing database is bad input. */
 static int load_failed(int rc, const pt_err_t *err) {
   pt_cli_error("%s", err->msg);
   return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
+}
+
+/* The searches come from their own view, not from the result set. */
+static int run_searches(const qargs_t *q, const pt_query_filter_t *f, pt_query_format_t fmt) {
+  pt_query_table_t *t = NULL;
+  pt_err_t err;
+  int rc = pt_query_searches(q->db, f, &t, &err);
+  if (rc != PT_OK) return load_failed(rc, &err);
+  rc = pt_query_table_print(t, fmt, stdout, &err);
+  if (rc == PT_OK && pt_query_table_rows(t) == 0 && fmt == PT_QUERY_TABLE)
+    fprintf(stderr, "no rows: '%s' has no results for this selection (regime %s, routing %s)\n",
+            q->db, f->regime != NULL ? f->regime : "cold", q->routing);
+  pt_query_table_free(t);
+  if (rc != PT_OK) {
+    pt_cli_error("%s", err.msg);
+    return pt_exit_status(rc);
+  }
+  return 0;
 }
 
 static int run_verb(int v, const qargs_t *q, const char **args) {
@@ -62,6 +84,7 @@ static int run_verb(int v, const qargs_t *q, const char **args) {
   if (pt_query_parse_routing(q->routing, &f, &err) != PT_OK ||
       pt_query_parse_tie_tol(q->tie_tol, &f, &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
+  if (v == 4) return run_searches(q, &f, fmt);
   pt_query_set_t *set = NULL;
   int rc = pt_query_load(q->db, &f, &set, &err);
   if (rc != PT_OK) return load_failed(rc, &err);
@@ -190,7 +213,7 @@ int cmd_query(int argc, const char **argv) {
   while (v < NVERBS && strcmp(verbs[v].name, argv[1]) != 0) v++;
   if (v == NVERBS)
     return pt_cli_error("unknown verb '%s' (expected best, crossovers, compare, "
-                        "failures, regret or runs)", argv[1]);
+                        "failures, regret, runs or searches)", argv[1]);
   qargs_t q = {.format = "table", .routing = "uniform", .tie_tol = "auto"};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &q.db, "FILE", "result database"),

@@ -9,6 +9,7 @@
 #include "outfile.h"
 #include "query.h"
 #include "report.h"
+#include "searches.h"
 
 static const char usage_text[] =
     "pipetune report --db FILE -o report.html [--arch A] [--device NAME] [--family F] "
@@ -56,8 +57,15 @@ int cmd_report(int argc, const char **argv) {
     pt_cli_error("%s", err.msg);
     return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
   }
+  pt_query_table_t *searches = NULL;
+  rc = pt_query_searches(db, &f, &searches, &err);
+  if (rc != PT_OK) {
+    pt_query_free(set);
+    pt_cli_error("%s", err.msg);
+    return pt_exit_status(rc);
+  }
   char stamp[32];
-  pt_report_opts_t o = {.max_variants = variants};
+  pt_report_opts_t o = {.max_variants = variants, .searches = searches};
   if (timestamp) {
     pt_cli_utc_now(stamp, sizeof stamp, 0);
     o.timestamp = stamp;
@@ -68,6 +76,7 @@ int cmd_report(int argc, const char **argv) {
     printf("wrote '%s': %zu series, %zu results, %zu failed, %zu infeasible (not run)\n",
            out, set->nseries, set->nrows, pt_report_count(set, NULL, 0),
            pt_report_count(set, NULL, 1));
+  pt_query_table_free(searches);
   pt_query_free(set);
   return status;
 }

@@ -23,6 +23,7 @@
 #include "query.h"
 #include "regretout.h"
 #include "runs.h"
+#include "searchsup.h"
 #include "supervisor.h"
 #include "tuneopts.h"
 
@@ -238,6 +239,46 @@ static int print_regret(const pt_tuneopts_t *a) {
   return pt_regretout_run(&r);
 }
 
+/* "search: adaptive, 6 searches (6 finished) in 5 rounds, 611 variants run" */
+static void print_search(const pt_searchsup_t *ss, const pt_searchrun_t *r) {
+  int finished = 0, run = 0;
+  for (int i = 0; i < r->n; i++) {
+    finished += r->searches[i].finished;
+    run += pt_search_measured(&r->searches[i]);
+  }
+  printf("search: %s, %d searches (%d finished) in %d rounds (%d run on the gpus), "
+         "%d variants run\n", pt_search_kind_name(ss->kind), r->n, finished, r->rounds,
+         ss->rounds_run, run);
+}
+
+/* Runs the plan as one supervisor run, or in search rounds, and records
+ * the searches. */
+static int run_search(const pt_tuneopts_t *a, const pt_plan_req_t *req, pt_searchsup_t *ss,
+                      pt_sup_summary_t *sum, pt_err_t *err) {
+  pt_search_kind_t kind;
+  int rounds = 0, rc = pt_tuneopts_search(a, &kind, &rounds, err);
+  ss->kind = kind;
+  ss->max_evals = a->max_evals;
+  if (rc == PT_OK && !rounds) {
+    rc = pt_sup_run(&ss->sup, &ss->sum, err);
+    if (rc == PT_OK) rc = pt_searchsup_record(ss, NULL, err);
+    *sum = ss->sum;
+    return rc;
+  }
+  pt_searchrun_t r = {0};
+  pt_searchrun_opts_t so = {.plan = ss->plan, .kind = kind, .specs = req->variants,
+                            .nspecs = req->nvariants, .stage = req->stage,
+                            .max_evals = a->max_evals, .seed = (uint64_t)a->seed,
+                            .shard = req->shard, .nshards = req->nshards,
+                            .measure = pt_searchsup_measure, .ud = ss};
+  if (rc == PT_OK) rc = pt_searchrun_run(&so, &r, err);
+  if (rc == PT_OK) rc = pt_searchsup_record(ss, &r, err);
+  if (rc == PT_OK && ss->sup.ngpus > 0) print_search(ss, &r);
+  pt_searchrun_free(&r);
+  *sum = ss->sum;
+  return rc;
+}
+
 static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
   pt_family_set_t set = {0};
   pt_plan_req_t req;
@@ -284,7 +325,8 @@ static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
             o.arch);
   }
   pt_sup_summary_t sum;
-  rc = pt_sup_run(&o, &sum, &err);
+  pt_searchsup_t ss = {.sup = o, .plan = &plan};
+  rc = run_search(a, &req, &ss, &sum, &err);
   clear_line(&pg);
   int measure_held = a->holdout && ngpus > 0 && rc == PT_OK && sum.end == PT_SUP_FINISHED;
   if (measure_held) {
@@ -339,8 +381,9 @@ int cmd_tune(int argc, const char **argv) {
   pt_tuneopts_table(&a, opts);
   const char *usage =
       "pipetune tune [--family F|--grid FILE] [--dtype D] [--tokens LIST] [--stage S]\n"
-      "       [--variants SPEC]... --db FILE [--gpus LIST] [--jobs N] [--budget DURATION]\n"
-      "       [--resume] [--retune] [--holdout] [--shard i/N] [--warm]";
+      "       [--search S | --variants SPEC...] [--max-evals N] --db FILE [--gpus LIST]\n"
+      "       [--jobs N] [--budget DURATION] [--resume] [--retune] [--holdout]\n"
+      "       [--shard i/N] [--warm]";
   int nargs = pt_opts_parse(argc, argv, opts, usage);
   if (nargs < 0) {
     pt_tuneopts_free(&a);

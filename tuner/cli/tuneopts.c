@@ -20,8 +20,12 @@ void pt_tuneopts_table(pt_tuneopts_t *a, pt_opt_t *opts) {
       PT_OPT_STRING(0, "dtype", &a->dtype, "D", "a4w4, a8w4 or a16w4 (default: each family's)"),
       PT_OPT_STRING(0, "tokens", &a->tokens, "LIST", "token counts, e.g. 1,16,128"),
       PT_OPT_STRING(0, "stage", &a->stage, "S", "gemm1 or gemm2 (default: both)"),
+      PT_OPT_STRING(0, "search", &a->search, "S",
+                    "adaptive (default), pruned or exhaustive"),
       PT_OPT_LIST(0, "variants", &a->variants, "SPEC",
-                  "pruned (default), all, or knobs like bm=16|32,bn=128 (repeatable)"),
+                  "all, pruned, or knobs like bm=16|32,bn=128 (repeatable)"),
+      PT_OPT_INT(0, "max-evals", &a->max_evals, "N",
+                 "variants run per problem and stage at most (default: no limit)"),
       PT_OPT_STRING(0, "db", &a->db, "FILE", "result database (created if missing)"),
       PT_OPT_STRING(0, "gpus", &a->gpus, "LIST", "device ordinals (default: every GPU)"),
       PT_OPT_INT(0, "jobs", &a->jobs, "N", "compiles at once (default: CPU count)"),
@@ -75,6 +79,7 @@ static int parse_duration(const char *s, double *out, pt_err_t *err) {
 
 static int build_request(const pt_tuneopts_t *a, pt_family_set_t *set, pt_plan_req_t *req,
                          int **tokens, pt_err_t *err) {
+  static const char *const exhaustive[] = {"all"};
   int rc = a->grid != NULL ? pt_family_load_file(a->grid, set, err)
                            : pt_family_load_builtin(set, err);
   if (rc != PT_OK) return a->grid != NULL ? pt_err_prefix(err, "option --grid") : rc;
@@ -107,6 +112,9 @@ static int build_request(const pt_tuneopts_t *a, pt_family_set_t *set, pt_plan_r
   if (a->variants.n > 0) {
     req->variants = a->variants.items;
     req->nvariants = a->variants.n;
+  } else if (a->search != NULL && strcmp(a->search, "exhaustive") == 0) {
+    req->variants = exhaustive;
+    req->nvariants = 1;
   }
   if (a->shard != NULL &&
       pt_plan_parse_shard(a->shard, &req->shard, &req->nshards, err) != PT_OK)
@@ -130,8 +138,33 @@ static int check_numbers(const pt_tuneopts_t *a, double *budget, pt_err_t *err) 
   return a->budget != NULL ? parse_duration(a->budget, budget, err) : PT_OK;
 }
 
+int pt_tuneopts_search(const pt_tuneopts_t *a, pt_search_kind_t *kind, int *rounds,
+                       pt_err_t *err) {
+  *kind = PT_SEARCH_ADAPTIVE;
+  if (a->max_evals < 0)
+    return pt_err_set(err, PT_EINVAL, "option --max-evals: %d is not a count", a->max_evals);
+  if (a->search != NULL && a->variants.n > 0)
+    return pt_err_set(err, PT_EINVAL, "options --search and --variants exclude each other");
+  if (a->search != NULL &&
+      (pt_search_kind_parse(a->search, kind) != 0 || *kind == PT_SEARCH_SPEC))
+    return pt_err_set(err, PT_EINVAL,
+                      "option --search: unknown strategy '%s' (adaptive, pruned, exhaustive)",
+                      a->search);
+  if (a->variants.n == 1 && strcmp(a->variants.items[0], "all") == 0)
+    *kind = PT_SEARCH_EXHAUSTIVE;
+  else if (a->variants.n == 1 && strcmp(a->variants.items[0], "pruned") == 0)
+    *kind = PT_SEARCH_PRUNED;
+  else if (a->variants.n > 0)
+    *kind = PT_SEARCH_SPEC;
+  *rounds = *kind == PT_SEARCH_ADAPTIVE || a->max_evals > 0;
+  return PT_OK;
+}
+
 int pt_tuneopts_request(const pt_tuneopts_t *a, pt_family_set_t *set, pt_plan_req_t *req,
                         int **tokens, double *budget, pt_err_t *err) {
+  pt_search_kind_t kind;
+  int rounds;
   int rc = check_numbers(a, budget, err);
+  if (rc == PT_OK) rc = pt_tuneopts_search(a, &kind, &rounds, err);
   return rc == PT_OK ? build_request(a, set, req, tokens, err) : rc;
 }

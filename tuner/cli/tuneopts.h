@@ -8,16 +8,17 @@
 #include "family.h"
 #include "opts.h"
 #include "plan.h"
+#include "search.h"
 
 typedef struct pt_tuneopts_s {
   const char *family, *grid, *dtype, *tokens, *stage, *db, *gpus, *budget;
-  const char *shard, *arch, *routing;
+  const char *shard, *arch, *routing, *search;
   pt_strlist_t variants;
-  int jobs, resume, warm, seed, timeout, min_samples, min_ms, compile_only;
+  int jobs, resume, warm, seed, timeout, min_samples, min_ms, compile_only, max_evals;
   int holdout, retune;
 } pt_tuneopts_t;
 
-#define PT_TUNEOPTS_COUNT 22  /* entries pt_tuneopts_table fills */
+#define PT_TUNEOPTS_COUNT 24  /* entries pt_tuneopts_table fills */
 
 /* Sets the defaults (seed 1, the rest unset). */
 void pt_tuneopts_init(pt_tuneopts_t *a);
@@ -32,5 +33,13 @@ void pt_tuneopts_free(pt_tuneopts_t *a);
  * PT_EINVAL naming the option otherwise. */
 int pt_tuneopts_request(const pt_tuneopts_t *a, pt_family_set_t *set, pt_plan_req_t *req,
                         int **tokens, double *budget, pt_err_t *err);
+
+/* The search strategy the options name (search.h): --search, else
+ * --variants all (exhaustive), pruned (pruned) or other specs (spec), else
+ * adaptive. *rounds: whether it runs in rounds (searchrun.h: adaptive, or a
+ * --max-evals budget) rather than as one plan. PT_EINVAL for an unknown
+ * strategy, --search with --variants, or a negative --max-evals. */
+int pt_tuneopts_search(const pt_tuneopts_t *a, pt_search_kind_t *kind, int *rounds,
+                       pt_err_t *err);
 
 #endif

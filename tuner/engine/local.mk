@@ -7,10 +7,15 @@ libpipetune_a_SOURCES += tuner/engine/plan.c tuner/engine/plan.h \
 	tuner/engine/pool.c tuner/engine/pool.h \
 	tuner/engine/units.c tuner/engine/units.h \
 	tuner/engine/record.c tuner/engine/record.h \
-	tuner/engine/supervisor.c tuner/engine/supervisor.h
+	tuner/engine/supervisor.c tuner/engine/supervisor.h \
+	tuner/engine/search.c tuner/engine/search.h \
+	tuner/engine/searchrun.c tuner/engine/searchrun.h \
+	tuner/engine/searchsup.c tuner/engine/searchsup.h
 
-check_PROGRAMS += tests/test_proto tests/test_plan tests/test_pool tests/test_tune_faults
-TESTS += tests/test_proto tests/test_plan tests/test_pool tests/test_tune_faults
+check_PROGRAMS += tests/test_proto tests/test_plan tests/test_pool tests/test_tune_faults \
+	tests/test_search
+TESTS += tests/test_proto tests/test_plan tests/test_pool tests/test_tune_faults \
+	tests/test_search
 tests_test_proto_SOURCES = tests/test_proto.c
 tests_test_proto_CFLAGS = $(TEST_CFLAGS)
 tests_test_proto_LDADD = $(TEST_LIBS)
@@ -23,3 +28,9 @@ tests_test_pool_LDADD = $(TEST_LIBS)
 tests_test_tune_faults_SOURCES = tests/test_tune_faults.c
 tests_test_tune_faults_CFLAGS = $(TEST_CFLAGS)
 tests_test_tune_faults_LDADD = $(TEST_LIBS)
+tests_test_search_SOURCES = tests/test_search.c
+tests_test_search_CFLAGS = $(TEST_CFLAGS)
+tests_test_search_LDADD = $(TEST_LIBS)
+# The recorded exhaustive tunes the search replay reads (the whole folder:
+# a new CSV needs no line here).
+EXTRA_DIST += bench/search-csv bench/search

@@ -408,6 +408,28 @@ int pt_plan_build(const pt_family_set_t *set, const pt_plan_req_t *req,
   return rc;
 }
 
+int pt_plan_of_items(const pt_plan_t *base, const pt_plan_item_t *items, size_t n,
+                     pt_plan_t *out, pt_err_t *err) {
+  memset(out, 0, sizeof *out);
+  size_t np = (size_t)base->nproblems;
+  out->problems = malloc((np > 0 ? np : 1) * sizeof *out->problems);
+  out->items = malloc((n > 0 ? n : 1) * sizeof *out->items);
+  if (out->problems == NULL || out->items == NULL) {
+    pt_plan_free(out);
+    return pt_err_set(err, PT_ENOMEM, "out of memory for the plan");
+  }
+  memcpy(out->problems, base->problems, np * sizeof *out->problems);
+  out->nproblems = base->nproblems;
+  for (int p = 0; p < base->nproblems; p++) {
+    size_t first = out->nitems;
+    for (size_t i = 0; i < n; i++)
+      if (items[i].problem == p) out->items[out->nitems++] = items[i];
+    shuffle(out->items + first, out->nitems - first, problem_seed(&out->problems[p]));
+  }
+  out->ntotal = out->nitems;
+  return PT_OK;
+}
+
 void pt_plan_db_problem(const pt_plan_t *plan, int i, const pt_routing_t *r,
                         uint64_t seed, pt_db_problem_t *out) {
   const pt_plan_problem_t *pr = &plan->problems[i];

@@ -68,6 +68,13 @@ int pt_plan_build(const pt_family_set_t *set, const pt_plan_req_t *req,
                   pt_plan_t *out, pt_err_t *err);
 void pt_plan_free(pt_plan_t *plan);
 
+/* A plan of base's problems (copied) and the n given items, every shard's:
+ * grouped by problem in problem order, each problem's shuffled as
+ * pt_plan_build shuffles them (a search round: searchrun.h). nvariants
+ * stays 0. */
+int pt_plan_of_items(const pt_plan_t *base, const pt_plan_item_t *items, size_t n,
+                     pt_plan_t *out, pt_err_t *err);
+
 /* The database's record of problem i of plan, its inputs drawn with routing
  * r and seed: the one mapping the tuner stores and `plan check` looks up.
  * The strings point into plan's family set or are literals. */
