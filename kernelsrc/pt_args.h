@@ -16,13 +16,18 @@ typedef struct pt_kargs_s {
   unsigned long long out;           /* gemm1: hq; gemm2: out bf16 [M, H] */
   unsigned long long outs;          /* gemm1: hs (e8m0); unused otherwise */
   unsigned long long ybuf;          /* gemm2 reduce epilog: bf16 [M, topk, H] */
+  unsigned long long part;          /* gemm1 split-K: f32 partial C tiles
+                                       [tiles][splitk][BM * BN] */
+  unsigned long long cnt;           /* gemm1 split-K: int per tile, zero
+                                       between launches (the last split
+                                       resets it) */
   int M;       /* tokens */
   int P;       /* padded sorted rows */
   int H;       /* model_dim */
   int I;       /* inter_dim */
   int topk;
   int sbm;     /* sort block */
-  int ntiles;  /* tiles of this launch (m-blocks x n-blocks) */
+  int ntiles;  /* work items of this launch (m-blocks x n-blocks x splitk) */
   int nblk_n;  /* n-blocks */
 } pt_kargs_t;
 

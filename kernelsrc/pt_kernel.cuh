@@ -65,7 +65,7 @@ PT_DEV void pt_tile_run(const pt_kargs_t *a, int b, pt_rows_t rows,
     return;  /* uniform over the block */
   unsigned char *smem = pt_smem_base();
   int tid = (int)threadIdx.x, kw = tid < PT_WG_PRODUCER ? tid >> 7 : -1;
-  int nks = (pt_wg_chunks(a) + PT_KWAVE - 1) / PT_KWAVE;
+  int nks = (w.k_end - w.k_begin + PT_KWAVE - 1) / PT_KWAVE;
   __syncthreads();  /* the previous tile's epilogue is done with smem */
   pt_rows_fill(a, &w, rows);
   __syncthreads();
@@ -73,10 +73,12 @@ PT_DEV void pt_tile_run(const pt_kargs_t *a, int b, pt_rows_t rows,
   if (kw < 0)
     pt_wg_produce(a, &w, rows, smem, bars, *it, nks, tid & 31);
   else
-    pt_wg_consume(&acc, a, smem, bars, *it, nks, kw, tid & 127);
+    pt_wg_consume(&acc, &w, smem, bars, *it, nks, kw, tid & 127);
   *it += nks;
   float *C = (float *)(smem + PT_NS * PT_SLOT_BYTES);
   pt_wg_acc_to_ctile(&acc, C, kw, tid & 127);
+  if (PT_SPLITK > 1 && PT_STAGE == 1 && !pt_wg_splitk_fixup(a, &w, C))
+    return;  /* another split of the tile runs the epilogue */
   PT_EPI(a, &w, rows, C);
 }
 

@@ -34,21 +34,24 @@ PT_DEV int pt_stage_n(const pt_kargs_t *a) { return PT_STAGE == 1 ? 2 * a->I : a
  * intermediate columns (gate and up), gemm2 BN model columns. */
 #define PT_TILE_COLS (PT_STAGE == 1 ? PT_BN / 2 : PT_BN)
 
-/* Work descriptor of linear work index b. */
+/* Work descriptor of linear work index b: split b % PT_SPLITK of output
+ * tile b / PT_SPLITK, so the splits of a tile run side by side. */
 PT_DEV pt_work_t pt_work_of(const pt_kargs_t *a, int b)
 {
   pt_work_t w;
   int m_blocks = a->P / PT_BM;
   w.valid = b < a->ntiles;
-  pt_sched_tile(PT_SPART, w.valid ? b : 0, m_blocks, a->nblk_n, &w.m_block,
-                &w.n_block);
+  w.tile = w.valid ? b / PT_SPLITK : 0;
+  w.split = b % PT_SPLITK;
+  pt_sched_tile(PT_SPART, w.tile, m_blocks, a->nblk_n, &w.m_block, &w.n_block);
   w.expert = ((const int *)a->block_expert)[w.m_block * PT_BM / a->sbm];
   /* an expert's padding sits after its rows: a block starting on padding
    * is all padding and loads no weights */
   if ((((const int *)a->sorted_ids)[w.m_block * PT_BM] & 0xffffff) >= a->M)
     w.valid = 0;
-  w.k_begin = 0;
-  w.k_end = pt_stage_k(a);
+  int nc = (pt_stage_k(a) + 127) / 128, per = (nc + PT_SPLITK - 1) / PT_SPLITK;
+  w.k_begin = w.split * per < nc ? w.split * per : nc;
+  w.k_end = w.k_begin + per < nc ? w.k_begin + per : nc;
   return w;
 }
 

@@ -18,9 +18,10 @@
 #define PT_HD static inline
 #endif
 
-/* Work descriptor of one tile (DESIGN §5). */
+/* Work descriptor of one tile (DESIGN §5): k_begin, k_end in 128-k chunks
+ * (split s of splitk takes its share), tile its output tile's index. */
 typedef struct pt_work_s {
-  int m_block, n_block, expert, k_begin, k_end, valid;
+  int m_block, n_block, expert, k_begin, k_end, valid, tile, split;
 } pt_work_t;
 
 /* Tile (m, n) of linear work index b among m_blocks x n_blocks. */

@@ -1,7 +1,7 @@
 /* Tile geometry derived from the knobs. Compile-time inputs: PT_MMA (0 the
  * portable mma.sync generation, 1 the wgmma generation), PT_BM, PT_BN,
  * PT_KWAVE, PT_KSTAGES, PT_BHOIST, PT_SPART, PT_NT, PT_EPILOG, PT_PERSIST,
- * PT_DTYPE (0 a4w4, 1 a8w4, 2 a16w4), PT_ACT (0 silu, 1 swiglu_oai), and
+ * PT_SPLITK, PT_DTYPE (0 a4w4, 1 a8w4, 2 a16w4), PT_ACT (0 silu, 1 swiglu_oai), and
  * PT_STAGE (1 or 2, set by the stage's source). */
 #ifndef PT_TILE_CUH
 #define PT_TILE_CUH
@@ -44,6 +44,9 @@
 #ifndef PT_PERSIST
 #error "pipetune kernel built without PT_PERSIST"
 #endif
+#ifndef PT_SPLITK
+#error "pipetune kernel built without PT_SPLITK"
+#endif
 #ifndef PT_DTYPE
 #error "pipetune kernel built without PT_DTYPE"
 #endif
@@ -76,7 +79,8 @@
 #define PT_SLOT_BYTES (PT_WG_WBYTES + PT_WG_SBYTES + PT_WG_ABYTES)
 #define PT_MAIN_BYTES (PT_NS * PT_SLOT_BYTES + PT_CTILE_BYTES)
 #define PT_BARS_OFF (PT_MAIN_BYTES + PT_BM * 12)
-#define PT_SMEM_BYTES (PT_BARS_OFF + PT_NS * 16)
+#define PT_FLAG_OFF (PT_BARS_OFF + PT_NS * 16)  /* split-K: last split's flag */
+#define PT_SMEM_BYTES (PT_FLAG_OFF + 16)
 #else
 #define PT_KSUP (PT_KT * PT_KWAVE)   /* k per block step */
 /* Weight rows per warp: 32 keeps loads wide at few tokens; 16 bounds the

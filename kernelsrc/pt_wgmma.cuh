@@ -65,15 +65,16 @@ PT_DEV void pt_wg_issue_weights(const pt_kargs_t *a, const pt_work_t *w,
   for (int kw = 0; kw < PT_KWAVE; kw++)
 #pragma unroll
     for (int f = 0; f < PT_WG_NF; f++)
-      if (ks * PT_KWAVE + kw < nc && pt_wg_group_ok(a, w->n_block * PT_WG_NF + f))
+      if (w->k_begin + ks * PT_KWAVE + kw < w->k_end &&
+          pt_wg_group_ok(a, w->n_block * PT_WG_NF + f))
         tx += PT_WG_CHUNK_W + PT_WG_CHUNK_S;
   pt_mbar_arrive_tx(full, tx);
 #pragma unroll
   for (int kw = 0; kw < PT_KWAVE; kw++)
 #pragma unroll
     for (int f = 0; f < PT_WG_NF; f++) {
-      int c = ks * PT_KWAVE + kw, q = w->n_block * PT_WG_NF + f;
-      if (c >= nc || !pt_wg_group_ok(a, q))
+      int c = w->k_begin + ks * PT_KWAVE + kw, q = w->n_block * PT_WG_NF + f;
+      if (c >= w->k_end || !pt_wg_group_ok(a, q))
         continue;
       unsigned long long blk = ((unsigned long long)w->expert * ng + q) * nc + c;
       int i = kw * PT_WG_NF + f;
@@ -89,8 +90,9 @@ PT_DEV void pt_wg_issue_weights(const pt_kargs_t *a, const pt_work_t *w,
 /* Gathers step ks's activation units: lanes walk 8 rows x 4 units, so each
  * row's 64 bytes come from 4 lanes and 8 lanes fill one core matrix.
  * Past K and on padding rows the units are zero. */
-PT_DEV void pt_wg_issue_acts(const pt_kargs_t *a, pt_rows_t rows,
-                             unsigned char *slot, int ks, int lane)
+PT_DEV void pt_wg_issue_acts(const pt_kargs_t *a, const pt_work_t *w,
+                             pt_rows_t rows, unsigned char *slot, int ks,
+                             int lane)
 {
   int K = pt_stage_k(a);
   const int units = PT_KWAVE * PT_BM * 16;
@@ -98,7 +100,7 @@ PT_DEV void pt_wg_issue_acts(const pt_kargs_t *a, pt_rows_t rows,
     int r = (u & 7) + 8 * ((u >> 5) % (PT_BM / 8));
     int v = ((u >> 3) & 3) + 4 * ((u >> 5) / (PT_BM / 8) % 4);
     int kw = (u >> 5) / (PT_BM / 8) / 4;
-    int k = (ks * PT_KWAVE + kw) * 128 + v * 8;
+    int k = (w->k_begin + ks * PT_KWAVE + kw) * 128 + v * 8;
     int ar = rows.arow[r];
     int ok = ar >= 0 && k < K;
     unsigned char *d = slot + pt_wg_a_off(kw, r, v);
@@ -123,7 +125,7 @@ PT_DEV void pt_wg_produce(const pt_kargs_t *a, const pt_work_t *w,
     pt_mbar_wait(&bars[PT_NS + s], ((n / PT_NS) & 1) ^ 1);
     if (lane == 0)
       pt_wg_issue_weights(a, w, slot, &bars[s], ks);
-    pt_wg_issue_acts(a, rows, slot, ks, lane);
+    pt_wg_issue_acts(a, w, rows, slot, ks, lane);
     if (PT_DTYPE == 2) {
       pt_mbar_arrive_cp(&bars[s]);
     } else {
@@ -233,11 +235,10 @@ PT_DEV void pt_wg_mma_step(pt_acc_t *acc, unsigned A[PT_WG_NF][4],
   pt_wgmma_commit();
 }
 
-PT_DEV void pt_wg_consume(pt_acc_t *acc, const pt_kargs_t *a,
+PT_DEV void pt_wg_consume(pt_acc_t *acc, const pt_work_t *w,
                           unsigned char *smem, unsigned long long *bars,
                           int it, int nks, int kw, int wtid)
 {
-  int nc = pt_wg_chunks(a);
 #pragma unroll
   for (int f = 0; f < PT_WG_NF; f++)
 #pragma unroll
@@ -254,7 +255,7 @@ PT_DEV void pt_wg_consume(pt_acc_t *acc, const pt_kargs_t *a,
     const unsigned char *slot = smem + s * PT_SLOT_BYTES;
     pt_mbar_wait(&bars[s], (n / PT_NS) & 1);
     pt_fence_proxy_async();  /* cp.async writes -> wgmma's operand reads */
-    int live = ks * PT_KWAVE + kw < nc;
+    int live = w->k_begin + ks * PT_KWAVE + kw < w->k_end;
     pt_wg_rows_t r;
     if (live)
       pt_wg_load(&r, slot, kw, wtid);
@@ -289,7 +290,7 @@ PT_DEV void pt_wg_consume(pt_acc_t *acc, const pt_kargs_t *a,
     const unsigned char *slot = smem + s * PT_SLOT_BYTES;
     pt_mbar_wait(&bars[s], (n / PT_NS) & 1);
     pt_fence_proxy_async();
-    if (ks * PT_KWAVE + kw < nc) {
+    if (w->k_begin + ks * PT_KWAVE + kw < w->k_end) {
       pt_wg_rows_t r;
       unsigned A[8][PT_WG_NF][4];
       pt_wg_load(&r, slot, kw, wtid);
@@ -345,6 +346,40 @@ PT_DEV void pt_wg_acc_to_ctile(const pt_acc_t *acc, float *C, int kw, int wtid)
     }
     __syncthreads();
   }
+}
+
+/* gemm1 split-K: every split stores its partial C tile; the last split of
+ * the tile to arrive (a counter per tile, which it resets for the next
+ * launch) sums them in split order into C and runs the epilogue. Returns
+ * whether this block runs the epilogue. */
+PT_DEV int pt_wg_splitk_fixup(const pt_kargs_t *a, const pt_work_t *w, float *C)
+{
+  int *last = (int *)(pt_smem_base() + PT_FLAG_OFF);
+  const int n = PT_BM * PT_BN;
+  float *part = (float *)a->part + (unsigned long long)w->tile * PT_SPLITK * n;
+  for (int i = (int)threadIdx.x; i < n; i += PT_THREADS)
+    part[w->split * n + i] = C[(i / PT_BN) * PT_CLD + i % PT_BN];
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int *cnt = (int *)a->cnt + w->tile;
+    *last = atomicAdd(cnt, 1) == PT_SPLITK - 1;
+    if (*last)
+      *cnt = 0;
+  }
+  __syncthreads();
+  if (!*last)
+    return 0;
+  __threadfence();
+  for (int i = (int)threadIdx.x; i < n; i += PT_THREADS) {
+    float v = 0.0f;
+#pragma unroll
+    for (int s = 0; s < PT_SPLITK; s++)
+      v += __ldcg(part + s * n + i);
+    C[(i / PT_BN) * PT_CLD + i % PT_BN] = v;
+  }
+  __syncthreads();
+  return 1;
 }
 
 #endif

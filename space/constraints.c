@@ -103,11 +103,12 @@ size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype,
   size_t ctile = (size_t)v->bm * (v->bn + 4) * 4;
   if (v->mma == PT_MMA_WGMMA) {
     /* per stage and k wave: 4 KiB of weights and 256 B of scales per
-     * fragment, 256 B of bf16 per token; then C tile, rows, mbarriers */
+     * fragment, 256 B of bf16 per token; then C tile, rows, mbarriers and
+     * the split-K flag */
     size_t stage = (size_t)k_wave(v) *
                    ((size_t)wg_frags(v) * (4096 + 256) + (size_t)v->bm * 256);
     size_t ns = 2 * (size_t)kstages(v);
-    return ns * stage + ctile + (size_t)v->bm * 12 + ns * 16;
+    return ns * stage + ctile + (size_t)v->bm * 12 + ns * 16 + 16;
   }
   size_t ksup = (size_t)128 * k_wave(v);
   size_t slot = v->bn * ksup / 2 + (size_t)v->bn * k_wave(v) * 8 +
@@ -162,6 +163,22 @@ static int wgmma_arch(const ctx_t *c, char *reason, size_t len) {
   return 1;
 }
 
+/* Split-K lives in the wgmma generation's tile loop; gemm2's reduce epilog
+ * stores each (token, slot) row once, so partial sums cannot add there. */
+static int splitk_rule(const ctx_t *c, char *reason, size_t len) {
+  const pt_variant_t *v = c->v;
+  if (v->splitk <= 1) return 0;
+  if (v->mma != PT_MMA_WGMMA)
+    snprintf(reason, len, "splitk=%d needs mma=wgmma: the mma.sync kernels run "
+             "the whole K per tile", v->splitk);
+  else if (v->stage == PT_STAGE_GEMM2 && v->epilog == PT_EPILOG_REDUCE)
+    snprintf(reason, len, "splitk=%d needs epilog=atomic: the reduce epilog "
+             "stores each slot once", v->splitk);
+  else
+    return 0;
+  return 1;
+}
+
 static int regs_thread_limit(const ctx_t *c, char *reason, size_t len) {
   if (c->regs <= c->lim->regs_per_thread) return 0;
   snprintf(reason, len, "about %d registers per thread exceed the limit %d",
@@ -196,6 +213,8 @@ static int regs_block_limit(const ctx_t *c, char *reason, size_t len) {
 static const rule_t rules[] = {
   {"wgmma", G1 | G2, "mma=wgmma only on archs with warpgroup MMA (sm_90a)",
    wgmma_arch},
+  {"splitk", G1 | G2, "splitk > 1 only in the wgmma generation, not with the "
+   "reduce epilog", splitk_rule},
   {"threads", G1 | G2, "threads per block within the device limit",
    threads_limit},
   {"smem", G1 | G2, "shared memory per block within the opt-in limit",

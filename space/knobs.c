@@ -23,6 +23,7 @@ static const int epilog_values[] = {PT_EPILOG_ATOMIC, PT_EPILOG_REDUCE};
 static const char *const epilog_symbols[] = {"atomic", "reduce"};
 static const int mma_values[] = {PT_MMA_SYNC, PT_MMA_WGMMA};
 static const char *const mma_symbols[] = {"sync", "wgmma"};
+static const int splitk_values[] = {1, 2, 4, 8};
 
 static int is_pow2_upto64(int x) {
   return x >= 1 && x <= 64 && (x & (x - 1)) == 0;
@@ -80,6 +81,10 @@ static const pt_knob_t knobs[] = {
      .neutral = PT_MMA_SYNC, .def = {PT_MMA_SYNC, PT_MMA_SYNC},
      .fixed = {PT_MMA_SYNC, PT_MMA_SYNC}, VALUES(mma_values),
      .symbols = mma_symbols},
+    {.name = "splitk", .define = "PT_SPLITK", .column = "splitk",
+     .cfield = "splitk", .stages = G1 | G2,
+     .offset = offsetof(pt_variant_t, splitk), .neutral = 1, .def = {1, 1},
+     .fixed = {1, 1}, VALUES(splitk_values)},
 };
 #undef VALUES
 _Static_assert(NELEMS(knobs) <= PT_KNOBS_MAX, "raise PT_KNOBS_MAX");

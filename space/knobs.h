@@ -49,6 +49,7 @@ typedef struct pt_variant_s {
   int epilog;   /* gemm2: pt_epilog_t */
   int persist;  /* persistent grid: 0, 1 */
   int mma;      /* pt_mma_t: kernel generation */
+  int splitk;   /* CTAs splitting K per tile: 1, 2, 4, 8 */
 } pt_variant_t;
 
 /* Upper bounds for callers' buffers. */

@@ -507,7 +507,7 @@ START_TEST(knob_column_added) {
   ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM variants"
                                  " WHERE persist = 0"), rows);
   ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM variants"
-                                 " WHERE spec LIKE '%,persist=0,mma=sync'"), rows);
+                                 " WHERE spec LIKE '%,persist=0,mma=sync,splitk=1'"), rows);
   char *back = raw_text(path, "SELECT spec FROM variants WHERE stage = 'gemm2'");
   ck_assert_str_eq(back, spec);
   free(back);

@@ -211,11 +211,12 @@ START_TEST(source_is_deterministic_and_documented) {
   for (size_t i = 0; i < t->nconfigs; i++) {
     const pt_emit_config_t *c = &t->configs[i];
     char init[128];
-    snprintf(init, sizeof init, "{%d, {%d, %d, %d, %d, %d, %d, %d, %d}, {%d, %d, %d, %d, %d, "
-                                "%d, %d, %d, %d}},",
+    snprintf(init, sizeof init, "{%d, {%d, %d, %d, %d, %d, %d, %d, %d, %d}, {%d, %d, %d, %d, "
+                                "%d, %d, %d, %d, %d, %d}},",
              c->sbm, c->g1.bm, c->g1.bn, c->g1.k_wave, c->g1.bhoist, c->g1.spart, c->g1.nt,
-             c->g1.persist, c->g1.mma, c->g2.bm, c->g2.bn, c->g2.kstages, c->g2.bhoist,
-             c->g2.spart, c->g2.nt, c->g2.persist, c->g2.epilog, c->g2.mma);
+             c->g1.persist, c->g1.splitk, c->g1.mma, c->g2.bm, c->g2.bn, c->g2.kstages,
+             c->g2.bhoist, c->g2.spart, c->g2.nt, c->g2.persist, c->g2.splitk, c->g2.epilog,
+             c->g2.mma);
     ck_assert_msg(strstr(a, init), "missing %s", init);
   }
   free(b);
@@ -293,11 +294,11 @@ START_TEST(json_and_csv_match_the_table) {
       if (*p == '"') quoted = !quoted;
       fields += *p == ',' && !quoted;
     }
-    ck_assert_int_eq(fields, 32);
+    ck_assert_int_eq(fields, 34);
   }
   ck_assert_uint_eq(lines, 1 + rows + t->narchs + 1);
   ck_assert_ptr_nonnull(strstr(csv, "\r\nglobal_default,,,,,,,,,,,"));
-  ck_assert_ptr_nonnull(strstr(csv, ",\"bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=sync\","));
+  ck_assert_ptr_nonnull(strstr(csv, ",\"bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=sync,splitk=1\","));
   free(csv);
   pt_emit_free(t);
   pt_query_free(s);

@@ -207,7 +207,8 @@ START_TEST(item_round_trip_with_code) {
   ck_assert(memcmp(g->reduce_code, red, 3) == 0);
   char key[256];
   ck_assert_int_eq(pt_proto_item_key(g, key, sizeof key), PT_OK);
-  ck_assert_str_eq(key, "gemm2/bm=32,bn=64,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,persist=0/t=16");
+  ck_assert_str_eq(key, "gemm2/bm=32,bn=64,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,persist=0,"
+                        "mma=sync,splitk=1/t=16");
   pt_proto_msg_free(&m);
   free(line);
 }

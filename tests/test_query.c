@@ -128,7 +128,7 @@ START_TEST(verification_failure_disqualifies) {
   const pt_query_point_t *p =
       find_point(find_series(s, "sm_90", "dsv3-tp8", "a4w4", "gemm1"), 16);
   ck_assert_ptr_nonnull(p);
-  const char *bad = "bm=16,bn=64,k_wave=2,bhoist=0,spart=0,nt=1,persist=0,mma=sync";
+  const char *bad = "bm=16,bn=64,k_wave=2,bhoist=0,spart=0,nt=1,persist=0,mma=sync,splitk=1";
   ck_assert_str_ne(p->vars[p->best].spec, bad);
   ck_assert(p->vars[p->best].median_us > 1.0);
   int seen = 0;

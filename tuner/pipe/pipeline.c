@@ -25,6 +25,7 @@ typedef struct pbufs_s {
   pt_gpu_ptr_t x, xs, w1, w1s, w2, w2s;
   pt_gpu_ptr_t out, ybuf;
   pt_gpu_ptr_t wp[2], wsp[2];        /* repacked w1 / w2 (mma=wgmma), lazily */
+  pt_gpu_ptr_t part, cnt;            /* gemm1 split-K partials and counters */
 } pbufs_t;
 
 /* Device buffers laid out by one sort. */
@@ -55,6 +56,7 @@ struct pt_pipe_s {
   int nsorts;
   sorting_t *s;                      /* the one launches use */
   double repack_ms[2];               /* host repack + upload of w1, w2 */
+  size_t part_bytes, cnt_bytes;      /* sizes of d.part, d.cnt */
 };
 
 int pt_pipe_padded(const pt_pipe_t *pp) { return pp->s->sorted.padded; }
@@ -375,6 +377,37 @@ static void base_args(const pt_pipe_t *pp, pt_kargs_t *a)
   a->sbm = pp->s->sorted.sbm;
 }
 
+/* gemm1 split-K's workspace for tiles output tiles: the partial C tiles
+ * and a counter per tile, zeroed when (re)allocated; the kernels leave the
+ * counters at zero. */
+static int splitk_space(pt_pipe_t *pp, const pt_variant_t *v, int tiles,
+                        pt_kargs_t *a, pt_gpu_stream_t *s, pt_err_t *err)
+{
+  if (v->stage != PT_STAGE_GEMM1 || v->splitk <= 1)
+    return PT_OK;
+  size_t part = (size_t)tiles * (size_t)v->splitk * (size_t)v->bm * (size_t)v->bn * 4;
+  size_t cnt = (size_t)tiles * 4;
+  int rc = PT_OK;
+  if (part > pp->part_bytes) {
+    if (pp->d.part) pt_gpu_free(pp->gpu, pp->d.part);
+    pp->d.part = 0;
+    pp->part_bytes = 0;
+    rc = pt_gpu_malloc(pp->gpu, part, &pp->d.part, err);
+    if (rc == PT_OK) pp->part_bytes = part;
+  }
+  if (rc == PT_OK && cnt > pp->cnt_bytes) {
+    if (pp->d.cnt) pt_gpu_free(pp->gpu, pp->d.cnt);
+    pp->d.cnt = 0;
+    pp->cnt_bytes = 0;
+    rc = pt_gpu_malloc(pp->gpu, cnt, &pp->d.cnt, err);
+    if (rc == PT_OK) rc = pt_gpu_memset(pp->gpu, pp->d.cnt, 0, cnt, s, err);
+    if (rc == PT_OK) pp->cnt_bytes = cnt;
+  }
+  a->part = pp->d.part;
+  a->cnt = pp->d.cnt;
+  return rc;
+}
+
 static int launch(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_kargs_t *a,
                   int ncols, pt_gpu_stream_t *s, pt_err_t *err)
 {
@@ -383,7 +416,11 @@ static int launch(pt_pipe_t *pp, pt_pipe_stage_t *st, pt_kargs_t *a,
     return pt_err_set(err, PT_EINVAL, "bm %d does not divide the sort block %d",
                       bm, pp->s->sorted.sbm);
   a->nblk_n = (ncols + bn - 1) / bn;
-  a->ntiles = a->P / bm * a->nblk_n;
+  int tiles = a->P / bm * a->nblk_n;
+  a->ntiles = tiles * st->v.splitk;
+  int rc = splitk_space(pp, &st->v, tiles, a, s, err);
+  if (rc != PT_OK)
+    return rc;
   unsigned grid = (unsigned)a->ntiles;
   if (st->v.persist) {
     unsigned cap = (unsigned)(pt_gpu_props(pp->gpu)->sm_count * st->blocks_per_sm);
