@@ -22,8 +22,8 @@
 #include "testutil.h"
 
 /* The schema version of this build: db/schema.sql's last migration. */
-#define SCHEMA_VERSION 3
-#define SCHEMA_VERSION_S "3"
+#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION_S "5"
 
 /* ---- files ---- */
 

@@ -469,12 +469,12 @@ START_TEST(damaged_databases_are_bad_input) {
   /* A table dropped. */
   copy_file(good, TP("dropped.db"));
   raw_exec(TP("dropped.db"), "DROP TABLE jobs");
-  readers_refuse(TP("dropped.db"), "of schema version 3 is missing");
+  readers_refuse(TP("dropped.db"), "of schema version 5 is missing");
   /* A writer refuses it too, before any work. */
   blob_t d0 = slurp(TP("dropped.db"));
   pt_test_out_t r = RUN("tune", "--db", TP("dropped.db"), "--compile-only", "--variants",
                         "bm=16", "--tokens", "1");
-  expect_refused(r, "of schema version 3 is missing");
+  expect_refused(r, "of schema version 5 is missing");
   pt_test_out_free(&r);
   assert_untouched(TP("dropped.db"), d0);
   free(d0.data);
@@ -578,7 +578,7 @@ START_TEST(killed_runs_do_not_stay_running) {
 
   /* db check: intact, but it says the run is dead. */
   pt_test_out_t r = RUN("db", "check", db);
-  pt_test_expect(r, 0, "warning: ", "ok, schema version 3, 1 runs");
+  pt_test_expect(r, 0, "warning: ", "ok, schema version 5, 1 runs");
   ck_assert_ptr_nonnull(strstr(r.err, "run 1 (started "));
   ck_assert_ptr_nonnull(strstr(r.err, "is marked running but its process on this host is gone"));
   pt_test_out_free(&r);
@@ -610,7 +610,7 @@ START_TEST(killed_runs_do_not_stay_running) {
                                " 'interrupted'"), 1);
   ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM measurements"), 8);
   r = RUN("db", "check", db);
-  pt_test_expect(r, 0, NULL, "ok, schema version 3, 2 runs");
+  pt_test_expect(r, 0, NULL, "ok, schema version 5, 2 runs");
   ck_assert_str_eq(r.err, "");
   pt_test_out_free(&r);
   free(grid);
