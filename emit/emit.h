@@ -27,6 +27,7 @@
 
 #include "error.h"
 #include "knobs.h"
+#include "moe.h"
 #include "query.h"
 
 /* SELECT_PIPE_CONFIG_ABI of the generated code: bumped when struct
@@ -93,6 +94,13 @@ typedef struct pt_emit_table_s {
 int pt_emit_build(const pt_query_set_t *set, const char *const *archs,
                   size_t narchs, pt_emit_table_t **out, pt_err_t *err);
 void pt_emit_free(pt_emit_table_t *t);
+
+/* The config the table gives family (its name and shape) on arch at tokens:
+ * the interval holding tokens, as the generated lookup answers an exact
+ * family (return code 0). PT_OK and *out, or PT_ENOENT when the table has
+ * no such arch or family. */
+int pt_emit_pick(const pt_emit_table_t *t, const char *arch, const char *family,
+                 const pt_moe_shape_t *shape, int tokens, const pt_emit_config_t **out);
 
 typedef struct pt_emit_opts_s {
   const char *header;     /* file name the source includes; NULL: the
