@@ -57,6 +57,8 @@ typedef struct pt_plan_s {
   size_t nitems;
   size_t ntotal;               /* items of the whole plan, every shard */
   int nvariants[PT_STAGE_COUNT];  /* candidates per problem and stage */
+  int pairs;                   /* items 2k (gemm1) and 2k+1 (gemm2) are timed
+                                  together as one pair (pt_plan_pairs) */
 } pt_plan_t;
 
 /* Builds the plan of req over set (which must outlive the plan). PT_EINVAL
@@ -65,6 +67,12 @@ typedef struct pt_plan_s {
 int pt_plan_build(const pt_family_set_t *set, const pt_plan_req_t *req,
                   pt_plan_t *out, pt_err_t *err);
 void pt_plan_free(pt_plan_t *plan);
+
+/* The plan of the deployed pairs: problem i of grid (every shard's) with
+ * the pair g1[i], g2[i] (gemm1 and gemm2 variants), as items 2i and 2i+1.
+ * PT_EINVAL for a variant of the wrong stage. */
+int pt_plan_pairs(const pt_plan_t *grid, const pt_variant_t *g1, const pt_variant_t *g2,
+                  pt_plan_t *out, pt_err_t *err);
 
 /* The database's record of problem i of plan, its inputs drawn with routing
  * r and seed: the one mapping the tuner stores and `plan check` looks up.
