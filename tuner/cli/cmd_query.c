@@ -1,6 +1,7 @@
 /* pipetune query best|crossovers|compare|failures: the database's results as
  * an aligned table, CSV or JSON (DESIGN §8). The verbs dispatch through a
- * table; all of them read the same result set (db/query.h). */
+ * table; all of them read the same result set (db/query.h). `pairs` shows
+ * the table's pairs timed as they ship next to the stage winners' sum. */
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ static const verb_t verbs[] = {
     {"crossovers", 0, "pipetune query crossovers --db FILE [options]"},
     {"compare", 2, "pipetune query compare --db FILE [options] SPEC_A SPEC_B"},
     {"failures", 0, "pipetune query failures --db FILE [options]"},
+    {"pairs", 0, "pipetune query pairs --db FILE [options]"},
 };
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))
 
@@ -35,7 +37,9 @@ static void usage(FILE *f) {
              "   best         the winner of every measured point\n"
              "   crossovers   runs of token counts with one winner: runner-up and margin\n"
              "   compare      two variants side by side: compare SPEC_A SPEC_B\n"
-             "   failures     every result that is not ok, with its reason\n");
+             "   failures     every result that is not ok, with its reason\n"
+             "   pairs        the table's pairs timed as they ship (tune --pairs) next to\n"
+             "                the sum of the two stage winners' times\n");
 }
 
 /* Exit status for a failed load: a missing database is bad input. */
@@ -60,13 +64,14 @@ static int run_verb(int v, const qargs_t *q, const char **args) {
   case 0: rc = pt_query_best(set, &t, &err); break;
   case 1: rc = pt_query_crossovers(set, &t, &err); break;
   case 2: rc = pt_query_compare(set, args[0], args[1], &t, &err); break;
-  default: rc = pt_query_failures(set, &t, &err); break;
+  case 3: rc = pt_query_failures(set, &t, &err); break;
+  default: rc = pt_query_pairs(set, &t, &err); break;
   }
   if (rc == PT_OK) rc = pt_query_table_print(t, fmt, stdout, &err);
   if (rc == PT_OK && pt_query_table_rows(t) == 0 && fmt == PT_QUERY_TABLE)
     fprintf(stderr, "no rows: '%s' has no %s results for this selection "
                     "(regime %s, routing %s)\n",
-            q->db, v == 3 ? "failed" : "ok", set->regime, q->routing);
+            q->db, v == 3 ? "failed" : v == 4 ? "pair" : "ok", set->regime, q->routing);
   pt_query_table_free(t);
   pt_query_free(set);
   if (rc != PT_OK) {
@@ -88,8 +93,8 @@ int cmd_query(int argc, const char **argv) {
   int v = 0;
   while (v < NVERBS && strcmp(verbs[v].name, argv[1]) != 0) v++;
   if (v == NVERBS)
-    return pt_cli_error("unknown verb '%s' (expected best, crossovers, compare "
-                        "or failures)", argv[1]);
+    return pt_cli_error("unknown verb '%s' (expected best, crossovers, compare, "
+                        "failures or pairs)", argv[1]);
   qargs_t q = {.format = "table", .routing = "uniform"};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &q.db, "FILE", "result database"),

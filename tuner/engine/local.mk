@@ -23,3 +23,11 @@ tests_test_pool_LDADD = $(TEST_LIBS)
 tests_test_tune_faults_SOURCES = tests/test_tune_faults.c
 tests_test_tune_faults_CFLAGS = $(TEST_CFLAGS)
 tests_test_tune_faults_LDADD = $(TEST_LIBS)
+
+# The deployed pair timed (tune --pairs, query pairs) through the real binary
+# with the simulated worker.
+check_PROGRAMS += tests/test_tune_pairs
+TESTS += tests/test_tune_pairs
+tests_test_tune_pairs_SOURCES = tests/test_tune_pairs.c
+tests_test_tune_pairs_CFLAGS = $(TEST_CFLAGS)
+tests_test_tune_pairs_LDADD = $(TEST_LIBS)
