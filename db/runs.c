@@ -106,18 +106,22 @@ static int read_statuses(pt_db_t *db, int64_t run_id, pt_db_runs_row_t *runs,
   return rc;
 }
 
+/* The migration that made the status view count infeasible items apart. */
+#define STATUS_VIEW_VERSION 3
+
 int pt_db_runs_list(pt_db_t *db, int64_t run_id, pt_db_runs_row_t **out,
                     size_t *n) {
   pt_db_runs_row_t *runs = NULL;
   size_t count = 0;
   *out = NULL;
   *n = 0;
-  /* Readers take older files as they are, but the status view of older
-   * schemas counts infeasible items as failed. */
-  if (db->version < pt__db_migration_count)
+  /* Readers take older files as they are, but the status view before
+   * migration 3 counts infeasible items as failed; later migrations do not
+   * change what status reads. */
+  if (db->version < STATUS_VIEW_VERSION)
     return pt_err_set(&db->err, PT_ESCHEMA,
                       "'%s' has schema version %d; status needs %d: upgrade it with "
-                      "'pipetune db init'", db->path, db->version, pt__db_migration_count);
+                      "'pipetune db init'", db->path, db->version, STATUS_VIEW_VERSION);
   /* A deferred BEGIN: a read transaction, one snapshot for both reads. */
   int rc = pt__db_exec(db, "BEGIN", "cannot begin a transaction");
   if (rc != PT_OK) return rc;
