@@ -270,9 +270,16 @@ static void item_message(pt_sup_t *s, const slot_t *sl, pt_proto_item_t *it) {
   if (plan->pairs) it->pair_variant = plan->items[sl->item + 1].variant;
 }
 
+static void free_codes(pt_db_code_t *a, pt_db_code_t *b, pt_db_code_t *c, pt_db_code_t *d) {
+  pt_db_code_free(a);
+  pt_db_code_free(b);
+  pt_db_code_free(c);
+  pt_db_code_free(d);
+}
+
 /* The slot's claimed item as a task, with its code from the compile cache. */
 static pt_pool_next_t make_task(pt_sup_t *s, slot_t *sl, pt_pool_task_t *task) {
-  pt_db_code_t code, rcode, code2 = {0}, rcode2 = {0};
+  pt_db_code_t code = {0}, rcode = {0}, code2 = {0}, rcode2 = {0};
   pt_proto_item_t it;
   pt_err_t e;
   int pairs = s->o->plan->pairs;
@@ -280,10 +287,7 @@ static pt_pool_next_t make_task(pt_sup_t *s, slot_t *sl, pt_pool_task_t *task) {
   if (rc == PT_OK && pairs)
     rc = pt_units_code(s->units, unit_of(s, sl->item + 1), &code2, &rcode2, &e);
   if (rc != PT_OK) {
-    if (pairs) {
-      pt_db_code_free(&code);
-      pt_db_code_free(&rcode);
-    }
+    free_codes(&code, &rcode, &code2, &rcode2);
     fail(s, e.code, e.msg);
     return PT_POOL_WAIT;
   }
@@ -297,10 +301,7 @@ static pt_pool_next_t make_task(pt_sup_t *s, slot_t *sl, pt_pool_task_t *task) {
   it.pair_code_size = code2.size;
   task->id = sl->job.id;
   task->line = pt_proto_item(&it);
-  pt_db_code_free(&code);
-  pt_db_code_free(&rcode);
-  pt_db_code_free(&code2);
-  pt_db_code_free(&rcode2);
+  free_codes(&code, &rcode, &code2, &rcode2);
   if (s->t_first_send == 0) s->t_first_send = uv_hrtime();
   return PT_POOL_TASK;
 }
