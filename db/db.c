@@ -502,8 +502,9 @@ static int check_objects(sqlite3 *conn, const char *path, int version,
   if (sqlite3_open(":memory:", &ref) != SQLITE_OK)
     rc = pt_err_set(err, PT_ENOMEM, "out of memory");
   if (rc == PT_OK)
-    rc = pt__db_migrate(ref, ":memory:", pt__db_migrations, version,
-                        version == pt__db_migration_count, err);
+    /* a file of any version that reaches here has every knob's column
+     * (vet_objects), added after its migrations as the reference adds them */
+    rc = pt__db_migrate(ref, ":memory:", pt__db_migrations, version, 1, err);
   if (rc == PT_OK && sqlite3_prepare_v2(ref, sql, -1, &b, NULL) != SQLITE_OK)
     rc = conn_fail(ref, ":memory:", "cannot list schema", err);
   if (rc == PT_OK && sqlite3_prepare_v2(conn, sql, -1, &a, NULL) != SQLITE_OK)
@@ -897,6 +898,26 @@ static int same_file(const char *a, const char *b) {
   " ON CONFLICT (uuid) DO UPDATE SET finished = excluded.finished,"         \
   " status = excluded.status"                                               \
   " WHERE runs.finished IS NULL AND excluded.finished IS NOT NULL"
+/* A source older than schema version 4 has no held-out or superseded
+ * results. */
+#define MEAS_MERGE(holdout)                                                   \
+    "INSERT INTO main.measurements (run_id, device_id, problem_id, variant_id, " \
+    PT__DB_MEAS_COLS ") SELECT mr.id, md.id, mp.id, mv.id, m.regime, m.status," \
+    " m.median_us, m.min_us, m.p90_us, m.spread, m.samples, m.floor_us," \
+    " m.err_max_abs, m.err_mean_abs, m.err_max_rel, m.sm_clock_mhz, m.temp_c," \
+    " m.reason, m.backend, m.compiler, m.source_hash, m.compile_key," \
+    " m.tool_version, m.created, " holdout " FROM src.measurements m" \
+    " JOIN src.runs sr ON sr.id = m.run_id" \
+    " JOIN main.runs mr ON mr.uuid = sr.uuid" \
+    " JOIN src.devices sd ON sd.id = m.device_id" \
+    " JOIN main.devices md ON " DEV_KEY("md", "sd") \
+    " JOIN src.problems sp ON sp.id = m.problem_id" \
+    " JOIN main.problems mp ON " PROB_KEY("mp", "sp") \
+    " JOIN src.variants sv ON sv.id = m.variant_id" \
+    " JOIN main.variants mv ON " VAR_KEY("mv", "sv") \
+    " WHERE true ON CONFLICT (device_id, problem_id, variant_id, regime)" \
+    " DO UPDATE SET " PT__DB_MEAS_UPDATE \
+    " WHERE excluded.created > measurements.created"
 static const char *const merge_sql[] = {
     "INSERT INTO main.devices (" DEVICE_COLS ") SELECT " DEVICE_COLS
     " FROM src.devices WHERE true ON CONFLICT DO NOTHING",
@@ -920,23 +941,7 @@ static const char *const merge_sql[] = {
     " LEFT JOIN main.variants mv ON " VAR_KEY("mv", "sv")
     " WHERE true ON CONFLICT (key) DO NOTHING",
 
-    "INSERT INTO main.measurements (run_id, device_id, problem_id, variant_id, "
-    PT__DB_MEAS_COLS ") SELECT mr.id, md.id, mp.id, mv.id, m.regime, m.status,"
-    " m.median_us, m.min_us, m.p90_us, m.spread, m.samples, m.floor_us,"
-    " m.err_max_abs, m.err_mean_abs, m.err_max_rel, m.sm_clock_mhz, m.temp_c,"
-    " m.reason, m.backend, m.compiler, m.source_hash, m.compile_key,"
-    " m.tool_version, m.created FROM src.measurements m"
-    " JOIN src.runs sr ON sr.id = m.run_id"
-    " JOIN main.runs mr ON mr.uuid = sr.uuid"
-    " JOIN src.devices sd ON sd.id = m.device_id"
-    " JOIN main.devices md ON " DEV_KEY("md", "sd")
-    " JOIN src.problems sp ON sp.id = m.problem_id"
-    " JOIN main.problems mp ON " PROB_KEY("mp", "sp")
-    " JOIN src.variants sv ON sv.id = m.variant_id"
-    " JOIN main.variants mv ON " VAR_KEY("mv", "sv")
-    " WHERE true ON CONFLICT (device_id, problem_id, variant_id, regime)"
-    " DO UPDATE SET " PT__DB_MEAS_UPDATE
-    " WHERE excluded.created > measurements.created",
+    NULL, /* the measurements: MEAS_MERGE, by the source's version */
 };
 
 /* The pair timings (schema version 5), mapped like the measurements. */
@@ -1017,7 +1022,10 @@ static int merge_attached(pt_db_t *db, const char *path, int src_version,
   for (size_t i = 0; rc == PT_OK && i < sizeof merge_sql / sizeof *merge_sql;
        i++)
     rc = merge_sql[i] != NULL ? pt__db_exec(db, merge_sql[i], "cannot merge")
-                              : merge_variants(db);
+         : i == 2             ? merge_variants(db)
+                              : pt__db_exec(db, src_version >= 4 ? MEAS_MERGE("m.holdout, m.superseded")
+                                                                 : MEAS_MERGE("0, 0"),
+                                            "cannot merge");
   if (rc == PT_OK && src_version >= PT_DB_PAIRS_VERSION)
     rc = pt__db_exec(db, merge_pairs_sql, "cannot merge");
   if (rc == PT_OK) rc = count_measurements(db, &after);
@@ -1173,7 +1181,8 @@ int pt_db_check(pt_db_t *db) {
     rc = check_objects(db->conn, db->path, (int)version, &db->err);
   if (rc == PT_OK) rc = check_types(db);
   /* What the readers would refuse, row by row. */
-  if (rc == PT_OK) rc = pt_db_results(db, NULL, NULL, 0.0, no_row, NULL);
+  const pt_db_filter_t every = {.with_holdout = 1};
+  if (rc == PT_OK) rc = pt_db_results(db, &every, NULL, 0.0, no_row, NULL);
   if (rc == PT_OK) rc = pt_db_pair_results(db, NULL, NULL, 0.0, no_pair, NULL);
   return rc;
 }

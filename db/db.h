@@ -88,6 +88,14 @@ int pt_db_run_begin(pt_db_t *db, const char *host, const char *command,
 /* Sets the run's final status and finished time. */
 int pt_db_run_finish(pt_db_t *db, int64_t run_id, pt_db_run_status_t status);
 
+/* Marks run_id a run of `tune --retune` that continues the retune begun by
+ * run retune_of (run_id itself for a new retune): only results of that run
+ * or later count as measured for its plan (pt_db_jobs_add, pt_db_done). */
+int pt_db_run_set_retune(pt_db_t *db, int64_t run_id, int64_t retune_of);
+/* The run that began the newest retune (runs.retune of the newest run that
+ * has one): PT_OK and *retune_of, or PT_ENOENT when no run was a retune. */
+int pt_db_retune_latest(pt_db_t *db, int64_t *retune_of /* OUT */);
+
 /* A run still marked running. dead: it was recorded on this machine and its
  * process is gone (db/README.md "Dead runs"); 0 when it is alive or runs on
  * another host (which cannot be told from here). */
@@ -225,6 +233,8 @@ typedef struct pt_db_measurement_s {
   const char *compiler;
   const char *source_hash;
   const char *compile_key;  /* NULL when not from the compile cache */
+  int holdout;              /* 1: a held-out point (tune --holdout), never a
+                               table's winner; 0: a grid point */
 } pt_db_measurement_t;
 
 /* Sets every field of m to "not applicable" (NAN, -1, NULL, zero ids). */
@@ -232,7 +242,8 @@ void pt_db_measurement_init(pt_db_measurement_t *m);
 
 /* Records a result in one transaction. A result for the same device,
  * problem, variant and regime is replaced in place (same id), so re-running
- * an item never duplicates it. */
+ * an item never duplicates it; the replaced result of another run is kept
+ * in measurement_history (schema version 4), so runs can be compared. */
 int pt_db_put_measurement(pt_db_t *db, const pt_db_measurement_t *m,
                           int64_t *measurement_id /* OUT, may be NULL */);
 
@@ -246,8 +257,9 @@ typedef struct pt_db_job_s {
 
 /* Adds n items of run_id's plan in one transaction (id and run_id of each
  * item are ignored). Items already planned in the run are left as they are;
- * an item already measured on a device of its arch (any run) is added as
- * done or failed with that measurement, so a resumed plan skips it. On
+ * an item already measured on a device of its arch (any run; for a retune
+ * run, a run since the retune began) is added as done or failed with that
+ * measurement, so a resumed plan skips it. On
  * return *ready (may be NULL) holds how many of the run's items are ready. */
 int pt_db_jobs_add(pt_db_t *db, int64_t run_id, const pt_db_job_t *items,
                    size_t n, size_t *ready /* OUT */);
@@ -264,10 +276,12 @@ int pt_db_job_finish(pt_db_t *db, int64_t job_id, const pt_db_measurement_t *m,
  * of the supervisor); *n (may be NULL) gets how many. */
 int pt_db_jobs_requeue(pt_db_t *db, int64_t run_id, int *n /* OUT */);
 
-/* Items measured on some device of arch, in any run, whatever the status. */
+/* Items measured on some device of arch, in run since_run or later (0: any
+ * run), whatever the status. */
 typedef int (*pt_db_done_cb)(void *ud, int64_t problem_id, int64_t variant_id,
                              pt_db_regime_t regime, pt_db_status_t status);
-int pt_db_done(pt_db_t *db, const char *arch, pt_db_done_cb cb, void *ud);
+int pt_db_done(pt_db_t *db, const char *arch, int64_t since_run, pt_db_done_cb cb,
+               void *ud);
 
 /* One measurement by the natural keys of its device, problem and variant:
  * what `plan check` matches against a plan. */
@@ -286,9 +300,14 @@ int pt_db_result_keys(pt_db_t *db, pt_db_result_key_cb cb, void *ud);
 
 /* ---- queries ---- */
 
-/* Restricts a query; NULL fields match everything. */
+/* Restricts a query; NULL fields match everything. device (a device model,
+ * devices.name) restricts pt_db_results only: the views rank per arch.
+ * Held-out results (pt_db_measurement_t.holdout) are left out unless
+ * with_holdout. */
 typedef struct pt_db_filter_s {
   const char *arch, *family, *dtype, *stage, *regime;
+  const char *device;
+  int with_holdout;
 } pt_db_filter_t;
 
 typedef struct pt_db_best_s {
@@ -354,6 +373,25 @@ typedef int (*pt_db_result_cb)(void *ud, const pt_db_result_t *row);
  * integer from 1 to 2147483647)"); pt_db_check checks every row so. */
 int pt_db_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing,
                   double routing_param, pt_db_result_cb cb, void *ud);
+
+/* One item measured by two runs (schema version 4: the run_results view,
+ * current results and the history a retune keeps). Times NaN unless ok. */
+typedef struct pt_db_run_pair_s {
+  const char *arch, *device, *family, *dtype, *stage, *spec, *regime;
+  int tokens;
+  const char *status_a, *status_b;
+  double median_a_us, median_b_us;
+} pt_db_run_pair_t;
+typedef int (*pt_db_run_pair_cb)(void *ud, const pt_db_run_pair_t *row);
+
+/* Walks the items (device model and arch, problem, variant, regime) that
+ * runs a and b both measured, matching f (may be NULL; held-out results included), by
+ * arch, family, dtype, stage, tokens, spec and device. a or b 0: the newest
+ * run with results for b, and the newest earlier run sharing an item with
+ * it for a; *a and *b get the runs used. PT_EINVAL for a file older than
+ * schema version 4 (no history) or a run with no results. */
+int pt_db_run_pairs(pt_db_t *db, const pt_db_filter_t *f, int64_t *a, int64_t *b,
+                    pt_db_run_pair_cb cb, void *ud);
 
 /* What a selection can name: the distinct archs, families, dtypes or
  * device names that have at least one result, sorted. */

@@ -21,7 +21,8 @@
 #define PT__DB_MEAS_COLS                                                     \
   "regime, status, median_us, min_us, p90_us, spread, samples, floor_us,"   \
   " err_max_abs, err_mean_abs, err_max_rel, sm_clock_mhz, temp_c, reason,"  \
-  " backend, compiler, source_hash, compile_key, tool_version, created"
+  " backend, compiler, source_hash, compile_key, tool_version, created,"  \
+  " holdout, superseded"
 #define PT__DB_MEAS_UPDATE                                                   \
   "run_id = excluded.run_id, status = excluded.status,"                     \
   " median_us = excluded.median_us, min_us = excluded.min_us,"              \
@@ -32,7 +33,8 @@
   " temp_c = excluded.temp_c, reason = excluded.reason,"                    \
   " backend = excluded.backend, compiler = excluded.compiler,"              \
   " source_hash = excluded.source_hash, compile_key = excluded.compile_key," \
-  " tool_version = excluded.tool_version, created = excluded.created"
+  " tool_version = excluded.tool_version, created = excluded.created,"     \
+  " holdout = excluded.holdout, superseded = excluded.superseded"
 
 /* Room for a statement built from the knob table. */
 #define PT__DB_SQL_MAX 2048

@@ -22,17 +22,20 @@ enum {
   C_CREATED, C_TOOL
 };
 
-static const char results_sql[] =
-    "SELECT measurement_id, device_id, problem_id, variant_id, arch, device,"
-    " family, model_dim, inter_dim, experts, topk, dtype, act, stage, tokens,"
-    " spec, routing, routing_param, regime, status, reason, median_us, min_us,"
-    " p90_us, spread, samples, floor_us, created, tool_version FROM results"
-    " WHERE (?1 IS NULL OR arch = ?1) AND (?2 IS NULL OR family = ?2)"
-    " AND (?3 IS NULL OR dtype = ?3) AND (?4 IS NULL OR stage = ?4)"
-    " AND (?5 IS NULL OR regime = ?5)"
-    " AND (?6 IS NULL OR (routing = ?6 AND routing_param = ?7))"
-    " ORDER BY arch, family, model_dim, inter_dim, experts, topk, dtype, act,"
-    " stage, tokens, spec, device, measurement_id";
+/* held: how held-out results are chosen; files older than schema version
+ * 4 have none (and no holdout column). */
+#define RESULTS_SQL(held)                                                     \
+  "SELECT measurement_id, device_id, problem_id, variant_id, arch, device,"  \
+  " family, model_dim, inter_dim, experts, topk, dtype, act, stage, tokens,"  \
+  " spec, routing, routing_param, regime, status, reason, median_us, min_us," \
+  " p90_us, spread, samples, floor_us, created, tool_version FROM results"  \
+  " WHERE (?1 IS NULL OR arch = ?1) AND (?2 IS NULL OR family = ?2)"        \
+  " AND (?3 IS NULL OR dtype = ?3) AND (?4 IS NULL OR stage = ?4)"          \
+  " AND (?5 IS NULL OR regime = ?5)"                                        \
+  " AND (?6 IS NULL OR (routing = ?6 AND routing_param = ?7))"             \
+  " AND (?8 IS NULL OR device = ?8)" held                                    \
+  " ORDER BY arch, family, model_dim, inter_dim, experts, topk, dtype, act," \
+  " stage, tokens, spec, device, measurement_id"
 
 /* The row a column comes from, for naming the culprit. */
 static int owner_of(int c) {
@@ -207,13 +210,17 @@ int pt_db_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing,
                    double routing_param, pt_db_result_cb cb, void *ud) {
   static const char what[] = "cannot read results";
   reader_t r = {db, NULL, PT_OK, 0};
-  int rc = pt__db_prepare(db, results_sql, &r.st, what), src = SQLITE_DONE;
-  if (rc != PT_OK) return rc;
   const pt_db_filter_t none = {0};
   if (f == NULL) f = &none;
+  const char *sql = db->version < 4 || f->with_holdout
+                        ? RESULTS_SQL("")
+                        : RESULTS_SQL(" AND holdout = 0");
+  int rc = pt__db_prepare(db, sql, &r.st, what), src = SQLITE_DONE;
+  if (rc != PT_OK) return rc;
   const char *v[] = {f->arch, f->family, f->dtype, f->stage, f->regime, routing};
   for (int i = 0; i < 6; i++) bind_opt(r.st, i + 1, v[i]);
   sqlite3_bind_double(r.st, 7, routing_param);
+  bind_opt(r.st, 8, f->device);
   while (rc == PT_OK && (src = sqlite3_step(r.st)) == SQLITE_ROW) {
     pt_db_result_t row;
     rc = read_row(&r, &row);
@@ -240,6 +247,7 @@ static const char pairs_sql[] =
     " WHERE (?1 IS NULL OR arch = ?1) AND (?2 IS NULL OR family = ?2)"
     " AND (?3 IS NULL OR dtype = ?3) AND (?4 IS NULL OR regime = ?4)"
     " AND (?5 IS NULL OR (routing = ?5 AND routing_param = ?6))"
+    " AND (?7 IS NULL OR device = ?7)"
     " ORDER BY arch, family, model_dim, inter_dim, experts, topk, dtype, act,"
     " tokens, device, pair_id";
 
@@ -295,6 +303,7 @@ int pt_db_pair_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing
   const char *v[] = {f->arch, f->family, f->dtype, f->regime, routing};
   for (int i = 0; i < 5; i++) bind_opt(r.st, i + 1, v[i]);
   sqlite3_bind_double(r.st, 6, routing_param);
+  bind_opt(r.st, 7, f->device);
   while (rc == PT_OK && (src = sqlite3_step(r.st)) == SQLITE_ROW) {
     pt_db_pair_row_t row;
     rc = read_pair(&r, &row);
@@ -323,6 +332,85 @@ int pt_db_held(pt_db_t *db, pt_db_held_t what, pt_db_text_cb cb, void *ud) {
   while (rc == PT_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
     rc = cb(ud, pt__db_col_text(st, 0));
   if (rc == PT_OK && src != SQLITE_DONE) rc = pt__db_fail(db, "cannot list results");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- two runs compared ---- */
+
+static int scalar(pt_db_t *db, const char *sql, int64_t x, int64_t *out) {
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, sql, &st, "cannot compare runs");
+  if (rc != PT_OK) return rc;
+  sqlite3_bind_int64(st, 1, x);
+  int src = sqlite3_step(st);
+  *out = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  if (src != SQLITE_ROW && src != SQLITE_DONE) rc = pt__db_fail(db, "cannot compare runs");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int pick_runs(pt_db_t *db, int64_t *a, int64_t *b) {
+  int rc = PT_OK;
+  if (*b == 0)
+    rc = scalar(db, "SELECT max(run_id) FROM run_results WHERE ?1 = ?1", 0, b);
+  if (rc == PT_OK && *a == 0)
+    rc = scalar(db, "SELECT max(x.run_id) FROM run_results x JOIN run_results y"
+                " ON y.device = x.device AND y.arch = x.arch AND y.problem_id = x.problem_id"
+                " AND y.variant_id = x.variant_id AND y.regime = x.regime"
+                " WHERE y.run_id = ?1 AND x.run_id < ?1", *b, a);
+  int64_t n = 0;
+  for (int k = 0; rc == PT_OK && k < 2; k++) {
+    int64_t r = k == 0 ? *a : *b;
+    rc = scalar(db, "SELECT count(*) FROM run_results WHERE run_id = ?1", r, &n);
+    if (rc == PT_OK && n == 0)
+      rc = pt_err_set(&db->err, PT_EINVAL, "%s'%s' holds no results of run %lld",
+                      r == 0 ? "no two runs to compare: " : "", db->path, (long long)r);
+  }
+  return rc;
+}
+
+static double ok_time(sqlite3_stmt *st, int status_col, int time_col) {
+  return strcmp(pt__db_col_text(st, status_col), "ok") == 0 ? sqlite3_column_double(st, time_col)
+                                                           : NAN;
+}
+
+int pt_db_run_pairs(pt_db_t *db, const pt_db_filter_t *f, int64_t *a, int64_t *b,
+                    pt_db_run_pair_cb cb, void *ud) {
+  static const char sql[] =
+      "SELECT x.arch, x.device, x.family, x.dtype, x.stage, x.spec, x.regime,"
+      " x.tokens, x.status, x.median_us, y.status, y.median_us"
+      " FROM run_results x JOIN run_results y ON y.device = x.device"
+      " AND y.arch = x.arch AND y.problem_id = x.problem_id AND y.variant_id = x.variant_id"
+      " AND y.regime = x.regime WHERE x.run_id = ?1 AND y.run_id = ?2"
+      " AND (?3 IS NULL OR x.arch = ?3) AND (?4 IS NULL OR x.family = ?4)"
+      " AND (?5 IS NULL OR x.dtype = ?5) AND (?6 IS NULL OR x.stage = ?6)"
+      " AND (?7 IS NULL OR x.regime = ?7)"
+      " ORDER BY x.arch, x.family, x.dtype, x.stage, x.tokens, x.spec, x.device";
+  if (db->version < 4)
+    return pt_err_set(&db->err, PT_EINVAL,
+                      "'%s' has schema version %d, which keeps no run history "
+                      "(upgrade it with 'pipetune db init')", db->path, db->version);
+  const pt_db_filter_t none = {0};
+  if (f == NULL) f = &none;
+  int rc = pick_runs(db, a, b);
+  sqlite3_stmt *st = NULL;
+  if (rc == PT_OK) rc = pt__db_prepare(db, sql, &st, "cannot compare runs");
+  if (rc != PT_OK) return rc;
+  sqlite3_bind_int64(st, 1, *a);
+  sqlite3_bind_int64(st, 2, *b);
+  const char *v[] = {f->arch, f->family, f->dtype, f->stage, f->regime};
+  for (int i = 0; i < 5; i++) bind_opt(st, i + 3, v[i]);
+  int src = SQLITE_DONE;
+  while (rc == PT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    pt_db_run_pair_t row = {
+        pt__db_col_text(st, 0), pt__db_col_text(st, 1), pt__db_col_text(st, 2),
+        pt__db_col_text(st, 3), pt__db_col_text(st, 4), pt__db_col_text(st, 5),
+        pt__db_col_text(st, 6), sqlite3_column_int(st, 7), pt__db_col_text(st, 8),
+        pt__db_col_text(st, 10), ok_time(st, 8, 9), ok_time(st, 10, 11)};
+    rc = cb(ud, &row);
+  }
+  if (rc == PT_OK && src != SQLITE_DONE) rc = pt__db_fail(db, "cannot compare runs");
   sqlite3_finalize(st);
   return rc;
 }

@@ -129,6 +129,32 @@ int pt_db_run_finish(pt_db_t *db, int64_t run_id, pt_db_run_status_t status) {
   return rc;
 }
 
+int pt_db_run_set_retune(pt_db_t *db, int64_t run_id, int64_t retune_of) {
+  static const char what[] = "cannot mark a retune";
+  static const char sql[] =
+      "UPDATE runs SET retune = ?2 WHERE id = ?1 AND ?2 <= ?1 RETURNING id";
+  sqlite3_stmt *st = NULL;
+  int64_t id = 0;
+  int rc = pt__db_prepare(db, sql, &st, what);
+  if (rc != PT_OK) return rc;
+  sqlite3_bind_int64(st, 1, run_id);
+  sqlite3_bind_int64(st, 2, retune_of);
+  rc = run_id_stmt(db, st, what, &id);
+  if (rc == PT_ENOENT)
+    rc = pt_err_set(&db->err, PT_EINVAL, "%s: no run %lld, or run %lld is newer, in '%s'",
+                    what, (long long)run_id, (long long)retune_of, db->path);
+  return rc;
+}
+
+int pt_db_retune_latest(pt_db_t *db, int64_t *retune_of) {
+  static const char what[] = "cannot find the latest retune";
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, "SELECT retune FROM runs WHERE retune IS NOT NULL"
+                          " ORDER BY id DESC LIMIT 1", &st, what);
+  if (rc != PT_OK) return rc;
+  return run_id_stmt(db, st, what, retune_of);
+}
+
 static const char *backend_name(pt_gpu_backend_t b) {
   return b == PT_GPU_CUDA ? "cuda" : b == PT_GPU_HIP ? "hip" : NULL;
 }
@@ -393,7 +419,7 @@ static int upsert_measurement(pt_db_t *db, const pt_db_measurement_t *m,
       "INSERT INTO measurements (run_id, device_id, problem_id, variant_id, "
       PT__DB_MEAS_COLS ") SELECT ?1, d.id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
       " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, d.backend, ?19, ?20, ?21, ?22, "
-      PT__DB_NOW " FROM devices d WHERE d.id = ?2"
+      PT__DB_NOW ", ?23, 0 FROM devices d WHERE d.id = ?2"
       " ON CONFLICT (device_id, problem_id, variant_id, regime)"
       " DO UPDATE SET " PT__DB_MEAS_UPDATE " RETURNING id";
   const char *regime = pt_db_regime_name(m->regime);
@@ -420,6 +446,7 @@ static int upsert_measurement(pt_db_t *db, const pt_db_measurement_t *m,
                          m->compile_key};
   for (int i = 0; i < 4; i++) pt__db_bind_text(st, i + 18, texts[i]);
   sqlite3_bind_text(st, 22, PACKAGE_VERSION, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 23, m->holdout != 0);
   rc = run_id_stmt(db, st, what, id);
   if (rc == PT_ENOENT)
     rc = pt_err_set(&db->err, PT_EINVAL, "%s: no device %lld in '%s'", what,
@@ -456,6 +483,7 @@ static int add_item(pt_db_t *db, sqlite3_stmt *find, sqlite3_stmt *ins,
   sqlite3_bind_int64(find, 2, j->problem_id);
   sqlite3_bind_int64(find, 3, j->variant_id);
   sqlite3_bind_text(find, 4, regime, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(find, 5, run_id);
   int src = sqlite3_step(find);
   if (src != SQLITE_ROW && src != SQLITE_DONE)
     return pt__db_fail(db, "cannot plan job");
@@ -497,6 +525,7 @@ int pt_db_jobs_add(pt_db_t *db, int64_t run_id, const pt_db_job_t *items,
       "SELECT m.id, m.device_id, m.status FROM measurements m"
       " JOIN devices d ON d.id = m.device_id WHERE d.arch = ?1"
       " AND m.problem_id = ?2 AND m.variant_id = ?3 AND m.regime = ?4"
+      " AND m.run_id >= coalesce((SELECT retune FROM runs WHERE id = ?5), 0)"
       " ORDER BY m.created DESC, m.id DESC LIMIT 1";
   static const char ins_sql[] =
       "INSERT INTO jobs (run_id, arch, problem_id, variant_id, regime, state,"
@@ -612,6 +641,25 @@ static int close_job(pt_db_t *db, int64_t job_id, int ok, int64_t mid) {
   return run_stmt(db, st, "cannot finish job");
 }
 
+/* In a retune run, the results of the item on the other devices of the
+ * same model and arch from before the retune began give way to id's. */
+static int supersede(pt_db_t *db, int64_t id) {
+  static const char sql[] =
+      "UPDATE measurements SET superseded = 1 WHERE id IN (SELECT o.id"
+      " FROM measurements n JOIN runs r ON r.id = n.run_id"
+      " JOIN devices nd ON nd.id = n.device_id"
+      " JOIN measurements o ON o.problem_id = n.problem_id"
+      " AND o.variant_id = n.variant_id AND o.regime = n.regime"
+      " AND o.device_id <> n.device_id AND o.run_id < r.retune"
+      " JOIN devices od ON od.id = o.device_id AND od.name = nd.name"
+      " AND od.arch = nd.arch WHERE n.id = ?1 AND o.superseded = 0)";
+  sqlite3_stmt *st = NULL;
+  int rc = pt__db_prepare(db, sql, &st, "cannot finish job");
+  if (rc != PT_OK) return rc;
+  sqlite3_bind_int64(st, 1, id);
+  return run_stmt(db, st, "cannot finish job");
+}
+
 int pt_db_job_finish(pt_db_t *db, int64_t job_id, const pt_db_measurement_t *m,
                      int64_t *measurement_id) {
   int64_t mid = 0;
@@ -619,6 +667,7 @@ int pt_db_job_finish(pt_db_t *db, int64_t job_id, const pt_db_measurement_t *m,
   if (rc != PT_OK) return rc;
   rc = match_job(db, job_id, m);
   if (rc == PT_OK) rc = upsert_measurement(db, m, &mid);
+  if (rc == PT_OK) rc = supersede(db, mid);
   if (rc == PT_OK) rc = close_job(db, job_id, m->status == PT_DB_STATUS_OK, mid);
   rc = pt__db_end(db, rc);
   if (rc == PT_OK && measurement_id != NULL) *measurement_id = mid;
@@ -638,19 +687,22 @@ int pt_db_jobs_requeue(pt_db_t *db, int64_t run_id, int *n) {
   return rc;
 }
 
-int pt_db_done(pt_db_t *db, const char *arch, pt_db_done_cb cb, void *ud) {
+int pt_db_done(pt_db_t *db, const char *arch, int64_t since_run, pt_db_done_cb cb,
+               void *ud) {
   static const char what[] = "cannot list done items";
   /* The bare status column comes from the row holding max(created). */
   static const char sql[] =
       "SELECT m.problem_id, m.variant_id, m.regime, m.status, max(m.created)"
       " FROM measurements m JOIN devices d ON d.id = m.device_id"
-      " WHERE d.arch = ?1 GROUP BY m.problem_id, m.variant_id, m.regime"
+      " WHERE d.arch = ?1 AND m.run_id >= ?2"
+      " GROUP BY m.problem_id, m.variant_id, m.regime"
       " ORDER BY m.problem_id, m.variant_id, m.regime";
   sqlite3_stmt *st = NULL;
   int rc = need(db, arch, "arch", what);
   if (rc == PT_OK) rc = pt__db_prepare(db, sql, &st, what);
   if (rc != PT_OK) return rc;
   sqlite3_bind_text(st, 1, arch, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, since_run);
   int src = SQLITE_DONE;
   while (rc == PT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
     pt_db_regime_t regime = PT_DB_REGIME_COLD;

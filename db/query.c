@@ -20,6 +20,7 @@
 #include "escape.h"
 #include "hash.h"
 #include "knobs.h"
+#include "num.h"
 #include "routing.h"
 
 /* ---- memory: interned strings and the set's arrays ---- */
@@ -95,6 +96,8 @@ void pt_query_free(pt_query_set_t *set) {
   free(set->archs);
   free(set->families);
   free(set->dtypes);
+  free(set->held_devices);
+  free(set->models);
   pool_free(set->mem);
   free(set);
 }
@@ -112,8 +115,8 @@ typedef struct load_s {
   pt_query_filter_t f;
   best_t *best;
   size_t nbest, capbest;
-  size_t capseries, cappoints, capvars, capfail, capdev, captool, cappairs;
-  size_t capheld[3];
+  size_t capseries, cappoints, capvars, capfail, capdev, captool, capmodels, cappairs;
+  size_t capheld[4];
   int rc;
 } load_t;
 
@@ -130,6 +133,8 @@ static int check_filter(const pt_query_filter_t *f, pt_err_t *err) {
   if (f->stage && pt_stage_parse(f->stage, &st) != 0)
     return pt_err_set(err, PT_EINVAL, "unknown stage '%s' (expected gemm1 or gemm2)",
                       f->stage);
+  if (!(f->tie_tol >= 0) && f->tie_tol != PT_QUERY_TIE_AUTO)
+    return pt_err_set(err, PT_EINVAL, "bad tie tolerance %g (expected >= 0)", f->tie_tol);
   if (f->dtype && strcmp(f->dtype, "a4w4") != 0 && strcmp(f->dtype, "a8w4") != 0 &&
       strcmp(f->dtype, "a16w4") != 0)
     return pt_err_set(err, PT_EINVAL,
@@ -167,21 +172,24 @@ static int walked(load_t *L, pt_db_t *db, int rc, pt_err_t *err) {
 }
 
 /* Digest and winners. The results were read (and checked) first, so the
- * best view's rows are known to be sound. */
+ * best view's rows are known to be sound. The view ranks over every device
+ * of an arch: a set of one device model takes its points' first ok variant
+ * instead (finish), which the view's order gives. */
 static int read_best(load_t *L, pt_db_t *db, pt_err_t *err) {
   int rc = pt_db_digest(db, L->set->digest);
   pt_db_filter_t f = {.arch = L->f.arch, .family = L->f.family,
                       .dtype = L->f.dtype, .stage = L->f.stage,
                       .regime = L->f.regime};
-  if (rc == PT_OK) rc = pt_db_best(db, &f, on_best, L);
+  if (rc == PT_OK && L->f.device == NULL) rc = pt_db_best(db, &f, on_best, L);
   return walked(L, db, rc, err);
 }
 
 /* ---- what the database holds: a selection must name it ---- */
 
-static const pt_db_held_t held_kinds[3] = {PT_DB_HELD_ARCH, PT_DB_HELD_FAMILY,
-                                           PT_DB_HELD_DTYPE};
-static const char *const held_names[3] = {"arch", "family", "dtype"};
+enum { NHELD = 4 };
+static const pt_db_held_t held_kinds[NHELD] = {PT_DB_HELD_ARCH, PT_DB_HELD_FAMILY,
+                                               PT_DB_HELD_DTYPE, PT_DB_HELD_DEVICE};
+static const char *const held_names[NHELD] = {"arch", "family", "dtype", "device"};
 
 typedef struct held_ctx_s {
   load_t *L;
@@ -189,8 +197,10 @@ typedef struct held_ctx_s {
 } held_ctx_t;
 
 static const char ***held_list(pt_query_set_t *set, int k, size_t **n) {
-  const char ***lists[3] = {&set->archs, &set->families, &set->dtypes};
-  size_t *counts[3] = {&set->narchs, &set->nfamilies, &set->ndtypes};
+  const char ***lists[NHELD] = {&set->archs, &set->families, &set->dtypes,
+                                &set->held_devices};
+  size_t *counts[NHELD] = {&set->narchs, &set->nfamilies, &set->ndtypes,
+                           &set->nheld_devices};
   *n = counts[k];
   return lists[k];
 }
@@ -209,8 +219,8 @@ static int on_held(void *ud, const char *value) {
 int pt_query_check_held(const pt_query_set_t *set, const char *what,
                         const char *value, pt_err_t *err) {
   int k = 0;
-  while (k < 3 && strcmp(held_names[k], what) != 0) k++;
-  if (k == 3 || value == NULL) return PT_OK;
+  while (k < NHELD && strcmp(held_names[k], what) != 0) k++;
+  if (k == NHELD || value == NULL) return PT_OK;
   size_t *n;
   const char **list = *held_list((pt_query_set_t *)set, k, &n);
   char names[600] = "";
@@ -228,12 +238,12 @@ int pt_query_check_held(const pt_query_set_t *set, const char *what,
 
 static int read_held(load_t *L, pt_db_t *db, pt_err_t *err) {
   int rc = PT_OK;
-  for (int k = 0; rc == PT_OK && k < 3; k++) {
+  for (int k = 0; rc == PT_OK && k < NHELD; k++) {
     held_ctx_t c = {L, k};
     rc = walked(L, db, pt_db_held(db, held_kinds[k], on_held, &c), err);
   }
-  const char *wanted[3] = {L->f.arch, L->f.family, L->f.dtype};
-  for (int k = 0; rc == PT_OK && k < 3; k++)
+  const char *wanted[NHELD] = {L->f.arch, L->f.family, L->f.dtype, L->f.device};
+  for (int k = 0; rc == PT_OK && k < NHELD; k++)
     rc = pt_query_check_held(L->set, held_names[k], wanted[k], err);
   return rc;
 }
@@ -320,10 +330,22 @@ static int add_unique(const char ***arr, size_t *n, size_t *cap, const char *s) 
   return rc;
 }
 
+static int add_model(load_t *L, const char *name, const char *arch) {
+  pt_query_set_t *set = L->set;
+  for (size_t i = 0; i < set->nmodels; i++)
+    if (set->models[i].name == name && set->models[i].arch == arch) return PT_OK;
+  int rc = grow(&set->models, set->nmodels, &L->capmodels, sizeof *set->models);
+  if (rc == PT_OK) set->models[set->nmodels++] = (pt_query_model_t){name, arch};
+  return rc;
+}
+
 static void note_row(load_t *L, const pt_db_result_t *r) {
   pt_query_set_t *set = L->set;
   char dev[512];
   snprintf(dev, sizeof dev, "%s (%s)", r->device, r->arch);
+  const char *model = pool_str(L->pool, r->device, &L->rc);
+  const char *arch = pool_str(L->pool, r->arch, &L->rc);
+  if (L->rc == PT_OK) L->rc = add_model(L, model, arch);
   const char *d = pool_str(L->pool, dev, &L->rc);
   const char *tool = pool_str(L->pool, r->tool_version, &L->rc);
   const char *created = pool_str(L->pool, r->created, &L->rc);
@@ -377,7 +399,8 @@ static int add_row(void *ud, const pt_db_result_t *r) {
 static int read_results(load_t *L, pt_db_t *db, pt_err_t *err) {
   pt_db_filter_t f = {.arch = L->f.arch, .family = L->f.family,
                       .dtype = L->f.dtype, .stage = L->f.stage,
-                      .regime = L->f.regime};
+                      .regime = L->f.regime, .device = L->f.device,
+                      .with_holdout = L->f.with_holdout};
   int rc = pt_db_results(db, &f, L->f.routing, L->f.routing_param, add_row, L);
   return walked(L, db, rc, err);
 }
@@ -403,7 +426,8 @@ static int add_pair(void *ud, const pt_db_pair_row_t *r) {
 /* The pair timings of the selection (none before schema version 5). */
 static int read_pairs(load_t *L, pt_db_t *db, pt_err_t *err) {
   pt_db_filter_t f = {.arch = L->f.arch, .family = L->f.family,
-                      .dtype = L->f.dtype, .regime = L->f.regime};
+                      .dtype = L->f.dtype, .regime = L->f.regime,
+                      .device = L->f.device};
   int rc = pt_db_pair_results(db, &f, L->f.routing, L->f.routing_param, add_pair, L);
   return walked(L, db, rc, err);
 }
@@ -413,7 +437,14 @@ static int var_cmp(const void *pa, const void *pb) {
   int aok = strcmp(a->status, "ok") == 0, bok = strcmp(b->status, "ok") == 0;
   if (aok != bok) return bok - aok;
   if (aok && a->median_us != b->median_us) return a->median_us < b->median_us ? -1 : 1;
+  if (aok && a->min_us != b->min_us) return a->min_us < b->min_us ? -1 : 1;
   return strcmp(a->spec, b->spec);
+}
+
+static int model_cmp(const void *pa, const void *pb) {
+  const pt_query_model_t *a = pa, *b = pb;
+  int c = strcmp(a->arch, b->arch);
+  return c ? c : strcmp(a->name, b->name);
 }
 
 static int str_cmp(const void *a, const void *b) {
@@ -443,7 +474,9 @@ static int finish(load_t *L, const char *path, pt_err_t *err) {
       qsort(p->vars, p->nvars, sizeof *p->vars, var_cmp);
       for (p->nok = 0; p->nok < p->nvars; p->nok++)
         if (strcmp(p->vars[p->nok].status, "ok") != 0) break;
+      if (L->f.device && p->nok) p->best = 0;
     }
+  if (set->nmodels) qsort(set->models, set->nmodels, sizeof *set->models, model_cmp);
   for (size_t f = 0; f < set->nfailures; f++)
     set->failures[f].series = set->series + (uintptr_t)set->failures[f].series;
   /* qsort() must not be handed the NULL of an empty array. */
@@ -503,9 +536,12 @@ int pt_query_load(const char *path, const pt_query_filter_t *f,
   L.set->regime = pool_str(L.pool, L.f.regime, &L.rc);
   L.set->routing = pool_str(L.pool, L.f.routing, &L.rc);
   L.set->routing_param = L.f.routing_param;
+  L.set->device = pool_str(L.pool, L.f.device, &L.rc);
+  L.set->tie_tol = L.f.tie_tol;
   if (L.rc != PT_OK) rc = pt_err_set(err, L.rc, "out of memory");
   if (rc == PT_OK) rc = read_all(&L, path, err);
   if (rc == PT_OK) rc = finish(&L, path, err);
+  if (rc == PT_OK) rc = pt_query_picks(L.set, L.f.tie_tol, err);
   free(L.best);
   if (rc != PT_OK) {
     pt_query_free(L.set);
@@ -521,6 +557,21 @@ int pt_query_parse_routing(const char *s, pt_query_filter_t *f, pt_err_t *err) {
   if (rc != PT_OK) return rc;
   f->routing = pt_routing_kind_name(r.kind);
   f->routing_param = r.zipf_s;
+  return PT_OK;
+}
+
+int pt_query_parse_tie_tol(const char *s, pt_query_filter_t *f, pt_err_t *err) {
+  const char *end = NULL;
+  double x = 0.0;
+  if (s && strcmp(s, "auto") == 0) {
+    f->tie_tol = PT_QUERY_TIE_AUTO;
+    return PT_OK;
+  }
+  if (s == NULL || pt_num_parse_double(s, &end, &x) != 0 ||
+      (*end != '\0' && strcmp(end, "%") != 0) || !(x >= 0) || x > 100)
+    return pt_err_set(err, PT_EINVAL, "bad tie tolerance '%s' (expected auto or a "
+                      "percentage from 0 to 100)", s ? s : "");
+  f->tie_tol = x / 100;
   return PT_OK;
 }
 
@@ -600,6 +651,116 @@ int pt_query_fixed(const pt_query_point_t *const *pts, size_t n,
   }
   free(c);
   return pick ? PT_OK : PT_ENOENT;
+}
+
+/* ---- noise-aware picks ---- */
+
+/* How far v's median may exceed the fastest's (b) and still tie with it. */
+static double tie_room(const pt_query_var_t *v, const pt_query_var_t *b, double tol) {
+  if (tol != PT_QUERY_TIE_AUTO) return tol * b->median_us;
+  double sv = isnan(v->spread) ? 0 : v->spread, sb = isnan(b->spread) ? 0 : b->spread;
+  return sv * v->median_us + sb * b->median_us;
+}
+
+/* A tying variant of one point, and the best path of picks ending in it. */
+typedef struct node_s {
+  int var;                /* index in the point's vars */
+  long long cost[3];      /* runs, points not picking their fastest, distance */
+  int back;               /* node of the previous point on the path; -1 */
+} node_t;
+
+typedef struct layer_s {
+  pt_query_point_t *p;
+  node_t *nodes;
+  int n;
+} layer_t;
+
+/* The tying variants of p with the first costs of a path through them. */
+static int tie_layer(pt_query_point_t *p, pt_stage_t st, double tol, layer_t *l,
+                     pt_err_t *err) {
+  const pt_query_var_t *b = &p->vars[p->best];
+  l->p = p;
+  l->n = 0;
+  l->nodes = malloc(p->nok * sizeof *l->nodes);
+  if (l->nodes == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  for (size_t v = 0; v < p->nok; v++) {
+    const pt_query_var_t *x = &p->vars[v];
+    double room = tie_room(x, b, tol);
+    if ((int)v != p->best && !(room > 0 && x->median_us - b->median_us <= room)) continue;
+    pt_variant_t var;
+    if (pt_knobs_parse(st, x->spec, &var, err) != PT_OK)
+      return pt_err_prefix(err, "stored %s variant", pt_stage_name(st));
+    l->nodes[l->n++] = (node_t){.var = (int)v, .back = -1,
+                                .cost = {1, (int)v != p->best, pt_knobs_distance(&var)}};
+  }
+  return PT_OK;
+}
+
+static int cost_less(const long long *a, const long long *b) {
+  for (int i = 0; i < 3; i++)
+    if (a[i] != b[i]) return a[i] < b[i];
+  return 0;
+}
+
+/* Extends every node of l by its cheapest predecessor in prev (the first
+ * one on equal cost: the points' variant order). */
+static void tie_step(const layer_t *prev, layer_t *l) {
+  for (int k = 0; k < l->n; k++) {
+    node_t *nd = &l->nodes[k];
+    const char *spec = l->p->vars[nd->var].spec;
+    long long best[3] = {0}, own[3] = {nd->cost[0], nd->cost[1], nd->cost[2]};
+    for (int j = 0; j < prev->n; j++) {
+      const node_t *pj = &prev->nodes[j];
+      long long c[3] = {pj->cost[0] + (prev->p->vars[pj->var].spec != spec),
+                        pj->cost[1] + own[1], pj->cost[2] + own[2]};
+      if (nd->back < 0 || cost_less(c, best)) {
+        memcpy(best, c, sizeof best);
+        nd->back = j;
+      }
+    }
+    memcpy(nd->cost, best, sizeof best);
+  }
+}
+
+static int series_picks(pt_query_series_t *s, double tol, pt_err_t *err) {
+  pt_stage_t st;
+  if (pt_stage_parse(s->stage, &st) != 0)
+    return pt_err_set(err, PT_EINVAL, "unknown stage '%s'", s->stage);
+  layer_t *ls = calloc(s->npoints ? s->npoints : 1, sizeof *ls);
+  if (ls == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
+  int n = 0, rc = PT_OK;
+  for (size_t i = 0; i < s->npoints && rc == PT_OK; i++) {
+    if (s->points[i].best < 0) continue;
+    rc = tie_layer(&s->points[i], st, tol, &ls[n], err);
+    if (rc == PT_OK && n > 0) tie_step(&ls[n - 1], &ls[n]);
+    n++;
+  }
+  int k = 0;
+  for (int j = 1; rc == PT_OK && n > 0 && j < ls[n - 1].n; j++)
+    if (cost_less(ls[n - 1].nodes[j].cost, ls[n - 1].nodes[k].cost)) k = j;
+  for (int i = n - 1; rc == PT_OK && i >= 0; i--) {
+    ls[i].p->pick = ls[i].nodes[k].var;
+    k = ls[i].nodes[k].back;
+  }
+  for (int i = 0; i < n; i++) free(ls[i].nodes);
+  free(ls);
+  return rc;
+}
+
+int pt_query_picks(pt_query_set_t *set, double tie_tol, pt_err_t *err) {
+  int rc = PT_OK;
+  for (size_t s = 0; s < set->nseries; s++)
+    for (size_t i = 0; i < set->series[s].npoints; i++)
+      set->series[s].points[i].pick = set->series[s].points[i].best;
+  for (size_t s = 0; rc == PT_OK && tie_tol != 0 && s < set->nseries; s++)
+    rc = series_picks(&set->series[s], tie_tol, err);
+  return rc;
+}
+
+size_t pt_query_ties(const pt_query_series_t *s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->npoints; i++) n += s->points[i].pick != s->points[i].best;
+  return n;
 }
 
 /* ---- tables ---- */
@@ -817,9 +978,10 @@ int pt_query_best(const pt_query_set_t *set, pt_query_table_t **out,
                   pt_err_t *err) {
   static const char *const cols[] = {
       "arch", "family", "dtype", "stage", "tokens", "winner", "median_us",
-      "min_us", "p90_us", "spread", "floor_us", "ok", "failed", "device"};
+      "min_us", "p90_us", "spread", "floor_us", "ok", "failed", "device", "pick",
+      "tie_pct"};
   pt_query_table_t *t;
-  int rc = pt_query_table_new(cols, 14, &t, err);
+  int rc = pt_query_table_new(cols, 16, &t, err);
   if (rc != PT_OK) return rc;
   for (size_t s = 0; s < set->nseries; s++)
     for (size_t i = 0; i < set->series[s].npoints; i++) {
@@ -837,6 +999,10 @@ int pt_query_best(const pt_query_set_t *set, pt_query_table_t **out,
       pt_query_table_int(t, (long long)p->nok);
       pt_query_table_int(t, (long long)(p->nvars - p->nok));
       pt_query_table_str(t, v->device);
+      const pt_query_var_t *pk = &p->vars[p->pick];
+      pt_query_table_str(t, pk->spec);
+      pt_query_table_num(t, p->pick != p->best ? (pk->median_us / v->median_us - 1) * 100
+                                               : NAN, 2);
     }
   return finish_table(t, out, err);
 }
@@ -857,8 +1023,10 @@ static int series_crossovers(pt_query_table_t *t, const pt_query_series_t *s) {
       tok[n++] = s->points[i].tokens;
     }
   for (size_t a = 0, b; a < n; a = b) {
-    const char *win = pts[a]->vars[pts[a]->best].spec;
-    for (b = a + 1; b < n && pts[b]->vars[pts[b]->best].spec == win; b++) {}
+    const char *win = pts[a]->vars[pts[a]->pick].spec;
+    size_t ties = pts[a]->pick != pts[a]->best;
+    for (b = a + 1; b < n && pts[b]->vars[pts[b]->pick].spec == win; b++)
+      ties += pts[b]->pick != pts[b]->best;
     int lo, hi, unused;
     pt_query_interval(tok, n, a, &lo, &unused);
     pt_query_interval(tok, n, b - 1, &unused, &hi);
@@ -875,6 +1043,7 @@ static int series_crossovers(pt_query_table_t *t, const pt_query_series_t *s) {
     pt_query_table_str(t, have ? ru.spec : NULL);
     pt_query_table_num(t, have ? (ru.geomean - 1) * 100 : NAN, 1);
     pt_query_table_int(t, have ? (long long)ru.covered : 0);
+    pt_query_table_int(t, (long long)ties);
   }
   free(tok);
   free(pts);
@@ -886,9 +1055,9 @@ int pt_query_crossovers(const pt_query_set_t *set, pt_query_table_t **out,
   static const char *const cols[] = {
       "arch", "family", "dtype", "stage", "tokens_first", "tokens_last",
       "points", "interval_lo", "interval_hi", "winner", "runner_up",
-      "margin_pct", "runner_up_points"};
+      "margin_pct", "runner_up_points", "ties"};
   pt_query_table_t *t;
-  int rc = pt_query_table_new(cols, 13, &t, err);
+  int rc = pt_query_table_new(cols, 14, &t, err);
   if (rc != PT_OK) return rc;
   for (size_t s = 0; s < set->nseries && t->rc == PT_OK; s++)
     series_crossovers(t, &set->series[s]);
@@ -980,8 +1149,8 @@ int pt_query_failures(const pt_query_set_t *set, pt_query_table_t **out,
   return finish_table(t, out, err);
 }
 
-/* Orders series as the loader does (SQLite's BINARY collation is strcmp's). */
-/* The median of the stage's winner at the pair's point; NaN when none. */
+/* The median of the stage's pick at the pair's point (the variant the
+ * generated table ships there, pt_query_picks); NaN when none. */
 static double winner_us(const pt_query_set_t *set, const pt_query_pair_t *p,
                         const char *stage) {
   for (size_t i = 0; i < set->nseries; i++) {
@@ -992,8 +1161,8 @@ static double winner_us(const pt_query_set_t *set, const pt_query_pair_t *p,
         s->inter_dim != p->inter_dim || s->experts != p->experts || s->topk != p->topk)
       continue;
     for (size_t j = 0; j < s->npoints; j++)
-      if (s->points[j].tokens == p->tokens && s->points[j].best >= 0)
-        return s->points[j].vars[s->points[j].best].median_us;
+      if (s->points[j].tokens == p->tokens && s->points[j].pick >= 0)
+        return s->points[j].vars[s->points[j].pick].median_us;
   }
   return NAN;
 }
@@ -1027,6 +1196,7 @@ int pt_query_pairs(const pt_query_set_t *set, pt_query_table_t **out, pt_err_t *
   return finish_table(t, out, err);
 }
 
+/* Orders series as the loader does (SQLite's BINARY collation is strcmp's). */
 static int series_cmp(const pt_query_series_t *a, const pt_query_series_t *b) {
   int c;
   if ((c = strcmp(a->arch, b->arch)) || (c = strcmp(a->family, b->family))) return c;
@@ -1115,4 +1285,69 @@ int pt_query_diff(const pt_query_set_t *a, const pt_query_set_t *b,
     j += sb != NULL;
   }
   return finish_table(t, out, err);
+}
+
+/* ---- two runs ---- */
+
+typedef struct runs_ctx_s {
+  pt_query_table_t *t;
+  pt_query_runs_stats_t *st;
+  double logsum;
+} runs_ctx_t;
+
+static int on_run_pair(void *ud, const pt_db_run_pair_t *r) {
+  runs_ctx_t *c = ud;
+  double ratio = r->median_b_us / r->median_a_us;  /* NaN unless both ok */
+  c->st->items++;
+  if (!isnan(ratio)) {
+    c->st->compared++;
+    c->logsum += log(ratio);
+    if (c->st->compared == 1 || ratio < c->st->min) c->st->min = ratio;
+    if (c->st->compared == 1 || ratio > c->st->max) c->st->max = ratio;
+  }
+  const char *text[] = {r->arch, r->family, r->dtype};
+  int rc = PT_OK;
+  for (int i = 0; rc == PT_OK && i < 3; i++) rc = pt_query_table_str(c->t, text[i]);
+  if (rc == PT_OK) rc = pt_query_table_int(c->t, r->tokens);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->stage);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->spec);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->device);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->status_a);
+  if (rc == PT_OK) rc = pt_query_table_num(c->t, r->median_a_us, 2);
+  if (rc == PT_OK) rc = pt_query_table_str(c->t, r->status_b);
+  if (rc == PT_OK) rc = pt_query_table_num(c->t, r->median_b_us, 2);
+  if (rc == PT_OK) rc = pt_query_table_num(c->t, ratio, 4);
+  return rc != PT_OK;
+}
+
+int pt_query_runs(const char *path, const pt_query_filter_t *f, int64_t a, int64_t b,
+                  pt_query_table_t **out, pt_query_runs_stats_t *st, pt_err_t *err) {
+  static const char *const cols[] = {"arch", "family", "dtype", "tokens", "stage",
+                                     "spec", "device", "status_a", "median_a_us",
+                                     "status_b", "median_b_us", "ratio"};
+  pt_db_t *db = NULL;
+  runs_ctx_t c = {NULL, st, 0.0};
+  *out = NULL;
+  *st = (pt_query_runs_stats_t){.geomean = NAN, .min = NAN, .max = NAN};
+  pt_db_filter_t df = {0};
+  if (f != NULL)
+    df = (pt_db_filter_t){.arch = f->arch, .family = f->family, .dtype = f->dtype,
+                          .stage = f->stage, .regime = f->regime};
+  int rc = pt_query_table_new(cols, (int)(sizeof cols / sizeof *cols), &c.t, err);
+  if (rc == PT_OK) rc = pt_db_open(path, PT_DB_READONLY, &db, err);
+  if (rc == PT_OK) {
+    rc = pt_db_run_pairs(db, &df, &a, &b, on_run_pair, &c);
+    if (rc > 0) rc = pt_err_set(err, PT_ENOMEM, "out of memory");
+    else if (rc != PT_OK) rc = pt_err_set(err, pt_db_errcode(db), "%s", pt_db_errmsg(db));
+  }
+  pt_db_close(db);
+  st->a = a;
+  st->b = b;
+  if (st->compared) st->geomean = exp(c.logsum / (double)st->compared);
+  if (rc != PT_OK) {
+    pt_query_table_free(c.t);
+    return rc;
+  }
+  *out = c.t;
+  return PT_OK;
 }

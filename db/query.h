@@ -15,11 +15,16 @@
 #define PT_QUERY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "error.h"
 
 /* ---- loading ---- */
+
+/* tie_tol: a challenger beats the incumbent only by more than this (see
+ * "Noise-aware picks" below). */
+#define PT_QUERY_TIE_AUTO (-1.0)  /* from the data: the two results' spreads */
 
 /* Restricts what is loaded; NULL strings match everything, except regime
  * ("cold" when NULL) and routing ("uniform" when NULL). */
@@ -28,6 +33,10 @@ typedef struct pt_query_filter_s {
   const char *regime;    /* "cold" or "warm" */
   const char *routing;   /* "uniform" or "zipf" */
   double routing_param;  /* zipf exponent; 0 for uniform */
+  const char *device;    /* only results of this device model (devices.name) */
+  double tie_tol;        /* fraction of the fastest median, or PT_QUERY_TIE_AUTO;
+                            0 (the default): picks are the fastest, no ties */
+  int with_holdout;      /* also held-out results (never a point's winner) */
 } pt_query_filter_t;
 
 /* One variant at one point. status is "ok" when the variant has an ok
@@ -45,6 +54,8 @@ typedef struct pt_query_var_s {
 typedef struct pt_query_point_s {
   int tokens;
   int best;              /* index in vars of the best view's winner; -1: none */
+  int pick;              /* the noise-aware pick (the generated table's); -1:
+                            none; a tie where pick != best */
   pt_query_var_t *vars;  /* ok ones first by median (then spec), failures by spec */
   size_t nvars, nok;
 } pt_query_point_t;
@@ -73,6 +84,11 @@ typedef struct pt_query_pair_s {
   int samples;
 } pt_query_pair_t;
 
+/* A device model (devices.name) and its arch. */
+typedef struct pt_query_model_s {
+  const char *name, *arch;
+} pt_query_model_t;
+
 typedef struct pt_query_set_s {
   const char *source;        /* the database's file name, without directories */
   char digest[33];           /* pt_db_digest() of the whole database */
@@ -80,6 +96,10 @@ typedef struct pt_query_set_s {
   double routing_param;
   const char **devices;      /* "NAME (ARCH)", distinct, sorted */
   size_t ndevices;
+  const char *device;        /* the device model loaded (filter), or NULL: all */
+  pt_query_model_t *models;  /* device models with results, by arch, name */
+  size_t nmodels;
+  double tie_tol;            /* the filter's */
   const char **tool_versions;  /* distinct, sorted */
   size_t ntool_versions;
   const char *first, *last;  /* range of the results' created times; NULL if none */
@@ -90,15 +110,19 @@ typedef struct pt_query_set_s {
   pt_query_pair_t *pairs;    /* pair timings of the selection, in the db's order */
   size_t npairs;
   size_t nrows;              /* results rows read */
-  /* What the database holds whatever the filter: the archs, families and
-   * dtypes with at least one result, sorted. */
-  const char **archs, **families, **dtypes;
-  size_t narchs, nfamilies, ndtypes;
+  /* What the database holds whatever the filter: the archs, families,
+   * dtypes and device models with at least one result, sorted. */
+  const char **archs, **families, **dtypes, **held_devices;
+  size_t narchs, nfamilies, ndtypes, nheld_devices;
   void *mem;                 /* the set's allocations */
 } pt_query_set_t;
 
 /* Reads the database at path (which must exist; it is never written) into
- * *out (free with pt_query_free). f may be NULL. PT_EINVAL for a bad filter
+ * *out (free with pt_query_free). With f->device set, only that model's
+ * results are read and a point's best is the best view's rule over them
+ * (lowest median, then min, then spec); otherwise the best view's row.
+ * Every point's pick is then set by the tie rule (pt_query_picks). Reads
+ * f may be NULL. PT_EINVAL for a bad filter
  * value, for an arch, family or dtype the database holds no result of
  * (pt_query_check_held), and for a damaged or tampered database (the db
  * module checks every value read); the db module's other errors for the
@@ -108,8 +132,9 @@ int pt_query_load(const char *path, const pt_query_filter_t *f,
                   pt_query_set_t **out, pt_err_t *err);
 void pt_query_free(pt_query_set_t *set);
 
-/* PT_OK when value (may be NULL) is one of set's held archs, families or
- * dtypes (what: "arch", "family", "dtype"); PT_EINVAL naming what it holds
+/* PT_OK when value (may be NULL) is one of set's held archs, families,
+ * dtypes or device models (what: "arch", "family", "dtype", "device");
+ * PT_EINVAL naming what it holds
  * otherwise: "no results for family 'x' in 'a.db' (it holds a, b)". */
 int pt_query_check_held(const pt_query_set_t *set, const char *what,
                         const char *value, pt_err_t *err);
@@ -119,7 +144,28 @@ int pt_query_check_held(const pt_query_set_t *set, const char *what,
  * PT_EINVAL quoting s otherwise. */
 int pt_query_parse_routing(const char *s, pt_query_filter_t *f, pt_err_t *err);
 
+/* Parses a --tie-tol value into f->tie_tol: "auto" (PT_QUERY_TIE_AUTO) or
+ * a percentage >= 0 ("0.5", "0.5%"). PT_EINVAL quoting s otherwise. */
+int pt_query_parse_tie_tol(const char *s, pt_query_filter_t *f, pt_err_t *err);
+
 /* ---- analysis ---- */
+
+/* Noise-aware picks: sets every point's pick in each series of set. At a
+ * point, a variant ties with the fastest (best) when its median exceeds the
+ * fastest's by no more than the tolerance: tie_tol times the fastest's
+ * median, or with PT_QUERY_TIE_AUTO the two results' spreads added up
+ * (spread x median of each, the MAD in us; a NULL spread counts 0). The
+ * picks of a series are then, among the tying variants of each point, the
+ * sequence with (1) the fewest runs of one pick (an interval that exists
+ * only through a tie merges with its neighbour), (2) the most points
+ * picking their fastest, (3) the least pt_knobs_distance summed over the
+ * points (the simpler config), (4) the first in the points' variant order.
+ * With tie_tol 0 every pick is the best. PT_ENOMEM, or PT_EINVAL for a
+ * stored spec that does not parse. */
+int pt_query_picks(pt_query_set_t *set, double tie_tol, pt_err_t *err);
+
+/* Points of s whose pick is not their fastest. */
+size_t pt_query_ties(const pt_query_series_t *s);
 
 /* The variant that does best over a list of points as one fixed choice
  * (CLBlast's rule for defaults): the most points with an ok result, then
@@ -181,7 +227,8 @@ int pt_query_table_print(const pt_query_table_t *t, pt_query_format_t fmt,
 
 /* Each fills a new table (*out, free with pt_query_table_free). */
 
-/* One row per point with a winner: series, tokens, winner spec and times. */
+/* One row per point with a winner: series, tokens, winner spec and times,
+ * then the pick and, at a tie, how much slower it is than the winner (%). */
 int pt_query_best(const pt_query_set_t *set, pt_query_table_t **out,
                   pt_err_t *err);
 
@@ -189,7 +236,9 @@ int pt_query_best(const pt_query_set_t *set, pt_query_table_t **out,
  * measured tokens first..last, the token interval the generated table gives
  * it (pt_query_interval), the winner, the runner-up over the run
  * (pt_query_fixed without the winner) and its margin in percent (how much
- * slower, as a geometric mean over the run's points). */
+ * slower, as a geometric mean over the run's points). The runs are of the
+ * picks (the generated table's intervals); ties counts the run's points
+ * whose pick is not their fastest. */
 int pt_query_crossovers(const pt_query_set_t *set, pt_query_table_t **out,
                         pt_err_t *err);
 
@@ -205,9 +254,25 @@ int pt_query_failures(const pt_query_set_t *set, pt_query_table_t **out,
                       pt_err_t *err);
 
 /* One row per pair timing: the pair, its time (pair_us, its spread), the
- * medians of the two stage winners at the same point (the `best` view:
- * each timed on a sort with its own sbm), their sum and pair_us / sum. */
+ * medians of the two stage winners at the same point (each point's pick,
+ * the variant the generated table ships; each timed on a sort with its own
+ * sbm), their sum and pair_us / sum. */
 int pt_query_pairs(const pt_query_set_t *set, pt_query_table_t **out, pt_err_t *err);
+
+/* Two runs of one database compared item by item (`query runs`): run b's
+ * median over run a's where both are ok. */
+typedef struct pt_query_runs_stats_s {
+  int64_t a, b;             /* the runs compared */
+  size_t items, compared;   /* items of both runs; of which ok in both */
+  double geomean, min, max; /* of the ratios b/a; NaN when none */
+} pt_query_runs_stats_t;
+
+/* One row per item that runs a and b (0: pt_db_run_pairs's defaults) of
+ * the database at path both measured, held-out results included: series,
+ * tokens, spec, device, both statuses and medians, ratio = b/a. PT_EINVAL
+ * for a file without run history or a run without results. */
+int pt_query_runs(const char *path, const pt_query_filter_t *f, int64_t a, int64_t b,
+                  pt_query_table_t **out, pt_query_runs_stats_t *stats, pt_err_t *err);
 
 /* What a diff found: points compared (in both databases), of which
  * regressions (regression and lost), and points only in a ("missing") or

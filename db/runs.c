@@ -106,8 +106,8 @@ static int read_statuses(pt_db_t *db, int64_t run_id, pt_db_runs_row_t *runs,
   return rc;
 }
 
-/* The migration that made the status view count infeasible items apart. */
-#define STATUS_VIEW_VERSION 3
+/* The first schema whose status view counts infeasible items apart. */
+#define STATUS_SCHEMA 3
 
 int pt_db_runs_list(pt_db_t *db, int64_t run_id, pt_db_runs_row_t **out,
                     size_t *n) {
@@ -115,13 +115,12 @@ int pt_db_runs_list(pt_db_t *db, int64_t run_id, pt_db_runs_row_t **out,
   size_t count = 0;
   *out = NULL;
   *n = 0;
-  /* Readers take older files as they are, but the status view before
-   * migration 3 counts infeasible items as failed; later migrations do not
-   * change what status reads. */
-  if (db->version < STATUS_VIEW_VERSION)
+  /* Readers take older files as they are, but the status view of schemas
+   * before 3 counts infeasible items as failed. */
+  if (db->version < STATUS_SCHEMA)
     return pt_err_set(&db->err, PT_ESCHEMA,
                       "'%s' has schema version %d; status needs %d: upgrade it with "
-                      "'pipetune db init'", db->path, db->version, STATUS_VIEW_VERSION);
+                      "'pipetune db init'", db->path, db->version, STATUS_SCHEMA);
   /* A deferred BEGIN: a read transaction, one snapshot for both reads. */
   int rc = pt__db_exec(db, "BEGIN", "cannot begin a transaction");
   if (rc != PT_OK) return rc;

@@ -264,9 +264,140 @@ LEFT JOIN measurements m ON m.id = j.measurement_id
 GROUP BY r.id;
 
 -- @migration 4
--- Placeholder of branch h13c for the migration 4 of a parallel branch: the
--- lead replaces it with that migration on merge.
-SELECT 1;
+-- issue 13: held-out points and the history of retuned items.
+-- A held-out measurement (tune --holdout: token counts between the grid's,
+-- measured to check the table) is read by query regret but is never a
+-- table's winner: best, and so crossovers, emit and report, leave it out.
+ALTER TABLE measurements ADD COLUMN holdout INTEGER NOT NULL DEFAULT 0
+  CHECK (holdout IN (0, 1));
+-- A result of another device of the same model and arch that a retune
+-- measured again is superseded: kept, with its run, but no longer read
+-- (results leaves it out), so that the retune's results are the current
+-- ones whichever GPU of the host measured them.
+ALTER TABLE measurements ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0
+  CHECK (superseded IN (0, 1));
+-- A run of tune --retune names the run that began the retune (itself, or
+-- the retune a --resume continues): only results of that run or later count
+-- as measured for it. NULL for every other run.
+ALTER TABLE runs ADD COLUMN retune INTEGER REFERENCES runs (id);
+
+-- A result replaced by another run's result for the same key (a retune, a
+-- merge) is kept here with its run, so that runs can be compared.
+CREATE TABLE measurement_history (
+  id INTEGER PRIMARY KEY,
+  measurement_id INTEGER NOT NULL REFERENCES measurements (id),
+  run_id INTEGER NOT NULL REFERENCES runs (id),
+  status TEXT NOT NULL,
+  median_us REAL,
+  min_us REAL,
+  p90_us REAL,
+  spread REAL,
+  samples INTEGER,
+  floor_us REAL,
+  err_max_abs REAL,
+  err_mean_abs REAL,
+  err_max_rel REAL,
+  sm_clock_mhz INTEGER,
+  temp_c INTEGER,
+  reason TEXT,
+  backend TEXT NOT NULL,
+  compiler TEXT NOT NULL,
+  source_hash TEXT NOT NULL,
+  compile_key TEXT,
+  tool_version TEXT NOT NULL,
+  created TEXT NOT NULL,
+  holdout INTEGER NOT NULL
+);
+CREATE INDEX measurement_history_run ON measurement_history (run_id);
+
+CREATE TRIGGER measurements_keep_history
+BEFORE UPDATE OF run_id ON measurements
+WHEN OLD.run_id <> NEW.run_id
+BEGIN
+  INSERT INTO measurement_history (measurement_id, run_id, status, median_us,
+    min_us, p90_us, spread, samples, floor_us, err_max_abs, err_mean_abs,
+    err_max_rel, sm_clock_mhz, temp_c, reason, backend, compiler, source_hash,
+    compile_key, tool_version, created, holdout)
+  VALUES (OLD.id, OLD.run_id, OLD.status, OLD.median_us, OLD.min_us,
+    OLD.p90_us, OLD.spread, OLD.samples, OLD.floor_us, OLD.err_max_abs,
+    OLD.err_mean_abs, OLD.err_max_rel, OLD.sm_clock_mhz, OLD.temp_c,
+    OLD.reason, OLD.backend, OLD.compiler, OLD.source_hash, OLD.compile_key,
+    OLD.tool_version, OLD.created, OLD.holdout);
+END;
+
+DROP VIEW crossovers;
+DROP VIEW best;
+DROP VIEW results;
+
+CREATE VIEW results AS
+SELECT m.id AS measurement_id, m.run_id, d.id AS device_id, d.host,
+       d.name AS device, d.arch, m.backend, p.id AS problem_id, p.family,
+       p.model_dim, p.inter_dim, p.experts, p.topk, p.dtype, p.act, p.tokens,
+       p.routing, p.routing_param, p.seed, v.id AS variant_id, v.stage, v.spec,
+       m.regime, m.status, m.median_us, m.min_us, m.p90_us, m.spread, m.samples,
+       m.floor_us, m.err_max_abs, m.err_mean_abs, m.err_max_rel, m.sm_clock_mhz,
+       m.temp_c, m.reason, m.compiler, m.source_hash, m.compile_key,
+       m.tool_version, m.created, m.holdout
+FROM measurements m
+JOIN devices d ON d.id = m.device_id
+JOIN problems p ON p.id = m.problem_id
+JOIN variants v ON v.id = m.variant_id
+WHERE m.superseded = 0;
+
+CREATE VIEW best AS
+WITH ranked AS (
+  SELECT r.*, row_number() OVER (
+           PARTITION BY arch, family, model_dim, inter_dim, experts, topk, dtype,
+                        act, tokens, routing, routing_param, stage, regime
+           ORDER BY median_us, min_us, spec, measurement_id) AS rank
+  FROM results r
+  WHERE r.status = 'ok' AND r.holdout = 0
+    AND NOT EXISTS (SELECT 1 FROM results f
+                    WHERE f.status = 'verify_fail' AND f.arch = r.arch
+                      AND f.problem_id = r.problem_id AND f.variant_id = r.variant_id)
+)
+SELECT arch, family, model_dim, inter_dim, experts, topk, dtype, act, tokens,
+       routing, routing_param, stage, regime, spec, variant_id, median_us,
+       min_us, p90_us, spread, samples, floor_us, measurement_id, device, host
+FROM ranked WHERE rank = 1;
+
+CREATE VIEW crossovers AS
+WITH series AS (
+  SELECT arch, family, model_dim, inter_dim, experts, topk, dtype, act, stage,
+         routing, routing_param, regime,
+         lag(tokens) OVER w AS tokens_lo, tokens AS tokens_hi,
+         lag(spec) OVER w AS winner_lo, spec AS winner_hi,
+         lag(median_us) OVER w AS median_lo_us, median_us AS median_hi_us
+  FROM best
+  WINDOW w AS (PARTITION BY arch, family, model_dim, inter_dim, experts, topk,
+                            dtype, act, stage, routing, routing_param, regime
+               ORDER BY tokens)
+)
+SELECT * FROM series WHERE tokens_lo IS NOT NULL AND winner_lo <> winner_hi;
+
+-- Every result of every run: the current ones, the superseded ones and
+-- those kept in history, one row per (run, device, problem, variant, regime).
+CREATE VIEW run_results AS
+WITH every AS (
+  SELECT measurement_id, run_id, status, median_us, min_us, p90_us, spread,
+         samples, created, holdout
+  FROM measurement_history
+  UNION ALL
+  SELECT id, run_id, status, median_us, min_us, p90_us, spread, samples,
+         created, holdout
+  FROM measurements
+)
+SELECT e.run_id, m.id AS measurement_id, d.id AS device_id, d.name AS device,
+       d.arch, p.id AS problem_id, p.family, p.model_dim, p.inter_dim,
+       p.experts, p.topk, p.dtype, p.act, p.tokens, p.routing,
+       p.routing_param, p.seed, v.id AS variant_id, v.stage, v.spec, m.regime,
+       e.status, e.median_us, e.min_us, e.p90_us, e.spread, e.samples,
+       e.created, e.holdout
+FROM every e
+JOIN measurements m ON m.id = e.measurement_id
+JOIN devices d ON d.id = m.device_id
+JOIN problems p ON p.id = m.problem_id
+JOIN variants v ON v.id = m.variant_id;
 
 -- @migration 5
 -- pair-timings (issue 13 part 4): the table's (gemm1, gemm2) pair timed as

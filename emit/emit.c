@@ -60,9 +60,16 @@ static void put_esc(FILE *f, const char *s) {
 
 /* ---- building ---- */
 
+static void free_families(pt_emit_family_t *f, size_t n) {
+  for (size_t i = 0; i < n; i++) free(f[i].intervals);
+  free(f);
+}
+
 static void free_arch(pt_emit_arch_t *a) {
-  for (size_t i = 0; i < a->nfamilies; i++) free(a->families[i].intervals);
-  free(a->families);
+  free_families(a->families, a->nfamilies);
+  for (size_t i = 0; i < a->ndevices; i++)
+    free_families(a->devices[i].families, a->devices[i].nfamilies);
+  free(a->devices);
 }
 
 void pt_emit_free(pt_emit_table_t *t) {
@@ -126,26 +133,36 @@ static int stage_runs(const pt_query_series_t *s, pt_emit_run_t **runs,
     free(spec);
     return PT_ENOMEM;
   }
+  size_t *tie = malloc(cap * sizeof *tie);
+  if (tie == NULL) {
+    free(tok);
+    free(spec);
+    return PT_ENOMEM;
+  }
   for (size_t i = 0; i < s->npoints; i++)
-    if (s->points[i].best >= 0) {
+    if (s->points[i].pick >= 0) {
       tok[n] = s->points[i].tokens;
-      spec[n++] = s->points[i].vars[s->points[i].best].spec;
+      tie[n] = s->points[i].pick != s->points[i].best;
+      spec[n++] = s->points[i].vars[s->points[i].pick].spec;
     }
   for (size_t i = 0; i < n; i++) {
     int lo, hi;
     pt_query_interval(tok, n, i, &lo, &hi);
     if (r && strcmp((*runs)[r - 1].spec, spec[i]) == 0) {
       (*runs)[r - 1].last = tok[i];
+      (*runs)[r - 1].ties += tie[i];
       (*bounds)[2 * r - 1] = hi;
       continue;
     }
-    (*runs)[r] = (pt_emit_run_t){.first = tok[i], .last = tok[i], .spec = spec[i]};
+    (*runs)[r] = (pt_emit_run_t){.first = tok[i], .last = tok[i], .spec = spec[i],
+                                 .ties = tie[i]};
     (*bounds)[2 * r] = lo;
     (*bounds)[2 * r + 1] = hi;
     r++;
   }
   free(tok);
   free(spec);
+  free(tie);
   *nruns = r;
   *npoints = n;
   return PT_OK;
@@ -193,11 +210,12 @@ static int has_winner(const pt_query_series_t *s) {
   return 0;
 }
 
-static int skip(pt_emit_table_t *t, const pt_query_series_t *s, const char *why,
-                pt_err_t *err) {
-  char msg[PT_ERRMSG_MAX];
-  snprintf(msg, sizeof msg, "family '%s' %s on '%s' left out: %s", s->family,
-           s->dtype, s->arch, why);
+static int skip(pt_emit_table_t *t, const pt_query_series_t *s, const char *device,
+                const char *why, pt_err_t *err) {
+  char msg[PT_ERRMSG_MAX], dev[PT_ERRMSG_MAX / 2] = "";
+  if (device) snprintf(dev, sizeof dev, " ('%s')", device);
+  snprintf(msg, sizeof msg, "family '%s' %s on '%s'%s left out: %s", s->family,
+           s->dtype, s->arch, dev, why);
   if (push(&t->skipped, &t->nskipped, sizeof *t->skipped) != PT_OK ||
       (t->skipped[t->nskipped - 1] = strdup(msg)) == NULL)
     return oom(err);
@@ -219,32 +237,40 @@ static pt_emit_arch_t *arch_entry(pt_emit_table_t *t, const char *arch) {
   return &t->archs[t->narchs - 1];
 }
 
-static int check_shape(const pt_emit_arch_t *a, const pt_emit_family_t *f,
-                       const char *source, pt_err_t *err) {
-  for (size_t i = 0; i < a->nfamilies; i++) {
-    const pt_emit_family_t *o = &a->families[i];
+static int check_shape(const pt_emit_family_t *fams, size_t n, const char *arch,
+                       const pt_emit_family_t *f, const char *source, pt_err_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    const pt_emit_family_t *o = &fams[i];
     if (o->model_dim == f->model_dim && o->inter_dim == f->inter_dim &&
         o->experts == f->experts && o->topk == f->topk && o->dtype_id == f->dtype_id)
       return pt_err_set(err, PT_EINVAL,
                         "families '%s' and '%s' of '%s' have the same shape and "
                         "dtype %s on '%s': the generated lookup cannot tell them "
                         "apart (emit one of them with --family)",
-                        o->name, f->name, source, f->dtype, a->arch);
+                        o->name, f->name, source, f->dtype, arch);
   }
   return PT_OK;
 }
 
-/* Adds the family of series group [g, end) (one or two stages). */
-static int add_family(pt_emit_table_t *t, const pt_query_series_t *g, size_t n,
-                      pt_err_t *err) {
+/* A list of families being built: an arch's or a device model's. */
+typedef struct famlist_s {
+  pt_emit_family_t **fams;
+  size_t *n;
+  const char *arch, *device;  /* device NULL: the arch's list */
+} famlist_t;
+
+/* Adds the family of series group g[0..n) (one or two stages) to the list
+ * (an arch's list is found or made from the group's arch, once kept). */
+static int add_family(pt_emit_table_t *t, famlist_t *L, const pt_query_series_t *g,
+                      size_t n, pt_err_t *err) {
   const pt_query_series_t *s1 = NULL, *s2 = NULL;
   for (size_t i = 0; i < n; i++) {
     if (strcmp(g[i].stage, "gemm1") == 0) s1 = &g[i];
     if (strcmp(g[i].stage, "gemm2") == 0) s2 = &g[i];
   }
   if (!has_winner(s1) || !has_winner(s2))
-    return skip(t, g, !has_winner(s1) ? "no ok gemm1 result" : "no ok gemm2 result",
-                err);
+    return skip(t, g, L->device,
+                !has_winner(s1) ? "no ok gemm1 result" : "no ok gemm2 result", err);
   pt_emit_family_t f = {.name = g->family, .dtype = g->dtype, .act = g->act,
                         .model_dim = g->model_dim, .inter_dim = g->inter_dim,
                         .experts = g->experts, .topk = g->topk, .g1s = s1, .g2s = s2};
@@ -253,17 +279,102 @@ static int add_family(pt_emit_table_t *t, const pt_query_series_t *g, size_t n,
     return pt_err_set(err, PT_EINVAL, "unknown dtype '%s' of family '%s' in '%s'",
                       g->dtype, g->family, t->set->source);
   f.dtype_id = (int)d;
-  pt_emit_arch_t *a = arch_entry(t, g->arch);
-  if (a == NULL) return oom(err);
-  int rc = check_shape(a, &f, t->set->source, err);
+  if (L->device == NULL) {
+    pt_emit_arch_t *a = arch_entry(t, g->arch);
+    if (a == NULL) return oom(err);
+    *L = (famlist_t){&a->families, &a->nfamilies, a->arch, NULL};
+  }
+  int rc = check_shape(*L->fams, *L->n, L->arch, &f, t->set->source, err);
   if (rc == PT_OK) rc = family_intervals(t, &f, err);
-  if (rc == PT_OK && push(&a->families, &a->nfamilies, sizeof f) != PT_OK) rc = oom(err);
+  if (rc == PT_OK && push(L->fams, L->n, sizeof f) != PT_OK) rc = oom(err);
   if (rc != PT_OK) {
     free(f.intervals);
     return rc;
   }
-  a->families[a->nfamilies - 1] = f;
+  (*L->fams)[*L->n - 1] = f;
   return PT_OK;
+}
+
+/* The device models of set on arch: how many, and the first. */
+static size_t models_of(const pt_query_set_t *set, const char *arch, size_t *first) {
+  size_t n = 0;
+  for (size_t i = set->nmodels; i-- > 0;)
+    if (strcmp(set->models[i].arch, arch) == 0) {
+      *first = i;
+      n++;
+    }
+  return n;
+}
+
+int pt_emit_needs_device_set(const pt_query_set_t *set, const pt_query_model_t *m) {
+  size_t first = 0;
+  return models_of(set, m->arch, &first) > 1;
+}
+
+int pt_emit_load_device_sets(const char *db, const pt_query_filter_t *filter,
+                             const pt_query_set_t *set, pt_query_set_t ***out, size_t *n,
+                             pt_err_t *err) {
+  *n = 0;
+  *out = calloc(set->nmodels ? set->nmodels : 1, sizeof **out);
+  if (*out == NULL) return oom(err);
+  int rc = PT_OK;
+  for (size_t i = 0; rc == PT_OK && i < set->nmodels; i++) {
+    if (!pt_emit_needs_device_set(set, &set->models[i])) continue;
+    pt_query_filter_t f = *filter;
+    f.device = set->models[i].name;
+    rc = pt_query_load(db, &f, &(*out)[*n], err);
+    if (rc == PT_OK) (*n)++;
+  }
+  return rc;
+}
+
+void pt_emit_free_sets(pt_query_set_t **sets, size_t n) {
+  for (size_t i = 0; i < n; i++) pt_query_free(sets[i]);
+  free(sets);
+}
+
+static const pt_query_set_t *device_set(const pt_query_set_t *const *devsets, size_t n,
+                                        const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (devsets[i]->device && strcmp(devsets[i]->device, name) == 0) return devsets[i];
+  return NULL;
+}
+
+/* The families of device model dev of arch a, from its own result set. */
+static int device_families(pt_emit_table_t *t, const pt_emit_arch_t *a,
+                           pt_emit_device_t *dev, const pt_query_set_t *ds, pt_err_t *err) {
+  int rc = PT_OK;
+  for (size_t s = 0, e; rc == PT_OK && s < ds->nseries; s = e) {
+    for (e = s + 1; e < ds->nseries && same_family(&ds->series[s], &ds->series[e]); e++) {}
+    if (strcmp(ds->series[s].arch, a->arch) != 0) continue;
+    famlist_t L = {&dev->families, &dev->nfamilies, a->arch, dev->name};
+    rc = add_family(t, &L, &ds->series[s], e - s, err);
+  }
+  return rc;
+}
+
+/* Arch a's device models: shared with the arch when it is the only one. */
+static int add_devices(pt_emit_table_t *t, pt_emit_arch_t *a,
+                       const pt_query_set_t *const *devsets, size_t ndevsets,
+                       pt_err_t *err) {
+  const pt_query_set_t *set = t->set;
+  size_t first = 0, n = models_of(set, a->arch, &first);
+  int rc = PT_OK;
+  for (size_t i = first; rc == PT_OK && i < set->nmodels; i++) {
+    const pt_query_model_t *m = &set->models[i];
+    if (strcmp(m->arch, a->arch) != 0) continue;
+    if (push(&a->devices, &a->ndevices, sizeof *a->devices) != PT_OK) return oom(err);
+    pt_emit_device_t *dev = &a->devices[a->ndevices - 1];
+    dev->name = m->name;
+    dev->shared = n == 1;
+    if (dev->shared) continue;
+    const pt_query_set_t *ds = device_set(devsets, ndevsets, m->name);
+    if (ds == NULL)
+      return pt_err_set(err, PT_EINVAL, "no result set for device '%s' of '%s'", m->name,
+                        set->source);
+    rc = device_families(t, a, dev, ds, err);
+  }
+  return rc;
 }
 
 static int wanted(const char *arch, const char *const *archs, size_t narchs) {
@@ -324,16 +435,20 @@ static int make_default(pt_emit_table_t *t, const pt_emit_arch_t *a, size_t na,
   return config_of(t, d->g1.spec, d->g2.spec, &d->config, err);
 }
 
-static int build(pt_emit_table_t *t, const char *const *archs, size_t narchs,
+static int build(pt_emit_table_t *t, const pt_query_set_t *const *devsets,
+                 size_t ndevsets, const char *const *archs, size_t narchs,
                  pt_err_t *err) {
   const pt_query_set_t *set = t->set;
   int rc = check_archs(set, archs, narchs, err);
   for (size_t s = 0, e; rc == PT_OK && s < set->nseries; s = e) {
     for (e = s + 1; e < set->nseries && same_family(&set->series[s], &set->series[e]);
          e++) {}
+    famlist_t L = {0};
     if (wanted(set->series[s].arch, archs, narchs))
-      rc = add_family(t, &set->series[s], e - s, err);
+      rc = add_family(t, &L, &set->series[s], e - s, err);
   }
+  for (size_t i = 0; rc == PT_OK && i < t->narchs; i++)
+    rc = add_devices(t, &t->archs[i], devsets, ndevsets, err);
   if (rc != PT_OK) return rc;
   if (t->narchs == 0)
     return pt_err_set(err, PT_ENOENT,
@@ -347,13 +462,14 @@ static int build(pt_emit_table_t *t, const char *const *archs, size_t narchs,
   return rc;
 }
 
-int pt_emit_build(const pt_query_set_t *set, const char *const *archs,
-                  size_t narchs, pt_emit_table_t **out, pt_err_t *err) {
+int pt_emit_build(const pt_query_set_t *set, const pt_query_set_t *const *devsets,
+                  size_t ndevsets, const char *const *archs, size_t narchs,
+                  pt_emit_table_t **out, pt_err_t *err) {
   *out = NULL;
   pt_emit_table_t *t = calloc(1, sizeof *t);
   if (t == NULL) return oom(err);
   t->set = set;
-  int rc = build(t, archs, narchs, err);
+  int rc = build(t, devsets, ndevsets, archs, narchs, err);
   if (rc != PT_OK) {
     pt_emit_free(t);
     return rc;
@@ -362,54 +478,73 @@ int pt_emit_build(const pt_query_set_t *set, const char *const *archs,
   return PT_OK;
 }
 
+const pt_emit_config_t *pt_emit_pick(const pt_emit_table_t *t,
+                                     const pt_emit_family_t *f, int tokens) {
+  size_t i = 0;
+  while (i + 1 < f->nintervals && f->intervals[i].hi < tokens) i++;
+  return &t->configs[f->intervals[i].config];
+}
+
 /* ---- writing ---- */
 
 static const char rules_text[] =
-    " * select_pipe_config() fills *out and returns how it found the config:\n"
-    " *   PIPE_CONFIG_EXACT (0): the family (model_dim, inter_dim, experts, topk,\n"
-    " *     dtype) was tuned on this arch. Token counts go to the measured count\n"
-    " *     nearest in log scale, the smaller on a tie: each interval ends at the\n"
-    " *     geometric midpoint floor(sqrt(a*b)) of two neighbouring measured\n"
-    " *     counts a < b; below the smallest and above the largest measured count,\n"
-    " *     that count's config. Boundaries move only where the winner changes.\n"
-    " *   PIPE_CONFIG_NEAREST (1): untuned shape. The family of the same dtype on\n"
+    " * select_pipe_config() fills *out and returns how it found the config,\n"
+    " * falling back device model -> arch -> global:\n"
+    " *   PIPE_CONFIG_DEVICE (0): the family (model_dim, inter_dim, experts,\n"
+    " *     topk, dtype) was tuned on this device model (device equals the name\n"
+    " *     the database recorded, e.g. \"NVIDIA H200\"): its own winners.\n"
+    " *   PIPE_CONFIG_ARCH (1): the family was tuned on this arch but not on this\n"
+    " *     device model (or device is NULL): the winners over every model of\n"
+    " *     the arch, each variant at its fastest. In both, token counts go to\n"
+    " *     the measured count nearest in log scale, the smaller on a tie: each\n"
+    " *     interval ends at the geometric midpoint floor(sqrt(a*b)) of two\n"
+    " *     neighbouring measured counts a < b; below the smallest and above the\n"
+    " *     largest measured count, that count's config. Boundaries move only\n"
+    " *     where the winner changes.\n"
+    " *   PIPE_CONFIG_NEAREST (2): untuned shape. The family of the same dtype on\n"
     " *     this arch nearest in shape (smallest product of the larger/smaller\n"
     " *     ratios of model_dim and inter_dim; then of experts and topk; then\n"
     " *     table order), looked up at the token count giving the same rows per\n"
     " *     expert: tokens * topk * its experts / (experts * its topk), rounded.\n"
-    " *   PIPE_CONFIG_ARCH_DEFAULT (2): no family of this dtype tuned on this\n"
+    " *   PIPE_CONFIG_ARCH_DEFAULT (3): no family of this dtype tuned on this\n"
     " *     arch. Per stage, the variant measured at the most tuned points of the\n"
     " *     arch with the best geometric-mean time relative to each point's best.\n"
-    " *   PIPE_CONFIG_UNKNOWN_ARCH (-1): arch not in the table. The global\n"
-    " *     default: the same rule over the tuned points of every arch.\n"
+    " *   PIPE_CONFIG_GLOBAL (-1): arch not in the table. The global default:\n"
+    " *     the same rule over the tuned points of every arch.\n"
     " *   PIPE_CONFIG_EINVAL (-2): arch or out NULL, a dtype other than\n"
     " *     PIPE_DTYPE_*, or a count below 1; *out is left as it was.\n"
     " * arch matches a table arch exactly, else the table arch followed by ':'\n"
     " * and target features (\"gfx90a:sramecc+:xnack-\" matches gfx90a).\n"
+    " * A stage's winner at a measured count is its noise-aware pick: the\n"
+    " * fastest, unless a variant within the tie tolerance of it keeps the\n"
+    " * neighbouring counts' config (fewest intervals, then the most counts\n"
+    " * keeping their fastest, then the config nearest the stage default).\n"
     " * sbm (the sort block) is max(g1.bm, g2.bm).\n";
 
-static int is_family(const pt_emit_family_t *f, const char *family,
-                     const pt_moe_shape_t *sh) {
-  return strcmp(f->name, family) == 0 && f->dtype_id == (int)sh->dtype &&
-         strcmp(f->act, pt_act_name(sh->act)) == 0 && f->model_dim == sh->model_dim &&
-         f->inter_dim == sh->inter_dim && f->experts == sh->experts && f->topk == sh->topk;
+/* The generated spc_exact: a family is found by its shape and dtype. */
+static const pt_emit_family_t *exact(const pt_emit_family_t *fams, size_t n,
+                                     const pt_moe_shape_t *sh) {
+  for (size_t i = 0; i < n; i++)
+    if (fams[i].dtype_id == (int)sh->dtype && fams[i].model_dim == sh->model_dim &&
+        fams[i].inter_dim == sh->inter_dim && fams[i].experts == sh->experts &&
+        fams[i].topk == sh->topk)
+      return &fams[i];
+  return NULL;
 }
 
-int pt_emit_pick(const pt_emit_table_t *t, const char *arch, const char *family,
-                 const pt_moe_shape_t *shape, int tokens, const pt_emit_config_t **out) {
+const pt_emit_family_t *pt_emit_find_family(const pt_emit_table_t *t, const char *arch,
+                                            const char *device, const pt_moe_shape_t *shape) {
   for (size_t a = 0; a < t->narchs; a++) {
-    if (strcmp(t->archs[a].arch, arch) != 0) continue;
-    for (size_t f = 0; f < t->archs[a].nfamilies; f++) {
-      const pt_emit_family_t *fam = &t->archs[a].families[f];
-      if (!is_family(fam, family, shape)) continue;
-      for (size_t i = 0; i < fam->nintervals; i++)
-        if (tokens >= fam->intervals[i].lo && tokens <= fam->intervals[i].hi) {
-          *out = &t->configs[fam->intervals[i].config];
-          return PT_OK;
-        }
-    }
+    const pt_emit_arch_t *A = &t->archs[a];
+    if (strcmp(A->arch, arch) != 0) continue;
+    for (size_t d = 0; device != NULL && d < A->ndevices; d++)
+      if (!A->devices[d].shared && strcmp(A->devices[d].name, device) == 0) {
+        const pt_emit_family_t *f = exact(A->devices[d].families, A->devices[d].nfamilies, shape);
+        if (f != NULL) return f;
+      }
+    return exact(A->families, A->nfamilies, shape);
   }
-  return PT_ENOENT;
+  return NULL;
 }
 
 static void provenance(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f) {
@@ -437,6 +572,14 @@ static void provenance(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *
   fputs(", routing ", f);
   put_esc(f, s->routing);
   if (strcmp(s->routing, "uniform") != 0) fprintf(f, " %g", s->routing_param);
+  if (s->device) {
+    fputs(", device \"", f);
+    put_esc(f, s->device);
+    fputs("\"", f);
+  }
+  if (s->tie_tol == PT_QUERY_TIE_AUTO)
+    fputs("\n * tie tolerance: auto (the two results' spreads, MAD x median each)", f);
+  else fprintf(f, "\n * tie tolerance: %g%% of the fastest median", s->tie_tol * 100);
   fputs("\n", f);
   if (o && o->timestamp) {
     fputs(" * generated: ", f);
@@ -512,15 +655,18 @@ static void declarations(const pt_emit_table_t *t, FILE *f) {
           "#define PIPE_DTYPE_A4W4 0\n#define PIPE_DTYPE_A8W4 1\n#define PIPE_DTYPE_A16W4 2\n\n",
           PT_EMIT_ABI, t->set->digest);
   symbol_defines(f);
-  fputs("/* Return codes of select_pipe_config (see the comment above). */\n"
-        "#define PIPE_CONFIG_EXACT 0\n#define PIPE_CONFIG_NEAREST 1\n"
-        "#define PIPE_CONFIG_ARCH_DEFAULT 2\n#define PIPE_CONFIG_UNKNOWN_ARCH (-1)\n"
-        "#define PIPE_CONFIG_EINVAL (-2)\n\n", f);
+  fputs("/* Return codes of select_pipe_config (see the comment above): the level\n"
+        " * that answered, device model -> arch -> global. */\n"
+        "#define PIPE_CONFIG_DEVICE 0\n#define PIPE_CONFIG_ARCH 1\n"
+        "#define PIPE_CONFIG_NEAREST 2\n#define PIPE_CONFIG_ARCH_DEFAULT 3\n"
+        "#define PIPE_CONFIG_GLOBAL (-1)\n#define PIPE_CONFIG_EINVAL (-2)\n\n", f);
   config_struct(f);
   fputs("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-        "int select_pipe_config(const char *arch, int model_dim, int inter_dim,\n"
-        "                       int experts, int topk, int dtype, int tokens,\n"
-        "                       struct pipe_config *out);\n\n"
+        "/* device: the device model's name as pipetune devices prints it (the\n"
+        " * driver's name, e.g. \"NVIDIA H200\"), or NULL to skip that level. */\n"
+        "int select_pipe_config(const char *device, const char *arch, int model_dim,\n"
+        "                       int inter_dim, int experts, int topk, int dtype,\n"
+        "                       int tokens, struct pipe_config *out);\n\n"
         "#ifdef __cplusplus\n}\n#endif\n\n"
         "#endif\n", f);
 }
@@ -619,9 +765,35 @@ static void write_configs(const pt_emit_table_t *t, FILE *f) {
 static void put_run(FILE *f, const char *stage, const pt_emit_run_t *r) {
   if (r->first == r->last) fprintf(f, "%s won at %d", stage, r->first);
   else fprintf(f, "%s won at %d..%d", stage, r->first, r->last);
+  if (r->ties) fprintf(f, " (%zu by a tie)", r->ties);
 }
 
-static void family_comment(FILE *f, const pt_emit_family_t *fam, const char *arch) {
+/* The family lists in table order: per arch, its own, then those of each
+ * device model that does not share them. */
+typedef struct famref_s {
+  const pt_emit_family_t *fams;
+  size_t n;
+  const char *arch, *device;
+} famref_t;
+
+static size_t family_lists(const pt_emit_table_t *t, famref_t *out) {
+  size_t n = 0;
+  for (size_t a = 0; a < t->narchs; a++) {
+    const pt_emit_arch_t *ar = &t->archs[a];
+    if (out) out[n] = (famref_t){ar->families, ar->nfamilies, ar->arch, NULL};
+    n++;
+    for (size_t d = 0; d < ar->ndevices; d++) {
+      if (ar->devices[d].shared) continue;
+      if (out)
+        out[n] = (famref_t){ar->devices[d].families, ar->devices[d].nfamilies, ar->arch,
+                            ar->devices[d].name};
+      n++;
+    }
+  }
+  return n;
+}
+
+static void family_comment(FILE *f, const pt_emit_family_t *fam, const famref_t *r) {
   fputs("  /* \"", f);
   put_esc(f, fam->name);
   fputs("\" ", f);
@@ -629,19 +801,26 @@ static void family_comment(FILE *f, const pt_emit_family_t *fam, const char *arc
   fputs(" ", f);
   put_esc(f, fam->act);
   fputs(" on \"", f);
-  put_esc(f, arch);
-  fprintf(f, "\": %zu gemm1 and %zu gemm2 token counts measured */\n",
+  put_esc(f, r->device ? r->device : r->arch);
+  if (r->device) {
+    fputs("\" (\"", f);
+    put_esc(f, r->arch);
+    fputs("\")", f);
+  } else {
+    fputs("\"", f);
+  }
+  fprintf(f, ": %zu gemm1 and %zu gemm2 token counts measured */\n",
           fam->g1_points, fam->g2_points);
 }
 
-static void write_intervals(const pt_emit_table_t *t, FILE *f) {
+static void write_intervals(const famref_t *lists, size_t nl, FILE *f) {
   fputs("/* Token intervals of each family: the last token count of the interval\n"
         " * and its config. */\n"
         "static const struct spc_interval spc_intervals[] = {\n", f);
-  for (size_t a = 0; a < t->narchs; a++)
-    for (size_t i = 0; i < t->archs[a].nfamilies; i++) {
-      const pt_emit_family_t *fam = &t->archs[a].families[i];
-      family_comment(f, fam, t->archs[a].arch);
+  for (size_t l = 0; l < nl; l++)
+    for (size_t i = 0; i < lists[l].n; i++) {
+      const pt_emit_family_t *fam = &lists[l].fams[i];
+      family_comment(f, fam, &lists[l]);
       for (size_t k = 0; k < fam->nintervals; k++) {
         const pt_emit_interval_t *iv = &fam->intervals[k];
         fprintf(f, "  {%d, %d}, /* tokens %d..", iv->hi, iv->config, iv->lo);
@@ -656,14 +835,14 @@ static void write_intervals(const pt_emit_table_t *t, FILE *f) {
   fputs("};\n\n", f);
 }
 
-static void write_families(const pt_emit_table_t *t, FILE *f) {
+static void write_families(const famref_t *lists, size_t nl, FILE *f) {
   int first = 0;
   fputs("/* {model_dim, inter_dim, experts, topk, dtype, first interval, count} */\n"
         "static const struct spc_family spc_families[] = {\n", f);
-  for (size_t a = 0; a < t->narchs; a++)
-    for (size_t i = 0; i < t->archs[a].nfamilies; i++) {
-      const pt_emit_family_t *fam = &t->archs[a].families[i];
-      family_comment(f, fam, t->archs[a].arch);
+  for (size_t l = 0; l < nl; l++)
+    for (size_t i = 0; i < lists[l].n; i++) {
+      const pt_emit_family_t *fam = &lists[l].fams[i];
+      family_comment(f, fam, &lists[l]);
       fprintf(f, "  {%d, %d, %d, %d, %d, %d, %zu},\n", fam->model_dim, fam->inter_dim,
               fam->experts, fam->topk, fam->dtype_id, first, fam->nintervals);
       first += (int)fam->nintervals;
@@ -677,19 +856,28 @@ static void default_comment(FILE *f, const pt_emit_default_t *d) {
           d->g2.points);
 }
 
-static void write_archs(const pt_emit_table_t *t, FILE *f) {
-  int first = 0;
+/* The first family of each list (lists in table order). */
+static void list_firsts(const famref_t *lists, size_t nl, int *first) {
+  int k = 0;
+  for (size_t l = 0; l < nl; l++) {
+    first[l] = k;
+    k += (int)lists[l].n;
+  }
+}
+
+static void write_archs(const pt_emit_table_t *t, const famref_t *lists, size_t nl,
+                        const int *first, FILE *f) {
   fputs("/* {arch, first family, count, default config}; the default's geometric-mean\n"
         " * time relative to each tuned point's best in the comment. */\n"
         "static const struct spc_arch spc_archs[] = {\n", f);
-  for (size_t a = 0; a < t->narchs; a++) {
+  for (size_t a = 0, l = 0; a < t->narchs; a++, l++) {
     const pt_emit_arch_t *ar = &t->archs[a];
+    while (l < nl && lists[l].device != NULL) l++;
     fputs("  {\"", f);
     put_esc(f, ar->arch);
-    fprintf(f, "\", %d, %zu, %d}, /* ", first, ar->nfamilies, ar->dflt.config);
+    fprintf(f, "\", %d, %zu, %d}, /* ", first[l], ar->nfamilies, ar->dflt.config);
     default_comment(f, &ar->dflt);
     fputs(" */\n", f);
-    first += (int)ar->nfamilies;
   }
   fputs("};\n\n", f);
   fputs("/* The global default, for archs not in the table:\n * ", f);
@@ -697,6 +885,29 @@ static void write_archs(const pt_emit_table_t *t, FILE *f) {
   fprintf(f, " */\n#define SPC_GLOBAL_DEFAULT %d\n"
              "#define SPC_NARCHS ((int)(sizeof spc_archs / sizeof spc_archs[0]))\n\n",
           t->global.config);
+}
+
+/* Each device model: its name, its arch's index, and its families (the
+ * arch's own when it is the arch's only model). */
+static void write_devices(const pt_emit_table_t *t, const famref_t *lists,
+                          const int *first, FILE *f) {
+  fputs("/* {device model, arch index, first family, count} */\n"
+        "static const struct spc_device spc_devices[] = {\n", f);
+  size_t l = 0;
+  for (size_t a = 0; a < t->narchs; a++) {
+    const pt_emit_arch_t *ar = &t->archs[a];
+    size_t arch_l = l++;
+    for (size_t d = 0; d < ar->ndevices; d++) {
+      const pt_emit_device_t *dev = &ar->devices[d];
+      size_t at = dev->shared ? arch_l : l++;
+      fputs("  {\"", f);
+      put_esc(f, dev->name);
+      fprintf(f, "\", %zu, %d, %zu},%s\n", a, first[at], lists[at].n,
+              dev->shared ? " /* the arch's only model: its families */" : "");
+    }
+  }
+  fputs("};\n"
+        "#define SPC_NDEVICES ((int)(sizeof spc_devices / sizeof spc_devices[0]))\n\n", f);
 }
 
 static const char lookup_code[] =
@@ -741,11 +952,33 @@ static const char lookup_code[] =
     "    return 2147483647;\n"
     "  return (int)(t + 0.5);\n"
     "}\n\n"
-    "int select_pipe_config(const char *arch, int model_dim, int inter_dim,\n"
-    "                       int experts, int topk, int dtype, int tokens,\n"
-    "                       struct pipe_config *out)\n"
+    "/* The family of f[0..n) with this shape and dtype, or 0. */\n"
+    "static const struct spc_family *spc_exact(const struct spc_family *f, int n,\n"
+    "                                          int model_dim, int inter_dim,\n"
+    "                                          int experts, int topk, int dtype)\n"
+    "{\n"
+    "  const struct spc_family *end = f + n;\n"
+    "  for (; f < end; f++)\n"
+    "    if (f->dtype == dtype && f->model_dim == model_dim &&\n"
+    "        f->inter_dim == inter_dim && f->experts == experts && f->topk == topk)\n"
+    "      return f;\n"
+    "  return 0;\n"
+    "}\n\n"
+    "/* The families of device model device on arch index arch, or 0. */\n"
+    "static const struct spc_device *spc_find_device(const char *device, int arch)\n"
+    "{\n"
+    "  int i;\n"
+    "  for (i = 0; device != 0 && i < SPC_NDEVICES; i++)\n"
+    "    if (spc_devices[i].arch == arch && spc_arch_is(spc_devices[i].name, device, 0))\n"
+    "      return &spc_devices[i];\n"
+    "  return 0;\n"
+    "}\n\n"
+    "int select_pipe_config(const char *device, const char *arch, int model_dim,\n"
+    "                       int inter_dim, int experts, int topk, int dtype,\n"
+    "                       int tokens, struct pipe_config *out)\n"
     "{\n"
     "  const struct spc_arch *a;\n"
+    "  const struct spc_device *d;\n"
     "  const struct spc_family *f, *end, *near = 0;\n"
     "  double dist = 0.0, tie = 0.0;\n"
     "  if (arch == 0 || out == 0 || model_dim < 1 || inter_dim < 1 || experts < 1 ||\n"
@@ -754,24 +987,32 @@ static const char lookup_code[] =
     "  a = spc_find_arch(arch);\n"
     "  if (a == 0) {\n"
     "    *out = spc_configs[SPC_GLOBAL_DEFAULT];\n"
-    "    return PIPE_CONFIG_UNKNOWN_ARCH;\n"
+    "    return PIPE_CONFIG_GLOBAL;\n"
+    "  }\n"
+    "  d = spc_find_device(device, (int)(a - spc_archs));\n"
+    "  f = d == 0 ? 0 : spc_exact(spc_families + d->first, d->count, model_dim, inter_dim,\n"
+    "                             experts, topk, dtype);\n"
+    "  if (f != 0) {\n"
+    "    *out = spc_configs[spc_config_at(f, tokens)];\n"
+    "    return PIPE_CONFIG_DEVICE;\n"
+    "  }\n"
+    "  f = spc_exact(spc_families + a->first, a->count, model_dim, inter_dim, experts,\n"
+    "                topk, dtype);\n"
+    "  if (f != 0) {\n"
+    "    *out = spc_configs[spc_config_at(f, tokens)];\n"
+    "    return PIPE_CONFIG_ARCH;\n"
     "  }\n"
     "  end = spc_families + a->first + a->count;\n"
     "  for (f = spc_families + a->first; f < end; f++) {\n"
-    "    double d, e;\n"
+    "    double dd, e;\n"
     "    if (f->dtype != dtype)\n"
     "      continue;\n"
-    "    if (f->model_dim == model_dim && f->inter_dim == inter_dim &&\n"
-    "        f->experts == experts && f->topk == topk) {\n"
-    "      *out = spc_configs[spc_config_at(f, tokens)];\n"
-    "      return PIPE_CONFIG_EXACT;\n"
-    "    }\n"
-    "    d = spc_ratio(f->model_dim, model_dim) * spc_ratio(f->inter_dim, inter_dim);\n"
+    "    dd = spc_ratio(f->model_dim, model_dim) * spc_ratio(f->inter_dim, inter_dim);\n"
     "    e = spc_ratio(f->experts, experts) * spc_ratio(f->topk, topk);\n"
-    "    /* d <= dist after d < dist failed: a tie (no ==, for -Wfloat-equal). */\n"
-    "    if (near == 0 || d < dist || (d <= dist && e < tie)) {\n"
+    "    /* dd <= dist after dd < dist failed: a tie (no ==, for -Wfloat-equal). */\n"
+    "    if (near == 0 || dd < dist || (dd <= dist && e < tie)) {\n"
     "      near = f;\n"
-    "      dist = d;\n"
+    "      dist = dd;\n"
     "      tie = e;\n"
     "    }\n"
     "  }\n"
@@ -799,14 +1040,28 @@ int pt_emit_source(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
     declarations(t, f);
     fputs("\n", f);
   }
+  size_t nl = family_lists(t, NULL);
+  famref_t *lists = malloc(nl * sizeof *lists);
+  int *first = malloc(nl * sizeof *first);
+  if (lists == NULL || first == NULL) {
+    free(lists);
+    free(first);
+    return oom(err);
+  }
+  family_lists(t, lists);
+  list_firsts(lists, nl, first);
   fputs("struct spc_interval { int max_tokens, config; };\n"
         "struct spc_family { int model_dim, inter_dim, experts, topk, dtype, first, count; };\n"
-        "struct spc_arch { const char *name; int first, count, config; };\n\n", f);
+        "struct spc_arch { const char *name; int first, count, config; };\n"
+        "struct spc_device { const char *name; int arch, first, count; };\n\n", f);
   write_configs(t, f);
-  write_intervals(t, f);
-  write_families(t, f);
-  write_archs(t, f);
+  write_intervals(lists, nl, f);
+  write_families(lists, nl, f);
+  write_archs(t, lists, nl, first, f);
+  write_devices(t, lists, first, f);
   fputs(lookup_code, f);
+  free(lists);
+  free(first);
   return finish_write(f, err);
 }
 

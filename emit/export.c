@@ -79,11 +79,29 @@ static void jfamily(FILE *f, const pt_emit_family_t *fam, int last) {
     fprintf(f, "           {\"tokens_lo\": %d, \"tokens_hi\": ", iv->lo);
     if (iv->hi == INT_MAX) fputs("null", f);
     else fprintf(f, "%d", iv->hi);
-    fprintf(f, ", \"config\": %d, \"gemm1_won_at\": [%d, %d], \"gemm2_won_at\": [%d, %d]}%s\n",
-            iv->config, iv->g1.first, iv->g1.last, iv->g2.first, iv->g2.last,
-            i + 1 < fam->nintervals ? "," : "");
+    fprintf(f, ", \"config\": %d, \"gemm1_won_at\": [%d, %d], \"gemm2_won_at\": [%d, %d], "
+               "\"gemm1_ties\": %zu, \"gemm2_ties\": %zu}%s\n",
+            iv->config, iv->g1.first, iv->g1.last, iv->g2.first, iv->g2.last, iv->g1.ties,
+            iv->g2.ties, i + 1 < fam->nintervals ? "," : "");
   }
   fprintf(f, "         ]}%s\n", last ? "" : ",");
+}
+
+/* The device models of an arch; a model that shares the arch's families
+ * says so instead of repeating them. */
+static void jdevices(FILE *f, const pt_emit_arch_t *a) {
+  fputs(",\n     \"devices\": [\n", f);
+  for (size_t d = 0; d < a->ndevices; d++) {
+    const pt_emit_device_t *dev = &a->devices[d];
+    fputs("      {\"name\": ", f);
+    jstr(f, dev->name);
+    fprintf(f, ", \"same_as_arch\": %s, \"families\": [%s", dev->shared ? "true" : "false",
+            dev->nfamilies ? "\n" : "");
+    for (size_t i = 0; i < dev->nfamilies; i++)
+      jfamily(f, &dev->families[i], i + 1 == dev->nfamilies);
+    fprintf(f, "%s]}%s\n", dev->nfamilies ? "        " : "", d + 1 < a->ndevices ? "," : "");
+  }
+  fputs("     ]", f);
 }
 
 static void jhead(FILE *f, const pt_emit_table_t *t, const pt_emit_opts_t *o) {
@@ -109,7 +127,13 @@ static void jhead(FILE *f, const pt_emit_table_t *t, const pt_emit_opts_t *o) {
   jstr(f, s->regime);
   fputs(", \"routing\": ", f);
   jstr(f, s->routing);
-  fprintf(f, ", \"routing_param\": %g},\n  \"left_out\": ", s->routing_param);
+  fprintf(f, ", \"routing_param\": %g, \"device\": ", s->routing_param);
+  if (s->device) jstr(f, s->device);
+  else fputs("null", f);
+  fputs(", \"tie_tol\": ", f);
+  if (s->tie_tol == PT_QUERY_TIE_AUTO) fputs("\"auto\"", f);
+  else fprintf(f, "%g", s->tie_tol);
+  fputs("},\n  \"left_out\": ", f);
   jstrings(f, (const char *const *)t->skipped, t->nskipped);
   fputs(",\n", f);
 }
@@ -137,7 +161,9 @@ int pt_export_json(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f,
     fputs(",\n     \"families\": [\n", f);
     for (size_t i = 0; i < t->archs[a].nfamilies; i++)
       jfamily(f, &t->archs[a].families[i], i + 1 == t->archs[a].nfamilies);
-    fprintf(f, "     ]}%s\n", a + 1 < t->narchs ? "," : "");
+    fputs("     ]", f);
+    jdevices(f, &t->archs[a]);
+    fprintf(f, "}%s\n", a + 1 < t->narchs ? "," : "");
   }
   fputs("  ]\n}\n", f);
   if (fflush(f) != 0 || ferror(f)) return pt_err_set(err, PT_EIO, "write failed");

@@ -2,7 +2,8 @@
 # The outputs: result sets and query tables, the generated select_pipe_config
 # table with its JSON/CSV exports, and the HTML report.
 libpipetune_a_SOURCES += emit/emit.c emit/emit.h \
-	emit/export.c emit/export.h emit/report.c emit/report.h
+	emit/export.c emit/export.h emit/report.c emit/report.h \
+	emit/regret.c emit/regret.h
 
 # The shipping-library test compiles tests/consumer_main.c against the
 # generated table at test time.

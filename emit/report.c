@@ -71,10 +71,10 @@ static int make_view(const pt_query_series_t *s, int max, view_t *v) {
     const pt_query_point_t *p = &s->points[i];
     if (p->best < 0) continue;
     v->pts[v->n++] = p;
-    line_t *l = find_line(v, p->vars[p->best].spec);
+    line_t *l = find_line(v, p->vars[p->pick].spec);
     if (l == NULL) {
       l = &v->lines[v->nlines++];
-      *l = (line_t){.spec = p->vars[p->best].spec, .first_win = p->tokens};
+      *l = (line_t){.spec = p->vars[p->pick].spec, .first_win = p->tokens};
     }
     l->wins++;
   }
@@ -209,16 +209,31 @@ static void draw_tuned(FILE *f, const frame_t *fr, const view_t *v) {
   for (size_t i = 0; i < v->n; i++) {
     const pt_query_point_t *p = v->pts[i];
     fprintf(f, "%c%.1f %.1f ", i ? 'L' : 'M', px(fr, p->tokens),
-            py(fr, log10(p->vars[p->best].median_us)));
+            py(fr, log10(p->vars[p->pick].median_us)));
   }
   fputs("\"/>\n", f);
 }
 
-/* Bands at geometric midpoints, as the generated table splits tokens. */
+/* A tie (the table keeps a variant within the measured noise of the
+ * fastest): a mark on the band's top edge, the two named in its title. */
+static void draw_tie(FILE *f, const frame_t *fr, const pt_query_point_t *p, double y) {
+  if (p->pick == p->best) return;
+  const pt_query_var_t *k = &p->vars[p->pick], *b = &p->vars[p->best];
+  double x = px(fr, p->tokens);
+  fprintf(f, "<path class=\"tie\" d=\"M%.1f %.1f l4 5 l-4 5 l-4 -5 z\"><title>tie at %d "
+             "tokens: ", x, y - 2, p->tokens);
+  html(f, k->spec);
+  fprintf(f, " kept, %.2f%% slower than the fastest ", (k->median_us / b->median_us - 1) * 100);
+  html(f, b->spec);
+  fputs(" (within the tie tolerance)</title></path>\n", f);
+}
+
+/* Bands at geometric midpoints, as the generated table splits tokens: the
+ * runs of the noise-aware picks. */
 static void draw_bands(FILE *f, const frame_t *fr, const view_t *v, double y, double h) {
   for (size_t a = 0, b; a < v->n; a = b) {
-    const char *win = v->pts[a]->vars[v->pts[a]->best].spec;
-    for (b = a + 1; b < v->n && strcmp(v->pts[b]->vars[v->pts[b]->best].spec, win) == 0; b++) {}
+    const char *win = v->pts[a]->vars[v->pts[a]->pick].spec;
+    for (b = a + 1; b < v->n && strcmp(v->pts[b]->vars[v->pts[b]->pick].spec, win) == 0; b++) {}
     double x0 = a == 0 ? fr->x : px(fr, sqrt((double)v->pts[a - 1]->tokens * v->pts[a]->tokens));
     double x1 = b == v->n ? fr->x + fr->w
                           : px(fr, sqrt((double)v->pts[b - 1]->tokens * v->pts[b]->tokens));
@@ -231,6 +246,7 @@ static void draw_bands(FILE *f, const frame_t *fr, const view_t *v, double y, do
       fprintf(f, "<text class=\"band\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n",
               (x0 + x1) / 2, y + h - 5, (int)(l - v->lines) + 1);
   }
+  for (size_t i = 0; i < v->n; i++) draw_tie(f, fr, v->pts[i], y);
 }
 
 static void time_plot(FILE *f, const view_t *v) {
@@ -249,7 +265,7 @@ static void time_plot(FILE *f, const view_t *v) {
   axis.y += 26;
   x_axis(f, &axis, 0, 1);
   fprintf(f, "<text class=\"label\" x=\"%.1f\" y=\"306\" text-anchor=\"middle\">tokens "
-             "(log scale; bands: winner by token interval)</text>\n", fr.x + fr.w / 2);
+             "(log scale; bands: table pick by token interval; diamonds: ties)</text>\n", fr.x + fr.w / 2);
   fprintf(f, "<text class=\"label\" transform=\"translate(12 %.1f) rotate(-90)\" "
              "text-anchor=\"middle\">median time, us (log)</text>\n</svg>\n",
           fr.y + fr.h / 2);
@@ -262,7 +278,7 @@ static void time_plot(FILE *f, const view_t *v) {
 static double speedup_at(const view_t *v, size_t i) {
   const pt_query_var_t *x = v->fixed.spec ? var_of(v->pts[i], v->fixed.spec) : NULL;
   const pt_query_point_t *p = v->pts[i];
-  return x ? x->median_us / p->vars[p->best].median_us : NAN;
+  return x ? x->median_us / p->vars[p->pick].median_us : NAN;
 }
 
 static double speedup_geomean(const view_t *v) {
@@ -297,7 +313,7 @@ static void speedup_plot(FILE *f, const view_t *v) {
   for (size_t i = 0; i < v->n; i++) {
     double s = speedup_at(v, i);
     if (isnan(s)) continue;
-    const line_t *l = find_line(v, v->pts[i]->vars[v->pts[i]->best].spec);
+    const line_t *l = find_line(v, v->pts[i]->vars[v->pts[i]->pick].spec);
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
                "<title>%d tokens: %.3fx</title></rect>\n",
             px(&fr, v->pts[i]->tokens) - bw / 2, py(&fr, s), bw, py(&fr, 1) - py(&fr, s),
@@ -322,7 +338,7 @@ static void legend(FILE *f, const view_t *v) {
               v->fixed.geomean, v->fixed.covered);
     fputs("</li>\n", f);
   }
-  fputs("<li><span class=\"sw tunedsw\"></span>tuned table (each point's winner)</li>\n</ol>\n",
+  fputs("<li><span class=\"sw tunedsw\"></span>tuned table (each point's pick: the fastest, or at a tie the variant kept)</li>\n</ol>\n",
         f);
 }
 
@@ -393,8 +409,8 @@ static void summary_row(FILE *f, const pt_query_set_t *set, const pt_query_serie
   }
   size_t changes = 0;
   for (size_t i = 1; i < v.n; i++)
-    changes += strcmp(v.pts[i]->vars[v.pts[i]->best].spec,
-                      v.pts[i - 1]->vars[v.pts[i - 1]->best].spec) != 0;
+    changes += strcmp(v.pts[i]->vars[v.pts[i]->pick].spec,
+                      v.pts[i - 1]->vars[v.pts[i - 1]->pick].spec) != 0;
   fputs("<tr><td>", f);
   html(f, s->arch);
   fputs("</td><td><a href=\"#", f);
@@ -405,8 +421,9 @@ static void summary_row(FILE *f, const pt_query_set_t *set, const pt_query_serie
   html(f, s->dtype);
   fputs("</td><td>", f);
   html(f, s->stage);
-  fprintf(f, "</td><td class=\"n\">%zu</td><td class=\"n\">%zu</td><td class=\"n\">%zu</td><td>",
+  fprintf(f, "</td><td class=\"n\">%zu</td><td class=\"n\">%zu</td><td class=\"n\">%zu</td><td class=\"n\">",
           v.n, v.nlines - (v.fixed.spec && find_line(&v, v.fixed.spec)->wins == 0), changes);
+  fprintf(f, "%zu</td><td>", pt_query_ties(s));
   if (v.fixed.spec) {
     fputs("<code>", f);
     html(f, v.fixed.spec);
@@ -421,7 +438,7 @@ static void summary_row(FILE *f, const pt_query_set_t *set, const pt_query_serie
 
 static void summary(FILE *f, const pt_query_set_t *set) {
   fputs("<h2>Summary</h2>\n<table class=\"sum\"><tr><th>arch</th><th>family</th><th>dtype</th>"
-        "<th>stage</th><th>points</th><th>winners</th><th>crossovers</th>"
+        "<th>stage</th><th>points</th><th>winners</th><th>crossovers</th><th>ties</th>"
         "<th>best fixed variant</th><th>tuned speedup</th><th>failed</th><th>infeasible</th>"
         "</tr>\n", f);
   for (size_t i = 0; i < set->nseries; i++) summary_row(f, set, &set->series[i]);
@@ -536,7 +553,7 @@ static const char style[] =
     ".meta{color:#666;margin:2px 0;font-size:12px}"
     "svg.plot{display:block}.grid{stroke:#eee;stroke-width:1}"
     ".frame{fill:none;stroke:#999;stroke-width:1}.tick{font-size:10px;fill:#555}"
-    ".label{font-size:11px;fill:#444}.band{font-size:10px;fill:#fff;font-weight:bold}"
+    ".tie{fill:#fff;stroke:#000;stroke-width:1}.label{font-size:11px;fill:#444}.band{font-size:10px;fill:#fff;font-weight:bold}"
     ".series{fill:none;stroke-width:1.6}.tuned{fill:none;stroke:#111;stroke-width:2.4;"
     "stroke-dasharray:6 3}"
     ".legend{margin:4px 0 6px;padding-left:20px;font-size:11px}.legend code{font-size:10.5px}"

@@ -3,11 +3,12 @@
  *
  * For every arch, family and dtype, and each stage:
  *   - median time against tokens, log-log, for the leading variants (every
- *     variant that wins a point, and the best fixed variant of
- *     pt_query_fixed), with the tuned table (each point's winner) drawn over
- *     them;
+ *     variant the table picks at a point, and the best fixed variant of
+ *     pt_query_fixed), with the tuned table (each point's noise-aware pick,
+ *     pt_query_picks) drawn over them;
  *   - under it, the winner bands: the token intervals the generated table
- *     gives each winner (split at geometric midpoints, as emit does);
+ *     gives each pick (split at geometric midpoints, as emit does), with a
+ *     diamond at each tie (the pick is not the point's fastest);
  *   - the speedup of the tuned table over the best fixed variant per token
  *     count, and its geometric mean;
  * then a summary table of all series, the failures with their reasons, and

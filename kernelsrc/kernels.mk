@@ -3,7 +3,8 @@
 PT_KERNEL_FILES = kernelsrc/pt_args.h kernelsrc/pt_sched.h \
 	kernelsrc/pt_arch_nv.cuh kernelsrc/pt_arch_amd.cuh \
 	kernelsrc/pt_common.cuh kernelsrc/pt_tile.cuh kernelsrc/pt_route.cuh \
-	kernelsrc/pt_mainloop.cuh kernelsrc/pt_epilogue.cuh \
+	kernelsrc/pt_mainloop.cuh kernelsrc/pt_arch_sm90.cuh \
+	kernelsrc/pt_wgmma.cuh kernelsrc/pt_epilogue.cuh \
 	kernelsrc/pt_kernel.cuh kernelsrc/moe_gemm1.cu kernelsrc/moe_gemm2.cu \
 	kernelsrc/moe_reduce.cu
 EXTRA_DIST += $(PT_KERNEL_FILES) build-aux/embed.sh

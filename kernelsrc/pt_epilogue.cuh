@@ -1,5 +1,6 @@
 /* Epilogue plans. Every plan starts from the C tile in shared memory
- * (BM tokens x BN weight rows, f32), where the k-wave partials are summed.
+ * (BM tokens x BN weight rows, f32), where the mainloop of either
+ * generation summed its k-wave partials.
  *   gemm1: activation (silu / swiglu_oai) + requantize in 32-column groups
  *          (e8m0 scales, DESIGN §3) + store per sorted row.
  *   gemm2: out[t] += w * y with bf16 pair atomics (PT_EPILOG 0), or
@@ -8,31 +9,7 @@
 #ifndef PT_EPILOGUE_CUH
 #define PT_EPILOGUE_CUH
 
-#include "pt_mainloop.cuh"
-
-/* Sums the warps' partials into C: k-wave 0 stores, the others add in turn
- * (deterministic order). */
-PT_DEV void pt_acc_to_ctile(const pt_acc_t *acc, float *C, int wn, int kw,
-                            int lane)
-{
-#pragma unroll 1
-  for (int w = 0; w < PT_KWAVE; w++) {
-    if (kw == w) {
-#pragma unroll
-      for (int m = 0; m < PT_MB16; m++)
-#pragma unroll
-        for (int nb = 0; nb < PT_NB; nb++)
-#pragma unroll
-          for (int i = 0; i < 4; i++) {
-            int row, col;
-            pt_acc_pos(lane, i, &row, &col);
-            float *c = C + (nb * PT_MMA_N + col) * PT_CLD + wn * PT_WROWS + m * 16 + row;
-            *c = w == 0 ? acc->v[m][nb][i] : *c + acc->v[m][nb][i];
-          }
-    }
-    __syncthreads();
-  }
-}
+#include "pt_route.cuh"
 
 PT_DEV float pt_act(float g, float u)
 {

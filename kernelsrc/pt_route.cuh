@@ -67,56 +67,6 @@ PT_DEV void pt_rows_fill(const pt_kargs_t *a, const pt_work_t *w, pt_rows_t rows
   }
 }
 
-/* Global weight row of tile-local row i, or -1 past the stage's n. */
-PT_DEV int pt_weight_row(const pt_kargs_t *a, const pt_work_t *w, int i)
-{
-  if (PT_STAGE == 1) {
-    int half = PT_BN / 2;
-    int j = w->n_block * half + (i < half ? i : i - half);
-    if (j >= a->I)
-      return -1;
-    return i < half ? j : a->I + j;
-  }
-  int n = w->n_block * PT_BN + i;
-  return n < a->H ? n : -1;
-}
-
-/* Where a lane's weight rows start: bytes and scales of each held row. */
-typedef struct pt_wsrc_s {
-  const unsigned char *q[PT_MB16][PT_LROWS];
-  const unsigned char *s[PT_MB16][PT_LROWS];
-  const unsigned char *any;  /* a valid address for zero-filling copies */
-} pt_wsrc_t;
-
-PT_DEV void pt_wsrc_init(pt_wsrc_t *src, const pt_kargs_t *a,
-                         const pt_work_t *w, int wn, int lane)
-{
-  int K = pt_stage_k(a);
-  unsigned long long nrows = (unsigned long long)pt_stage_n(a);
-  src->any = (const unsigned char *)a->w;
-#pragma unroll
-  for (int m = 0; m < PT_MB16; m++)
-#pragma unroll
-    for (int i = 0; i < PT_LROWS; i++) {
-      int row = pt_weight_row(a, w, wn * PT_WROWS + m * 16 + pt_lane_row(lane, i));
-      unsigned long long g = (unsigned long long)w->expert * nrows +
-                             (unsigned long long)row;
-      src->q[m][i] = row < 0 ? 0 : (const unsigned char *)a->w + g * (K / 2);
-      src->s[m][i] = row < 0 ? 0 : (const unsigned char *)a->ws + g * (K / 32);
-    }
-}
-
-/* Byte offset in an A stage of 16-byte unit v (8 bf16 along k) of tile row r.
- * XOR swizzle inside each 128-k slice keeps the MMA's 16-byte reads (lanes
- * of t = 0..3 and two adjacent rows) on distinct banks. */
-PT_DEV int pt_a_off(int r, int v)
-{
-  int vv = v & 15;
-  vv ^= ((vv >> 3) & 1) << 1;
-  vv ^= r & 1;
-  return r * (PT_KSUP * 2) + ((v & ~15) | vv) * 16;
-}
-
 /* Eight activations (k .. k+7 of A row ar) as bf16, dequantized exactly. */
 PT_DEV pt_u4 pt_a_dequant8(const pt_kargs_t *a, int ar, int k, int K)
 {
@@ -140,31 +90,6 @@ PT_DEV pt_u4 pt_a_dequant8(const pt_kargs_t *a, int ar, int k, int K)
   r.z = h[4] | h[5] << 16;
   r.w = h[6] | h[7] << 16;
   return r;
-}
-
-/* Loads the A stage of block step ks into stage buffer dst: bf16 through
- * asynchronous copies (the caller closes the group), e2m1/e4m3 dequantized
- * through registers. Columns past K and padding rows are zero. */
-PT_DEV void pt_a_stage_load(const pt_kargs_t *a, pt_rows_t rows, int ks,
-                            unsigned char *dst)
-{
-  int K = pt_stage_k(a);
-  const int upr = PT_KSUP / 8;
-  for (int u = threadIdx.x; u < PT_BM * upr; u += PT_THREADS) {
-    int r = u / upr, v = u % upr;
-    int k = ks * PT_KSUP + v * 8;
-    int ar = rows.arow[r];
-    int ok = ar >= 0 && k < K;
-    unsigned char *d = dst + pt_a_off(r, v);
-    if (PT_DTYPE == 2) {
-      const unsigned char *g = (const unsigned char *)a->a +
-                               ((unsigned long long)(ok ? ar : 0) * K + (ok ? k : 0)) * 2;
-      pt_cp16(d, g, ok);
-    } else {
-      pt_u4 z = {0, 0, 0, 0};
-      pt_sts16(d, ok ? pt_a_dequant8(a, ar, k, K) : z);
-    }
-  }
 }
 
 #endif

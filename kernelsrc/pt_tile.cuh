@@ -1,4 +1,5 @@
-/* Tile geometry derived from the knobs. Compile-time inputs: PT_BM, PT_BN,
+/* Tile geometry derived from the knobs. Compile-time inputs: PT_MMA (0 the
+ * portable mma.sync generation, 1 the wgmma generation), PT_BM, PT_BN,
  * PT_KWAVE, PT_KSTAGES, PT_BHOIST, PT_SPART, PT_NT, PT_EPILOG, PT_PERSIST,
  * PT_DTYPE (0 a4w4, 1 a8w4, 2 a16w4), PT_ACT (0 silu, 1 swiglu_oai), and
  * PT_STAGE (1 or 2, set by the stage's source). */
@@ -12,6 +13,9 @@
  * taking 0. */
 #ifndef PT_STAGE
 #error "pipetune kernel built without PT_STAGE"
+#endif
+#ifndef PT_MMA
+#error "pipetune kernel built without PT_MMA"
 #endif
 #ifndef PT_BM
 #error "pipetune kernel built without PT_BM"
@@ -48,6 +52,27 @@
 #endif
 
 #define PT_KT 128                    /* k per warp per step: 4 MX blocks */
+#define PT_CLD (PT_BN + 4)           /* C tile row stride (floats) */
+#define PT_CTILE_BYTES (PT_BM * PT_CLD * 4)
+
+#if PT_MMA == 1
+/* wgmma generation (space/constraints.c mirrors these sizes): warpgroup 0
+ * produces (bulk copies of the repacked weights, gathered activation rows),
+ * warpgroups 1..KWAVE consume one 128-k chunk each per step, 64 weight rows
+ * per fragment, PT_WG_NF fragments per tile. A ring of PT_NS stages on
+ * full/empty mbarriers; the C tile and the row tables sit after it, so the
+ * producer never waits for an epilogue's smem. */
+#define PT_WG_NF (PT_BN / 64)
+#define PT_THREADS (128 * (PT_KWAVE + 1))
+#define PT_NS (2 * PT_KSTAGES)
+#define PT_WG_WBYTES (PT_KWAVE * PT_WG_NF * 4096)
+#define PT_WG_SBYTES (PT_KWAVE * PT_WG_NF * 256)
+#define PT_WG_ABYTES (PT_KWAVE * PT_BM * 256)
+#define PT_SLOT_BYTES (PT_WG_WBYTES + PT_WG_SBYTES + PT_WG_ABYTES)
+#define PT_MAIN_BYTES (PT_NS * PT_SLOT_BYTES + PT_CTILE_BYTES)
+#define PT_BARS_OFF (PT_MAIN_BYTES + PT_BM * 12)
+#define PT_SMEM_BYTES (PT_BARS_OFF + PT_NS * 16)
+#else
 #define PT_KSUP (PT_KT * PT_KWAVE)   /* k per block step */
 /* Weight rows per warp: 32 keeps loads wide at few tokens; 16 bounds the
  * accumulators (rows x BM / warp) when BM is large. */
@@ -57,7 +82,6 @@
 #define PT_WN (PT_BN / PT_WROWS)
 #define PT_NWARPS (PT_WN * PT_KWAVE)
 #define PT_THREADS (PT_WARP * PT_NWARPS)
-#define PT_CLD (PT_BN + 4)           /* C tile row stride (floats) */
 /* K-tiles stream through a ring of PT_NS shared-memory slots, each holding
  * one block step's weights (BN rows x KSUP/2 bytes), their scale windows
  * (per row and k wave, the 4-aligned 8 bytes around the 4 scale bytes) and
@@ -77,11 +101,11 @@
 #define PT_SSLOT_BYTES (PT_BN * PT_KWAVE * PT_SWIN)
 #define PT_ASTAGE_BYTES (PT_BM * PT_KSUP * 2)
 #define PT_SLOT_BYTES (PT_WSLOT_BYTES + PT_SSLOT_BYTES + PT_ASTAGE_BYTES)
-#define PT_CTILE_BYTES (PT_BM * PT_CLD * 4)
 #define PT_MAIN_BYTES (PT_NS * PT_SLOT_BYTES > PT_CTILE_BYTES ? \
                        PT_NS * PT_SLOT_BYTES : PT_CTILE_BYTES)
 /* Dynamic shared memory of a stage kernel: ring / C tile, then per-row
  * A row index, token+slot entry and routing weight. */
 #define PT_SMEM_BYTES (PT_MAIN_BYTES + PT_BM * 12)
+#endif
 
 #endif

@@ -69,7 +69,29 @@ static int k_wave(const pt_variant_t *v) {
   return v->stage == PT_STAGE_GEMM1 ? v->k_wave : 1;
 }
 
+/* gemm1 fixes kstages at 2 (knobs.c's fixed value); gemm2 tunes it. */
+static int kstages(const pt_variant_t *v) {
+  return v->stage == PT_STAGE_GEMM1 ? 2 : v->kstages;
+}
+
+int pt_constraints_has_wgmma(const char *arch) {
+  return strcmp(arch, "sm_90") == 0 || strcmp(arch, "sm_90a") == 0;
+}
+
+/* wgmma exists only in the arch-specific sm_90a target, which an sm_90
+ * device runs. */
+const char *pt_constraints_compile_arch(const pt_variant_t *v,
+                                        const char *arch) {
+  return v->mma == PT_MMA_WGMMA && strcmp(arch, "sm_90") == 0 ? "sm_90a"
+                                                                : arch;
+}
+
+/* The wgmma generation (kernelsrc/pt_tile.cuh, PT_MMA == 1): a producer
+ * warpgroup and k_wave consumer warpgroups; 64 weight rows per fragment. */
+static int wg_frags(const pt_variant_t *v) { return v->bn / 64; }
+
 int pt_constraints_threads(const pt_variant_t *v, int warp_size) {
+  if (v->mma == PT_MMA_WGMMA) return 128 * (k_wave(v) + 1);
   return warp_size * (v->bn / warp_rows(v)) * k_wave(v);
 }
 
@@ -78,12 +100,19 @@ int pt_constraints_threads(const pt_variant_t *v, int warp_size) {
 size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype,
                                  int warp_size) {
   (void)dtype;
+  size_t ctile = (size_t)v->bm * (v->bn + 4) * 4;
+  if (v->mma == PT_MMA_WGMMA) {
+    /* per stage and k wave: 4 KiB of weights and 256 B of scales per
+     * fragment, 256 B of bf16 per token; then C tile, rows, mbarriers */
+    size_t stage = (size_t)k_wave(v) *
+                   ((size_t)wg_frags(v) * (4096 + 256) + (size_t)v->bm * 256);
+    size_t ns = 2 * (size_t)kstages(v);
+    return ns * stage + ctile + (size_t)v->bm * 12 + ns * 16;
+  }
   size_t ksup = (size_t)128 * k_wave(v);
-  int kstages = v->stage == PT_STAGE_GEMM1 ? 2 : v->kstages;
   size_t slot = v->bn * ksup / 2 + (size_t)v->bn * k_wave(v) * 8 +
                 (size_t)v->bm * ksup * 2;
-  size_t ring = (size_t)(warp_size == 64 ? kstages + 1 : 2 * kstages) * slot;
-  size_t ctile = (size_t)v->bm * (v->bn + 4) * 4;
+  size_t ring = (size_t)(warp_size == 64 ? kstages(v) + 1 : 2 * kstages(v)) * slot;
   return (ring > ctile ? ring : ctile) + (size_t)v->bm * 12;
 }
 
@@ -92,6 +121,13 @@ size_t pt_constraints_smem_bytes(const pt_variant_t *v, pt_dtype_t dtype,
  * shared memory, but the compiler keeps about as many live) and a fixed
  * working set (measured: 135 for gemm1 bm=32,bn=128 on sm_90). */
 int pt_constraints_regs_per_thread(const pt_variant_t *v, int warp_size) {
+  if (v->mma == PT_MMA_WGMMA) {
+    /* per fragment: BM/2 accumulators, the A registers of one k16 step x 2
+     * (bhoist) or of all 8, the rows' 16-byte chunks and scale words; and a
+     * working set (measured on sm_90a: 142 for gemm1 bm=32,bn=128) */
+    int a = v->bhoist ? 8 : 32;
+    return wg_frags(v) * (v->bm / 2 + a + 10) + 40;
+  }
   int acc = warp_rows(v) * v->bm / warp_size;
   int lrows = warp_size == 32 ? 2 : 1;
   int stages = v->stage == PT_STAGE_GEMM1 ? 2 : v->kstages;
@@ -116,6 +152,21 @@ typedef struct rule_s {
   /* Nonzero when the rule excludes the variant; then reason is written. */
   int (*excludes)(const ctx_t *c, char *reason, size_t len);
 } rule_t;
+
+static int wgmma_arch(const ctx_t *c, char *reason, size_t len) {
+  if (c->v->mma != PT_MMA_WGMMA || pt_constraints_has_wgmma(c->lim->arch))
+    return 0;
+  snprintf(reason, len, "mma=wgmma needs Hopper's warpgroup MMA (sm_90a); "
+           "%s has none", c->lim->arch);
+  return 1;
+}
+
+static int regs_thread_limit(const ctx_t *c, char *reason, size_t len) {
+  if (c->regs <= c->lim->regs_per_thread) return 0;
+  snprintf(reason, len, "about %d registers per thread exceed the limit %d",
+           c->regs, c->lim->regs_per_thread);
+  return 1;
+}
 
 static int threads_limit(const ctx_t *c, char *reason, size_t len) {
   if (c->threads <= c->lim->max_threads_per_block) return 0;
@@ -142,10 +193,14 @@ static int regs_block_limit(const ctx_t *c, char *reason, size_t len) {
 }
 
 static const rule_t rules[] = {
+  {"wgmma", G1 | G2, "mma=wgmma only on archs with warpgroup MMA (sm_90a)",
+   wgmma_arch},
   {"threads", G1 | G2, "threads per block within the device limit",
    threads_limit},
   {"smem", G1 | G2, "shared memory per block within the opt-in limit",
    smem_limit},
+  {"regs_per_thread", G1 | G2, "registers per thread within the limit",
+   regs_thread_limit},
   {"regs_per_block", G1 | G2, "one block's registers fit an SM",
    regs_block_limit},
 };

@@ -35,6 +35,13 @@ void pt_constraints_limits_default(pt_limits_t *out);
 void pt_constraints_limits_from_props(const pt_gpu_props_t *props,
                                       pt_limits_t *out);
 
+/* Whether arch has Hopper's warpgroup MMA (sm_90, sm_90a), and the target
+ * a variant compiles for on a device of arch (sm_90a for mma=wgmma on
+ * sm_90, else arch itself). */
+int pt_constraints_has_wgmma(const char *arch);
+const char *pt_constraints_compile_arch(const pt_variant_t *v,
+                                        const char *arch);
+
 /* ---- resource estimates: the kernels' contract ----
  * These mirror what the kernels in kernelsrc/ allocate and launch; whoever
  * changes a kernel's shared memory, block size or register use updates the

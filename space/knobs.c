@@ -21,6 +21,8 @@ static const int bool_values[] = {0, 1};
 static const int spart_values[] = {0, 201, 402, 804};
 static const int epilog_values[] = {PT_EPILOG_ATOMIC, PT_EPILOG_REDUCE};
 static const char *const epilog_symbols[] = {"atomic", "reduce"};
+static const int mma_values[] = {PT_MMA_SYNC, PT_MMA_WGMMA};
+static const char *const mma_symbols[] = {"sync", "wgmma"};
 
 static int is_pow2_upto64(int x) {
   return x >= 1 && x <= 64 && (x & (x - 1)) == 0;
@@ -73,6 +75,11 @@ static const pt_knob_t knobs[] = {
      .cfield = "persist", .stages = G1 | G2,
      .offset = offsetof(pt_variant_t, persist), .neutral = 0, .def = {0, 0},
      .fixed = {0, 0}, VALUES(bool_values)},
+    {.name = "mma", .define = "PT_MMA", .column = "mma", .cfield = "mma",
+     .stages = G1 | G2, .offset = offsetof(pt_variant_t, mma),
+     .neutral = PT_MMA_SYNC, .def = {PT_MMA_SYNC, PT_MMA_SYNC},
+     .fixed = {PT_MMA_SYNC, PT_MMA_SYNC}, VALUES(mma_values),
+     .symbols = mma_symbols},
 };
 #undef VALUES
 _Static_assert(NELEMS(knobs) <= PT_KNOBS_MAX, "raise PT_KNOBS_MAX");
@@ -186,6 +193,26 @@ void pt_knobs_default(pt_stage_t stage, pt_variant_t *out) {
     *field(out, &knobs[i]) = pt_knobs_in_stage(&knobs[i], stage)
                                  ? knobs[i].def[stage]
                                  : knobs[i].neutral;
+}
+
+/* Position of value in k's list of values; nvalues when not listed (spart
+ * accepts more than it enumerates). */
+static int value_index(const pt_knob_t *k, int value) {
+  int i = 0;
+  while (i < k->nvalues && k->values[i] != value) i++;
+  return i;
+}
+
+int pt_knobs_distance(const pt_variant_t *v) {
+  int differ = 0, steps = 0;
+  for (int i = 0; i < NELEMS(knobs); i++) {
+    const pt_knob_t *k = &knobs[i];
+    if (!pt_knobs_in_stage(k, v->stage)) continue;
+    int d = value_index(k, pt_knobs_get(v, k)) - value_index(k, k->def[v->stage]);
+    differ += d != 0;
+    steps += d < 0 ? -d : d;
+  }
+  return differ * 256 + steps;
 }
 
 static void value_text(const pt_knob_t *k, int value, char *buf, size_t len) {

@@ -28,6 +28,13 @@ typedef enum {
   PT_EPILOG_REDUCE = 1,  /* per-slot buffer, then a reduce kernel */
 } pt_epilog_t;
 
+/* Kernel generation (DESIGN §5): mma.sync m16n8k16, portable to sm_80 and
+ * AMD; or Hopper's warpgroup MMA on repacked weights (sm_90a). */
+typedef enum {
+  PT_MMA_SYNC = 0,
+  PT_MMA_WGMMA = 1,
+} pt_mma_t;
+
 /* One variant of one stage. Knobs that are not the stage's hold their neutral
  * value (k_wave 1, kstages 1, epilog atomic) and never print. */
 typedef struct pt_variant_s {
@@ -41,6 +48,7 @@ typedef struct pt_variant_s {
   int nt;       /* non-temporal weight loads: 0, 1 */
   int epilog;   /* gemm2: pt_epilog_t */
   int persist;  /* persistent grid: 0, 1 */
+  int mma;      /* pt_mma_t: kernel generation */
 } pt_variant_t;
 
 /* Upper bounds for callers' buffers. */
@@ -58,6 +66,12 @@ int pt_epilog_parse(const char *s, pt_epilog_t *out);
 
 /* The stage's default variant. */
 void pt_knobs_default(pt_stage_t stage, pt_variant_t *out);
+
+/* How far v is from its stage's default (pt_knobs_default), the one
+ * measure of "simpler" (the tie rule of the outputs, emit/README.md):
+ * 256 x the knobs that differ, plus the steps between each knob's value and
+ * its default in the knob's list of values. 0 for the default variant. */
+int pt_knobs_distance(const pt_variant_t *v);
 
 /* Checks every knob of v against its stage's allowed values (the neutral
  * value for knobs of the other stage): PT_EINVAL naming the knob. */

@@ -4,9 +4,10 @@
  * cc -std=c99 -Wall -Wextra -Werror -pedantic, against the generated header.
  *
  * Reads one lookup per line of the file argv[1]:
- *   ARCH MODEL_DIM INTER_DIM EXPERTS TOPK DTYPE TOKENS
- * where ARCH is percent-encoded ("%22" is a quote), "-" passes a NULL arch
- * and "!" a NULL out pointer. Prints, per lookup:
+ *   DEVICE ARCH MODEL_DIM INTER_DIM EXPERTS TOPK DTYPE TOKENS
+ * where DEVICE and ARCH are percent-encoded ("%22" is a quote, "%20" a
+ * space), "-" passes NULL, and an ARCH "!" a NULL out pointer. Prints, per
+ * lookup:
  *   RC SBM | G1 bm bn k_wave bhoist spart nt persist | G2 bm bn kstages bhoist spart nt persist epilog
  * with every field -1 when the call left out untouched. */
 #include <stdio.h>
@@ -14,8 +15,8 @@
 
 #include "select_pipe_config.h"
 
-#if SELECT_PIPE_CONFIG_ABI != 1
-#error "this consumer is written against select_pipe_config ABI 1"
+#if SELECT_PIPE_CONFIG_ABI != 2
+#error "this consumer is written against select_pipe_config ABI 2"
 #endif
 
 static int hex(int c)
@@ -54,7 +55,7 @@ static void print(int rc, const struct pipe_config *c)
 
 int main(int argc, char **argv)
 {
-  char arch[256];
+  char device[256], arch[256];
   int h, i, e, k, d, t;
   FILE *f;
   if (argc != 2 || (f = fopen(argv[1], "r")) == NULL) {
@@ -62,17 +63,21 @@ int main(int argc, char **argv)
     return 2;
   }
   printf("abi %d digest %s\n", SELECT_PIPE_CONFIG_ABI, SELECT_PIPE_CONFIG_DB_DIGEST);
-  while (fscanf(f, "%255s %d %d %d %d %d %d", arch, &h, &i, &e, &k, &d, &t) == 7) {
+  while (fscanf(f, "%255s %255s %d %d %d %d %d %d", device, arch, &h, &i, &e, &k, &d,
+                &t) == 8) {
     struct pipe_config c;
+    const char *dev;
     int rc;
     memset(&c, 0xff, sizeof c);
+    decode(device);
     decode(arch);
+    dev = strcmp(device, "-") == 0 ? NULL : device;
     if (strcmp(arch, "-") == 0)
-      rc = select_pipe_config(NULL, h, i, e, k, d, t, &c);
+      rc = select_pipe_config(dev, NULL, h, i, e, k, d, t, &c);
     else if (strcmp(arch, "!") == 0)
-      rc = select_pipe_config("sm_90", h, i, e, k, d, t, NULL);
+      rc = select_pipe_config(dev, "sm_90", h, i, e, k, d, t, NULL);
     else
-      rc = select_pipe_config(arch, h, i, e, k, d, t, &c);
+      rc = select_pipe_config(dev, arch, h, i, e, k, d, t, &c);
     print(rc, &c);
   }
   fclose(f);

@@ -88,8 +88,9 @@ static double jitter(int f, int tokens, int stage, int v) {
 }
 
 /* Roofline time in us of variant v of a stage at tokens on arch. */
-static double model_us(const fam_t *f, int tokens, const pt_variant_t *v) {
+static double model_us(const ctx_t *c, const fam_t *f, int tokens, const pt_variant_t *v) {
   int hip = strcmp(f->arch, "gfx942") == 0;
+  double nv_bw = c->o->sm90_bw > 0 ? c->o->sm90_bw : 3.0e6;
   double rows = (double)tokens * f->k;
   double active = f->e * (1.0 - pow(1.0 - 1.0 / f->e, rows));
   double per_expert = rows / active;
@@ -98,7 +99,7 @@ static double model_us(const fam_t *f, int tokens, const pt_variant_t *v) {
   double kd = v->stage == PT_STAGE_GEMM1 ? f->h : f->i;
   double wbytes = active * n * kd / 2 * (1 + 1.0 / 16);
   double abytes = strcmp(f->dtype, "a16w4") == 0 ? 2 : strcmp(f->dtype, "a8w4") == 0 ? 1 : 0.5;
-  double bw = (hip ? 4.2e6 : 3.0e6) *
+  double bw = (hip ? 4.2e6 : nv_bw) *
               (0.55 + 0.08 * v->nt + 0.04 * v->bhoist + 0.05 * (v->bn == 128) +
                (v->stage == PT_STAGE_GEMM1 ? 0.06 * (v->k_wave == 2) : 0.06 * (v->kstages == 2)));
   double rate = (hip ? 650e6 : 400e6) *
@@ -166,7 +167,7 @@ static int put_point(ctx_t *c, int fi, int tokens, pt_stage_t st) {
   for (int v = 0; v < nv && rc == PT_OK; v++) {
     const pt_variant_t *var = st ? &c->v2[v] : &c->v1[v];
     res_t r = {hip ? 2 : 0, st ? c->g2[v] : c->g1[v], PT_DB_STATUS_OK,
-               model_us(f, tokens, var) * jitter(fi, tokens, st, v) * scale, NULL};
+               model_us(c, f, tokens, var) * jitter(fi, tokens, st, v) * scale, NULL};
     if (st == PT_STAGE_GEMM1 && v == NG1 - 1) {
       r.status = PT_DB_STATUS_INFEASIBLE;
       r.reason = "needs 240 KiB of shared memory per block; the device allows 227 KiB";
@@ -188,7 +189,7 @@ static int put_point(ctx_t *c, int fi, int tokens, pt_stage_t st) {
     if (rc == PT_OK) rc = put_result(c, prob, &bad, 0);
   }
   if (st == PT_STAGE_GEMM2 && tokens == 4) {
-    res_t r = {1, c->g2[0], PT_DB_STATUS_OK, 0.5 * model_us(f, tokens, &c->v2[0]) * scale,
+    res_t r = {1, c->g2[0], PT_DB_STATUS_OK, 0.5 * model_us(c, f, tokens, &c->v2[0]) * scale,
                NULL};
     rc = put_result(c, prob, &r, 0);
   }
@@ -199,6 +200,7 @@ static int put_point(ctx_t *c, int fi, int tokens, pt_stage_t st) {
 static int put_family(ctx_t *c, int fi) {
   const fam_t *f = fi < NFAMS ? &fams[fi] : &twin;
   int rc = PT_OK;
+  if (c->o->only_family && strcmp(f->name, c->o->only_family) != 0) return PT_OK;
   for (int t = 1; t <= 4096 && rc == PT_OK; t *= f->step) {
     rc = put_point(c, fi, t, PT_STAGE_GEMM1);
     if (rc == PT_OK && f->gemm2 && !c->o->gemm1_only)
@@ -210,9 +212,10 @@ static int put_family(ctx_t *c, int fi) {
 static int begin(ctx_t *c) {
   static const char source[] = "extern \"C\" __global__ void moe_gemm() {}\n";
   const char *amd = c->o->odd_arch ? c->o->odd_arch : "gfx942";
+  const char *nv = c->o->sm90_model ? c->o->sm90_model : "NVIDIA H100 80GB HBM3";
   pt_gpu_props_t p[3] = {
-      pt_test_gpu_props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:19:00.0"),
-      pt_test_gpu_props(PT_GPU_CUDA, "NVIDIA H100 80GB HBM3", "sm_90", "0000:3b:00.0"),
+      pt_test_gpu_props(PT_GPU_CUDA, nv, "sm_90", "0000:19:00.0"),
+      pt_test_gpu_props(PT_GPU_CUDA, nv, "sm_90", "0000:3b:00.0"),
       pt_test_gpu_props(PT_GPU_HIP, "AMD Instinct MI300X", amd, "0000:05:00.0")};
   int rc = fail(c, pt_db_run_begin(c->db, "lab1", "pipetune tune --all", &c->run));
   for (int i = 0; i < 3 && rc == PT_OK; i++)

@@ -24,6 +24,10 @@ typedef struct pt_emitdb_opts_s {
   const char *odd_family;  /* when set, gptoss-120b is stored under this name */
   const char *odd_arch;    /* when set, gfx942 is stored under this arch */
   int twin;            /* add "dsv3-twin", dsv3-tp8's shape under another name */
+  const char *sm90_model;  /* the two sm_90 devices' name (default "NVIDIA H100
+                              80GB HBM3") */
+  double sm90_bw;      /* their bandwidth in the model, bytes/us (0: 3.0e6) */
+  const char *only_family; /* when set, only this family is measured */
 } pt_emitdb_opts_t;
 
 /* Creates the database at path (which must not exist). Returns 0, or -1

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "constraints.h"
 #include "gpu.h"
 #include "knobs.h"
 #include "moe_sort.h"
@@ -67,6 +68,21 @@ static const char *const kG2[] = {
     "", "bm=16,bn=64", "bm=64,bn=256", "bm=128,bn=128", "kstages=1",
     "bhoist=1", "spart=804", "nt=1", "epilog=reduce", "persist=1",
     "persist=1,epilog=reduce,bm=16"};
+/* The wgmma generation (Hopper only): the same flips where feasible. */
+static const char *const kG1wg[] = {
+    "mma=wgmma", "mma=wgmma,bm=16,bn=64", "mma=wgmma,bm=32,bn=256,bhoist=1",
+    "mma=wgmma,bm=128,bn=64,bhoist=1", "mma=wgmma,k_wave=2",
+    "mma=wgmma,k_wave=4,bm=16,bn=64,bhoist=1", "mma=wgmma,bhoist=1",
+    "mma=wgmma,spart=402", "mma=wgmma,nt=1", "mma=wgmma,persist=1",
+    "mma=wgmma,persist=1,spart=201,bm=16,bn=64"};
+static const char *const kG2wg[] = {
+    "mma=wgmma", "mma=wgmma,bm=16,bn=64", "mma=wgmma,bm=64,bn=256,bhoist=1",
+    "mma=wgmma,bm=128,bn=128,bhoist=1,kstages=1", "mma=wgmma,kstages=1",
+    "mma=wgmma,bhoist=1", "mma=wgmma,spart=804", "mma=wgmma,nt=1",
+    "mma=wgmma,epilog=reduce", "mma=wgmma,persist=1",
+    "mma=wgmma,persist=1,epilog=reduce,bm=16"};
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 int main(void)
 {
@@ -77,7 +93,10 @@ int main(void)
     return 77;
   }
   static const int Ms[] = {1, 7, 130};
-  int runs = 0;
+  int runs = 0, wg = pt_constraints_has_wgmma(pt_gpu_props(gpu)->arch);
+  if (!wg)
+    printf("note: %s has no wgmma: the mma=wgmma variants are not run\n",
+           pt_gpu_props(gpu)->arch);
   for (int dt = 0; dt < PT_DTYPE_COUNT; dt++)
     for (int act = 0; act < PT_ACT_COUNT; act++)
       for (int mi = 0; mi < 3; mi++) {
@@ -96,11 +115,17 @@ int main(void)
           printf("FAIL sort: %s\n", err.msg);
           return 1;
         }
-        for (size_t i = 0; i < sizeof kG1 / sizeof kG1[0]; i++, runs++)
+        for (size_t i = 0; i < NELEMS(kG1); i++, runs++)
           run_variant(gpu, pp, PT_STAGE_GEMM1, kG1[i], (pt_dtype_t)dt, (pt_act_t)act, Ms[mi],
                       mi < 2);
-        for (size_t i = 0; i < sizeof kG2 / sizeof kG2[0]; i++, runs++)
+        for (size_t i = 0; i < NELEMS(kG2); i++, runs++)
           run_variant(gpu, pp, PT_STAGE_GEMM2, kG2[i], (pt_dtype_t)dt, (pt_act_t)act, Ms[mi],
+                      mi < 2);
+        for (size_t i = 0; wg && i < NELEMS(kG1wg); i++, runs++)
+          run_variant(gpu, pp, PT_STAGE_GEMM1, kG1wg[i], (pt_dtype_t)dt, (pt_act_t)act, Ms[mi],
+                      mi < 2);
+        for (size_t i = 0; wg && i < NELEMS(kG2wg); i++, runs++)
+          run_variant(gpu, pp, PT_STAGE_GEMM2, kG2wg[i], (pt_dtype_t)dt, (pt_act_t)act, Ms[mi],
                       mi < 2);
         pt_pipe_free(pp);
         pt_problem_free(&p);

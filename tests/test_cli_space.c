@@ -222,7 +222,7 @@ START_TEST(space_table) {
   pt_test_expect(r, 0, NULL, NULL);
   ck_assert_str_eq(r.err, "");
   ck_assert_int_eq(strncmp(r.out, "bm     bn     k_wave bhoist spart  nt     persist "
-                                  "feasible  reason\n", 64), 0);
+                                  "mma    feasible  reason\n", 71), 0);
   pt_limits_t lim;
   pt_constraints_limits_default(&lim);
   size_t n = pt_knobs_space_size(PT_STAGE_GEMM1), feasible = 0;

@@ -49,7 +49,7 @@ static pt_query_set_t *load(const char *path, const pt_query_filter_t *f) {
 static pt_emit_table_t *build(const pt_query_set_t *s, const char *const *archs, size_t n) {
   pt_emit_table_t *t = NULL;
   pt_err_t err;
-  ck_assert_msg(pt_emit_build(s, archs, n, &t, &err) == PT_OK, "%s", err.msg);
+  ck_assert_msg(pt_emit_build(s, NULL, 0, archs, n, &t, &err) == PT_OK, "%s", err.msg);
   return t;
 }
 
@@ -145,7 +145,19 @@ START_TEST(intervals_cover_tokens_and_follow_winners) {
         if (i) ck_assert_int_ne(iv->config, fam->intervals[i - 1].config);
       }
       ck_assert_int_eq(next, 0);
+      /* The lookup tune --pairs uses finds the family by its shape and dtype,
+       * and pt_emit_pick answers with its intervals. */
+      pt_moe_shape_t sh = {fam->model_dim, fam->inter_dim, fam->experts, fam->topk,
+                           (pt_dtype_t)fam->dtype_id, PT_ACT_SILU};
+      ck_assert_ptr_eq(pt_emit_find_family(t, t->archs[a].arch, NULL, &sh), fam);
+      ck_assert_ptr_eq(pt_emit_find_family(t, t->archs[a].arch, "no such GPU", &sh), fam);
+      ck_assert_ptr_eq(pt_emit_pick(t, fam, fam->intervals[0].lo),
+                       &t->configs[fam->intervals[0].config]);
+      sh.topk++;
+      ck_assert_ptr_null(pt_emit_find_family(t, t->archs[a].arch, NULL, &sh));
     }
+  pt_moe_shape_t none = {64, 64, 1, 1, PT_DTYPE_A4W4, PT_ACT_SILU};
+  ck_assert_ptr_null(pt_emit_find_family(t, "sm_80", NULL, &none));
   for (size_t i = 0; i < t->nconfigs; i++)
     for (size_t j = i + 1; j < t->nconfigs; j++)
       ck_assert(strcmp(t->configs[i].g1_spec, t->configs[j].g1_spec) != 0 ||
@@ -169,13 +181,13 @@ START_TEST(arch_selection_and_refusals) {
   pt_emit_free(t);
   pt_err_t err;
   const char *unknown[] = {"sm_90", "sm_80"};
-  ck_assert_int_eq(pt_emit_build(s, unknown, 2, &t, &err), PT_EINVAL);
+  ck_assert_int_eq(pt_emit_build(s, NULL, 0, unknown, 2, &t, &err), PT_EINVAL);
   ck_assert_ptr_null(t);
   ck_assert_str_eq(err.msg, "no results for arch 'sm_80' in 'a.db'");
   pt_query_free(s);
   /* Two families of one shape cannot be told apart by the lookup. */
   s = load(twin_path, NULL);
-  ck_assert_int_eq(pt_emit_build(s, NULL, 0, &t, &err), PT_EINVAL);
+  ck_assert_int_eq(pt_emit_build(s, NULL, 0, NULL, 0, &t, &err), PT_EINVAL);
   ck_assert_ptr_nonnull(strstr(err.msg, "families 'dsv3-tp8' and 'dsv3-twin'"));
   pt_query_free(s);
   pt_query_filter_t f = {.family = "dsv3-twin"};
@@ -188,7 +200,7 @@ START_TEST(arch_selection_and_refusals) {
   /* A filter that leaves nothing. */
   f = (pt_query_filter_t){.family = "kimik2-tp8"};
   s = load(db_path, &f);
-  ck_assert_int_eq(pt_emit_build(s, NULL, 0, &t, &err), PT_ENOENT);
+  ck_assert_int_eq(pt_emit_build(s, NULL, 0, NULL, 0, &t, &err), PT_ENOENT);
   ck_assert_ptr_nonnull(strstr(err.msg, "nothing to emit"));
   pt_query_free(s);
 }
@@ -203,18 +215,19 @@ START_TEST(source_is_deterministic_and_documented) {
   ck_assert_ptr_nonnull(strstr(a, "#include \"select_pipe_config.h\""));
   ck_assert_ptr_nonnull(strstr(a, s->digest));
   ck_assert_ptr_nonnull(strstr(a, "left out:"));
-  ck_assert_ptr_nonnull(strstr(a, "PIPE_CONFIG_NEAREST (1)"));
+  ck_assert_ptr_nonnull(strstr(a, "PIPE_CONFIG_NEAREST (2)"));
+  ck_assert_ptr_nonnull(strstr(a, "PIPE_CONFIG_DEVICE (0)"));
   ck_assert_ptr_nonnull(strstr(a, "floor(sqrt(a*b))"));
   ck_assert_ptr_null(strstr(a, "generated:"));
   /* Every config's knobs appear as an initializer. */
   for (size_t i = 0; i < t->nconfigs; i++) {
     const pt_emit_config_t *c = &t->configs[i];
     char init[128];
-    snprintf(init, sizeof init, "{%d, {%d, %d, %d, %d, %d, %d, %d}, {%d, %d, %d, %d, %d, %d, "
-                                "%d, %d}},",
+    snprintf(init, sizeof init, "{%d, {%d, %d, %d, %d, %d, %d, %d, %d}, {%d, %d, %d, %d, %d, "
+                                "%d, %d, %d, %d}},",
              c->sbm, c->g1.bm, c->g1.bn, c->g1.k_wave, c->g1.bhoist, c->g1.spart, c->g1.nt,
-             c->g1.persist, c->g2.bm, c->g2.bn, c->g2.kstages, c->g2.bhoist, c->g2.spart,
-             c->g2.nt, c->g2.persist, c->g2.epilog);
+             c->g1.persist, c->g1.mma, c->g2.bm, c->g2.bn, c->g2.kstages, c->g2.bhoist,
+             c->g2.spart, c->g2.nt, c->g2.persist, c->g2.epilog, c->g2.mma);
     ck_assert_msg(strstr(a, init), "missing %s", init);
   }
   free(b);
@@ -229,7 +242,7 @@ START_TEST(source_is_deterministic_and_documented) {
   ck_assert_int_eq(ftell(f), 0);
   fclose(f);
   char *h = to_string(pt_emit_header, t, NULL);
-  ck_assert_ptr_nonnull(strstr(h, "#define SELECT_PIPE_CONFIG_ABI 1\n"));
+  ck_assert_ptr_nonnull(strstr(h, "#define SELECT_PIPE_CONFIG_ABI 2\n"));
   ck_assert_ptr_nonnull(strstr(h, "struct pipe_config {"));
   ck_assert_ptr_nonnull(strstr(h, "extern \"C\""));
   free(h);
@@ -251,7 +264,7 @@ START_TEST(json_and_csv_match_the_table) {
   char *json = to_string(pt_export_json, t, NULL);
   cJSON *j = cJSON_Parse(json);
   ck_assert_msg(j != NULL, "invalid JSON:\n%s", json);
-  ck_assert_int_eq(cJSON_GetObjectItem(j, "abi")->valueint, 1);
+  ck_assert_int_eq(cJSON_GetObjectItem(j, "abi")->valueint, 2);
   ck_assert_str_eq(cJSON_GetObjectItem(j, "digest")->valuestring, s->digest);
   ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "configs")), (int)t->nconfigs);
   const cJSON *archs = cJSON_GetObjectItem(j, "archs");
@@ -292,11 +305,11 @@ START_TEST(json_and_csv_match_the_table) {
       if (*p == '"') quoted = !quoted;
       fields += *p == ',' && !quoted;
     }
-    ck_assert_int_eq(fields, 30);
+    ck_assert_int_eq(fields, 32);
   }
   ck_assert_uint_eq(lines, 1 + rows + t->narchs + 1);
   ck_assert_ptr_nonnull(strstr(csv, "\r\nglobal_default,,,,,,,,,,,"));
-  ck_assert_ptr_nonnull(strstr(csv, ",\"bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0\","));
+  ck_assert_ptr_nonnull(strstr(csv, ",\"bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=sync\","));
   free(csv);
   pt_emit_free(t);
   pt_query_free(s);

@@ -34,8 +34,10 @@ static char digest[PT_DB_HASH_HEX];
 static void emit_into(const char *db, const char *out_dir, int header) {
   char *c = pt_test_join(out_dir, "select_pipe_config.c");
   char *h = pt_test_join(out_dir, "select_pipe_config.h");
-  pt_test_out_t r = header ? RUN("emit", "--db", db, "-o", c, "--header", h)
-                           : RUN("emit", "--db", db, "-o", c);
+  /* --tie-tol 0: every pick is the best view's winner, which the
+   * expectations below are derived from. */
+  pt_test_out_t r = header ? RUN("emit", "--db", db, "--tie-tol", "0", "-o", c, "--header", h)
+                           : RUN("emit", "--db", db, "--tie-tol", "0", "-o", c);
   pt_test_expect(r, 0, NULL, NULL);
   pt_test_out_free(&r);
   free(c);
@@ -110,7 +112,7 @@ static void teardown_once(void) {
 /* ---- lookups through the consumer ---- */
 
 typedef struct lookup_s {
-  char arch[96];  /* percent-encoded */
+  char device[96], arch[96];  /* percent-encoded; "-" for NULL */
   int h, i, e, k, dtype, tokens;
   char want[256]; /* expected output line */
 } lookup_t;
@@ -120,13 +122,28 @@ typedef struct lookups_s {
   size_t n, cap;
 } lookups_t;
 
-static lookup_t *add_lookup(lookups_t *l, const char *arch, int h, int i, int e, int k,
-                            int dtype, int tokens) {
+static lookup_t *add_lookup_dev(lookups_t *l, const char *device, const char *arch, int h,
+                                int i, int e, int k, int dtype, int tokens) {
   if (l->n == l->cap) l->q = realloc(l->q, (l->cap = l->cap ? 2 * l->cap : 64) * sizeof *l->q);
   lookup_t *q = &l->q[l->n++];
   *q = (lookup_t){.h = h, .i = i, .e = e, .k = k, .dtype = dtype, .tokens = tokens};
+  snprintf(q->device, sizeof q->device, "%s", device);
   snprintf(q->arch, sizeof q->arch, "%s", arch);
   return q;
+}
+
+/* A lookup without a device name (device level skipped). */
+static lookup_t *add_lookup(lookups_t *l, const char *arch, int h, int i, int e, int k,
+                            int dtype, int tokens) {
+  return add_lookup_dev(l, "-", arch, h, i, e, k, dtype, tokens);
+}
+
+/* The return codes of ABI 2: the level that answered. */
+enum { DEVICE = 0, ARCH = 1, NEAREST = 2, ARCH_DEFAULT = 3, GLOBAL = -1, EINVAL_ = -2 };
+
+/* The device model measured on each arch of emitdb, percent-encoded. */
+static const char *model_of(const char *arch) {
+  return strcmp(arch, "sm_90") == 0 ? "NVIDIA%20H100%2080GB%20HBM3" : "AMD%20Instinct%20MI300X";
 }
 
 /* The output line for rc and two stage specs (NULL specs: untouched). */
@@ -151,13 +168,13 @@ static void check_lookups(const char *exe, const lookups_t *l, const char *want_
   FILE *f = fopen(qpath, "w");
   ck_assert_ptr_nonnull(f);
   for (size_t i = 0; i < l->n; i++)
-    fprintf(f, "%s %d %d %d %d %d %d\n", l->q[i].arch, l->q[i].h, l->q[i].i, l->q[i].e,
+    fprintf(f, "%s %s %d %d %d %d %d %d\n", l->q[i].device, l->q[i].arch, l->q[i].h, l->q[i].i, l->q[i].e,
             l->q[i].k, l->q[i].dtype, l->q[i].tokens);
   ck_assert_int_eq(fclose(f), 0);
   pt_test_out_t r = pt_test_run(exe, (const char *const[]){qpath, NULL});
   ck_assert_msg(r.status == 0, "consumer failed: %s", r.err);
   char head[128];
-  snprintf(head, sizeof head, "abi 1 digest %s\n", want_digest);
+  snprintf(head, sizeof head, "abi 2 digest %s\n", want_digest);
   ck_assert_msg(strncmp(r.out, head, strlen(head)) == 0, "header line: %s", r.out);
   char *line = r.out + strlen(head);
   for (size_t i = 0; i < l->n; i++) {
@@ -166,7 +183,8 @@ static void check_lookups(const char *exe, const lookups_t *l, const char *want_
     *nl = '\0';
     const lookup_t *q = &l->q[i];
     ck_assert_msg(strcmp(line, q->want) == 0,
-                  "%s H=%d I=%d E=%d K=%d dtype %d tokens %d:\n got  %s\n want %s", q->arch,
+                  "%s %s H=%d I=%d E=%d K=%d dtype %d tokens %d:\n got  %s\n want %s",
+                  q->device, q->arch,
                   q->h, q->i, q->e, q->k, q->dtype, q->tokens, line, q->want);
     line = nl + 1;
   }
@@ -245,9 +263,10 @@ static const char *winner_at(const series_t *s, int st, int m) {
 
 static int kept(const series_t *s) { return s->n[0] > 0 && s->n[1] > 0; }
 
+/* Without a device name: the arch level answers. */
 static void add_exact(lookups_t *l, const series_t *s, const char *arch, int m) {
   lookup_t *q = add_lookup(l, arch, s->h, s->i, s->e, s->k, dtype_id(s->dtype), m);
-  want_line(q, 0, winner_at(s, 0, m), winner_at(s, 1, m));
+  want_line(q, ARCH, winner_at(s, 0, m), winner_at(s, 1, m));
 }
 
 /* ---- tests ---- */
@@ -262,12 +281,14 @@ START_TEST(every_tuned_point_returns_the_best) {
     if (!kept(s)) continue;
     for (int st = 0; st < 2; st++)
       for (int t = 0; t < s->n[st]; t++, points++) {
-        lookup_t *q = add_lookup(&l, s->arch, s->h, s->i, s->e, s->k, dtype_id(s->dtype),
-                                 s->tokens[st][t]);
+        /* Each arch's only device model shares the arch's families: the
+         * device level answers with the same winners. */
+        lookup_t *q = add_lookup_dev(&l, model_of(s->arch), s->arch, s->h, s->i, s->e,
+                                     s->k, dtype_id(s->dtype), s->tokens[st][t]);
         /* At a measured count the stage gets that count's own winner. */
         const char *g1 = st == 0 ? s->spec[0][t] : winner_at(s, 0, s->tokens[1][t]);
         const char *g2 = st == 1 ? s->spec[1][t] : winner_at(s, 1, s->tokens[0][t]);
-        want_line(q, 0, g1, g2);
+        want_line(q, DEVICE, g1, g2);
       }
   }
   ck_assert_int_ge(points, 2 * (13 + 3 * 7));
@@ -331,7 +352,7 @@ START_TEST(untuned_family_takes_the_nearest) {
       int m = x < 1 ? 1 : (int)(x + 0.5);
       lookup_t *q = add_lookup(&l, "sm_90", shapes[s][0], shapes[s][1], shapes[s][2],
                                shapes[s][3], shapes[s][4], tokens[t]);
-      want_line(q, 1, winner_at(n, 0, m), winner_at(n, 1, m));
+      want_line(q, NEAREST, winner_at(n, 0, m), winner_at(n, 1, m));
     }
   }
   /* kimik2-tp8 goes to dsv3-tp8 (same H and I), not to gpt-oss. */
@@ -401,8 +422,9 @@ START_TEST(arch_default_when_no_family_of_the_dtype) {
     default_spec(&c, cases[i].arch, 0, g1);
     default_spec(&c, cases[i].arch, 1, g2);
     for (int t = 1; t <= 10000; t *= 10)
-      want_line(add_lookup(&l, cases[i].arch, 2880, 2880, 128, 4, cases[i].dtype, t), 2, g1,
-                g2);
+      want_line(add_lookup_dev(&l, model_of(cases[i].arch), cases[i].arch, 2880, 2880, 128,
+                               4, cases[i].dtype, t),
+                ARCH_DEFAULT, g1, g2);
   }
   check_both(&l);
   free(l.q);
@@ -418,8 +440,8 @@ START_TEST(unknown_arch_and_target_features) {
   default_spec(&c, NULL, 1, g2);
   const char *unknown[] = {"sm_75", "sm_9", "sm_90a", "gfx94", "gfx9422", "", "%3asm_90"};
   for (int i = 0; i < 7; i++)
-    want_line(add_lookup(&l, i == 5 ? "%00" : unknown[i], 7168, 256, 257, 9, 0, 64), -1, g1,
-              g2);
+    want_line(add_lookup(&l, i == 5 ? "%00" : unknown[i], 7168, 256, 257, 9, 0, 64), GLOBAL,
+              g1, g2);
   /* Target features after ':' are ignored when the plain arch is known. */
   for (int j = 0; j < c.n; j++)
     if (kept(&c.s[j]) && strcmp(c.s[j].arch, "gfx942") == 0) {
@@ -440,9 +462,11 @@ START_TEST(bad_arguments_leave_out_untouched) {
   for (int i = 0; i < 8; i++)
     want_line(add_lookup(&l, "sm_90", bad[i][0], bad[i][1], bad[i][2], bad[i][3], bad[i][4],
                          bad[i][5]),
-              -2, NULL, NULL);
-  want_line(add_lookup(&l, "-", 7168, 256, 257, 9, 0, 16), -2, NULL, NULL);
-  want_line(add_lookup(&l, "!", 7168, 256, 257, 9, 0, 16), -2, NULL, NULL);
+              EINVAL_, NULL, NULL);
+  want_line(add_lookup(&l, "-", 7168, 256, 257, 9, 0, 16), EINVAL_, NULL, NULL);
+  want_line(add_lookup(&l, "!", 7168, 256, 257, 9, 0, 16), EINVAL_, NULL, NULL);
+  want_line(add_lookup_dev(&l, "NVIDIA%20H100%2080GB%20HBM3", "-", 7168, 256, 257, 9, 0, 16),
+            EINVAL_, NULL, NULL);
   check_both(&l);
   free(l.q);
 }
@@ -469,7 +493,7 @@ START_TEST(deterministic_and_self_contained) {
   free(tb);
   emit_into(copy, other, 0);
   tb = pt_test_slurp(b, NULL);
-  ck_assert_ptr_nonnull(strstr(tb, "#define SELECT_PIPE_CONFIG_ABI 1"));
+  ck_assert_ptr_nonnull(strstr(tb, "#define SELECT_PIPE_CONFIG_ABI 2"));
   ck_assert_ptr_null(strstr(tb, "#include"));
   free(tb);
   char *obj = pt_test_join(other, "x.o");
@@ -566,6 +590,128 @@ START_TEST(hostile_strings_are_escaped) {
 }
 END_TEST
 
+/* The winner of one stage at one point among the results of one device
+ * model only: the best view's rule (median, then min, then spec; a variant
+ * that failed verification there never wins) over that model's rows. */
+static void device_winner(const char *db, const char *device, const series_t *s, int st,
+                          int tokens, char *out) {
+  static const char sql[] =
+      "SELECT r.spec FROM results r WHERE r.device = ?1 AND r.family = ?2"
+      " AND r.dtype = ?3 AND r.stage = ?4 AND r.tokens = ?5 AND r.status = 'ok'"
+      " AND r.regime = 'cold' AND r.routing = 'uniform'"
+      " AND NOT EXISTS (SELECT 1 FROM results f WHERE f.status = 'verify_fail'"
+      " AND f.device = r.device AND f.problem_id = r.problem_id"
+      " AND f.variant_id = r.variant_id)"
+      " ORDER BY r.median_us, r.min_us, r.spec LIMIT 1";
+  sqlite3 *conn;
+  sqlite3_stmt *q;
+  ck_assert_int_eq(sqlite3_open_v2(db, &conn, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_prepare_v2(conn, sql, -1, &q, NULL), SQLITE_OK);
+  sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, s->family, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 3, s->dtype, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 4, st ? "gemm2" : "gemm1", -1, SQLITE_STATIC);
+  sqlite3_bind_int(q, 5, tokens);
+  ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+  snprintf(out, PT_KNOBS_SPEC_MAX, "%s", (const char *)sqlite3_column_text(q, 0));
+  sqlite3_finalize(q);
+  sqlite3_close(conn);
+}
+
+/* s with each measured point's winners taken among device's results. */
+static void device_series(const char *db, const char *device, const series_t *s,
+                          series_t *out) {
+  *out = *s;
+  for (int st = 0; st < 2; st++)
+    for (int t = 0; t < s->n[st]; t++)
+      device_winner(db, device, s, st, s->tokens[st][t], out->spec[st][t]);
+}
+
+static const series_t *find_series(const catalog_t *c, const char *family, const char *dtype) {
+  for (int j = 0; j < c->n; j++)
+    if (strcmp(c->s[j].family, family) == 0 && strcmp(c->s[j].dtype, dtype) == 0)
+      return &c->s[j];
+  return NULL;
+}
+
+START_TEST(device_levels_after_a_merge) {
+  /* An H100 database and an H200 one (another bandwidth, so other winners;
+   * dsv3-tp8 only), merged: both sm_90, each model its own winners. */
+  char *sub = pt_test_join(dir, "merged");
+  ck_assert_int_eq(mkdir(sub, 0700), 0);
+  char *h200 = pt_test_join(sub, "h200.db"), *merged = pt_test_join(sub, "both.db");
+  pt_emitdb_opts_t o = {.sm90_model = "NVIDIA H200", .sm90_bw = 4.8e6,
+                        .only_family = "dsv3-tp8"};
+  ck_assert_int_eq(pt_emitdb_build(h200, &o), 0);
+  pt_test_out_t r = RUN("db", "merge", db_path, h200, "-o", merged);
+  pt_test_expect(r, 0, NULL, NULL);
+  pt_test_out_free(&r);
+  emit_into(merged, sub, 1);
+  char *exe = build_consumer(gcc_path, sub, "consumer-merged");
+  catalog_t c;
+  char *saved = db_path;
+  db_path = merged;
+  catalog(&c);
+  db_path = saved;
+  const series_t *dsv3 = find_series(&c, "dsv3-tp8", "a4w4");
+  const series_t *oss = find_series(&c, "gptoss-120b", "a4w4");
+  ck_assert_ptr_nonnull(dsv3);
+  ck_assert_ptr_nonnull(oss);
+  static series_t on_h200, on_h100;
+  device_series(merged, "NVIDIA H200", dsv3, &on_h200);
+  device_series(merged, "NVIDIA H100 80GB HBM3", dsv3, &on_h100);
+  int differ = 0;
+  for (int st = 0; st < 2; st++)
+    for (int t = 0; t < dsv3->n[st]; t++)
+      differ += strcmp(on_h200.spec[st][t], on_h100.spec[st][t]) != 0;
+  ck_assert_msg(differ > 0, "the two models have the same winners: the test cannot fail");
+  lookups_t l = {0};
+  const int probes[] = {1, 3, 4, 11, 16, 100, 1000, 4096, 100000};
+  for (int p = 0; p < 9; p++) {
+    int m = probes[p];
+    const struct { const char *dev; const series_t *s; int rc; } cases[] = {
+        {"NVIDIA%20H200", &on_h200, DEVICE},
+        {"NVIDIA%20H100%2080GB%20HBM3", &on_h100, DEVICE},
+        {"-", dsv3, ARCH},             /* no device: the arch's winners */
+        {"NVIDIA%20A100", dsv3, ARCH}, /* a model not in the table */
+        {"NVIDIA%20H20", dsv3, ARCH},  /* a prefix of a model is no match */
+    };
+    for (int k = 0; k < 5; k++)
+      want_line(add_lookup_dev(&l, cases[k].dev, "sm_90", dsv3->h, dsv3->i, dsv3->e, dsv3->k,
+                               0, m),
+                cases[k].rc, winner_at(cases[k].s, 0, m), winner_at(cases[k].s, 1, m));
+    /* A family the H200 was not tuned on: the arch level answers. */
+    want_line(add_lookup_dev(&l, "NVIDIA%20H200", "sm_90", oss->h, oss->i, oss->e, oss->k, 0,
+                             m),
+              ARCH, winner_at(oss, 0, m), winner_at(oss, 1, m));
+  }
+  char merged_digest[PT_DB_HASH_HEX];
+  pt_db_t *h;
+  pt_err_t err;
+  ck_assert_int_eq(pt_db_open(merged, PT_DB_READONLY, &h, &err), PT_OK);
+  ck_assert_int_eq(pt_db_digest(h, merged_digest), PT_OK);
+  pt_db_close(h);
+  check_lookups(exe, &l, merged_digest);
+  if (clang_path) {
+    char *exe2 = build_consumer(clang_path, sub, "consumer-merged-clang");
+    check_lookups(exe2, &l, merged_digest);
+    free(exe2);
+  }
+  /* The per-model families are in the table, named in its comments. */
+  char *src = pt_test_join(sub, "select_pipe_config.c");
+  char *text = pt_test_slurp(src, NULL);
+  ck_assert_ptr_nonnull(strstr(text, "on \"NVIDIA H200\" (\"sm_90\")"));
+  ck_assert_ptr_nonnull(strstr(text, "{\"AMD Instinct MI300X\", 0,"));
+  free(text);
+  free(src);
+  free(l.q);
+  free(exe);
+  free(merged);
+  free(h200);
+  free(sub);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("emit_consumer");
   TCase *tc = tcase_create("consumer");
@@ -580,6 +726,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, deterministic_and_self_contained);
   tcase_add_test(tc, nothing_to_emit_fails);
   tcase_add_test(tc, hostile_strings_are_escaped);
+  tcase_add_test(tc, device_levels_after_a_merge);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -49,30 +49,31 @@ static void expect_list(const char *const *got, int n, const char *const *want,
 }
 
 /* Copied from the hand-written list of pt_kernel_job_init before the table
- * produced it: the same strings in the same order. */
+ * produced it: the same strings in the same order (PT_MMA, the kernel
+ * generation, joined as the table's last row). */
 START_TEST(define_list_unchanged) {
   static const char *const want1[] = {
       "PT_BM=64",    "PT_BN=256",  "PT_KWAVE=2",  "PT_KSTAGES=2",
       "PT_BHOIST=1", "PT_SPART=402", "PT_NT=1",   "PT_EPILOG=0",
-      "PT_PERSIST=1", "PT_DTYPE=1", "PT_ACT=1"};
+      "PT_PERSIST=1", "PT_MMA=0",  "PT_DTYPE=1", "PT_ACT=1"};
   static const char *const want2[] = {
       "PT_BM=16",    "PT_BN=128",  "PT_KWAVE=1",  "PT_KSTAGES=1",
       "PT_BHOIST=0", "PT_SPART=201", "PT_NT=0",   "PT_EPILOG=1",
-      "PT_PERSIST=1", "PT_DTYPE=0", "PT_ACT=0"};
+      "PT_PERSIST=1", "PT_MMA=0",  "PT_DTYPE=0", "PT_ACT=0"};
   pt_variant_t g1 = parse(PT_STAGE_GEMM1,
                           "bm=64,bn=256,k_wave=2,bhoist=1,spart=402,nt=1,persist=1");
   pt_variant_t g2 = parse(PT_STAGE_GEMM2,
                           "bm=16,kstages=1,epilog=reduce,spart=201,persist=1");
   pt_knobs_defines_t d;
   pt_knobs_defines(&g1, &d);
-  expect_list(d.ptr, d.n, want1, 9);
+  expect_list(d.ptr, d.n, want1, 10);
   pt_knobs_defines(&g2, &d);
-  expect_list(d.ptr, d.n, want2, 9);
+  expect_list(d.ptr, d.n, want2, 10);
   pt_kernel_job_t job;
   if (job_defines(&g1, PT_DTYPE_A8W4, PT_ACT_SWIGLU_OAI, &job))
-    expect_list(job.req.defines, job.req.ndefines, want1, 11);
+    expect_list(job.req.defines, job.req.ndefines, want1, 12);
   if (job_defines(&g2, PT_DTYPE_A4W4, PT_ACT_SILU, &job))
-    expect_list(job.req.defines, job.req.ndefines, want2, 11);
+    expect_list(job.req.defines, job.req.ndefines, want2, 12);
 }
 END_TEST
 
@@ -255,7 +256,7 @@ START_TEST(generated_code_and_csv_hold_every_field) {
   pt_emit_table_t *t = NULL;
   pt_err_t err;
   ck_assert_msg(pt_query_load(path, NULL, &set, &err) == PT_OK, "%s", err.msg);
-  ck_assert_msg(pt_emit_build(set, NULL, 0, &t, &err) == PT_OK, "%s", err.msg);
+  ck_assert_msg(pt_emit_build(set, NULL, 0, NULL, 0, &t, &err) == PT_OK, "%s", err.msg);
   char *h = emitted(t, pt_emit_header), *c = emitted(t, pt_emit_source);
   char *h2 = emitted(t, pt_emit_header), *csv = emitted_csv(t);
   ck_assert_str_eq(h, h2); /* same database, same bytes */

@@ -9,9 +9,9 @@
 #include "knobs.h"
 
 static const char *const gemm1_default =
-    "bm=32,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0";
+    "bm=32,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=sync";
 static const char *const gemm2_default =
-    "bm=32,bn=128,kstages=2,bhoist=0,spart=0,nt=0,epilog=atomic,persist=0";
+    "bm=32,bn=128,kstages=2,bhoist=0,spart=0,nt=0,epilog=atomic,persist=0,mma=sync";
 
 static void format_ok(const pt_variant_t *v, char *buf) {
   int n = pt_knobs_format(v, buf, PT_KNOBS_SPEC_MAX);
@@ -65,7 +65,7 @@ START_TEST(test_partial_spec_takes_defaults) {
   ck_assert_int_eq(v.k_wave, 1);
   format_ok(&v, buf);
   ck_assert_str_eq(
-      buf, "bm=64,bn=128,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,persist=0");
+      buf, "bm=64,bn=128,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,persist=0,mma=sync");
 
   ck_assert_int_eq(pt_knobs_parse(PT_STAGE_GEMM2, "g2_kstages=1", &v, &err), PT_OK);
   ck_assert_int_eq(v.kstages, 1);
@@ -177,11 +177,12 @@ START_TEST(test_long_item) {
 END_TEST
 
 START_TEST(test_space_counts) {
-  /* bm 4 x bn 3 x k_wave 3 x bhoist 2 x spart 4 x nt 2 x persist 2 */
-  ck_assert_uint_eq(pt_knobs_space_size(PT_STAGE_GEMM1), 4 * 3 * 3 * 2 * 4 * 2 * 2);
-  /* bm 4 x bn 3 x kstages 2 x bhoist 2 x spart 4 x nt 2 x epilog 2 x persist 2 */
+  /* bm 4 x bn 3 x k_wave 3 x bhoist 2 x spart 4 x nt 2 x persist 2 x mma 2 */
+  ck_assert_uint_eq(pt_knobs_space_size(PT_STAGE_GEMM1), 4 * 3 * 3 * 2 * 4 * 2 * 2 * 2);
+  /* bm 4 x bn 3 x kstages 2 x bhoist 2 x spart 4 x nt 2 x epilog 2 x persist 2
+   * x mma 2 */
   ck_assert_uint_eq(pt_knobs_space_size(PT_STAGE_GEMM2),
-                    4 * 3 * 2 * 2 * 4 * 2 * 2 * 2);
+                    4 * 3 * 2 * 2 * 4 * 2 * 2 * 2 * 2);
 }
 END_TEST
 
@@ -252,14 +253,15 @@ START_TEST(test_space_order) {
   char buf[PT_KNOBS_SPEC_MAX];
   pt_knobs_space_at(PT_STAGE_GEMM1, 0, &first);
   format_ok(&first, buf);
-  ck_assert_str_eq(buf, "bm=16,bn=64,k_wave=1,bhoist=0,spart=0,nt=0,persist=0");
+  ck_assert_str_eq(buf, "bm=16,bn=64,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=sync");
   pt_knobs_space_at(PT_STAGE_GEMM1, 1, &second);
   format_ok(&second, buf);
-  ck_assert_str_eq(buf, "bm=16,bn=64,k_wave=1,bhoist=0,spart=0,nt=0,persist=1");
+  ck_assert_str_eq(buf, "bm=16,bn=64,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=wgmma");
   pt_knobs_space_at(PT_STAGE_GEMM2, pt_knobs_space_size(PT_STAGE_GEMM2) - 1, &last);
   format_ok(&last, buf);
   ck_assert_str_eq(
-      buf, "bm=128,bn=256,kstages=2,bhoist=1,spart=804,nt=1,epilog=reduce,persist=1");
+      buf, "bm=128,bn=256,kstages=2,bhoist=1,spart=804,nt=1,epilog=reduce,persist=1,"
+           "mma=wgmma");
 }
 END_TEST
 
@@ -316,8 +318,8 @@ START_TEST(test_defines) {
   static const char *const want1[] = {"PT_BM=64", "PT_BN=256", "PT_KWAVE=2",
                                       "PT_KSTAGES=2", "PT_BHOIST=1",
                                       "PT_SPART=402", "PT_NT=1", "PT_EPILOG=0",
-                                      "PT_PERSIST=1"};
-  ck_assert_int_eq(d.n, 9);
+                                      "PT_PERSIST=1", "PT_MMA=0"};
+  ck_assert_int_eq(d.n, 10);
   for (int i = 0; i < d.n; i++) ck_assert_str_eq(d.ptr[i], want1[i]);
 
   ck_assert_int_eq(pt_knobs_parse(PT_STAGE_GEMM2, "bm=16,kstages=1,epilog=reduce",
@@ -327,8 +329,8 @@ START_TEST(test_defines) {
   static const char *const want2[] = {"PT_BM=16", "PT_BN=128", "PT_KWAVE=1",
                                       "PT_KSTAGES=1", "PT_BHOIST=0",
                                       "PT_SPART=0", "PT_NT=0", "PT_EPILOG=1",
-                                      "PT_PERSIST=0"};
-  ck_assert_int_eq(d.n, 9);
+                                      "PT_PERSIST=0", "PT_MMA=0"};
+  ck_assert_int_eq(d.n, 10);
   for (int i = 0; i < d.n; i++) ck_assert_str_eq(d.ptr[i], want2[i]);
 }
 END_TEST
@@ -340,8 +342,8 @@ START_TEST(test_values) {
                    PT_OK);
   int n = pt_knobs_values(&v, kv);
   static const char *const names[] = {"bm", "bn", "kstages", "bhoist",
-                                      "spart", "nt", "epilog", "persist"};
-  ck_assert_int_eq(n, 8);
+                                      "spart", "nt", "epilog", "persist", "mma"};
+  ck_assert_int_eq(n, 9);
   for (int i = 0; i < n; i++) ck_assert_str_eq(kv[i].name, names[i]);
   ck_assert_int_eq(kv[4].value, 804);
   ck_assert_ptr_null(kv[4].symbol);
@@ -350,7 +352,8 @@ START_TEST(test_values) {
 
   pt_knobs_default(PT_STAGE_GEMM1, &v);
   n = pt_knobs_values(&v, kv);
-  ck_assert_int_eq(n, 7);
+  ck_assert_int_eq(n, 8);
+  ck_assert_str_eq(kv[7].symbol, "sync");
   ck_assert_str_eq(kv[2].name, "k_wave");
 }
 END_TEST
@@ -377,13 +380,36 @@ START_TEST(test_table_view) {
   ck_assert_ptr_null(pt_knobs_symbol(ep, 2));
   ck_assert_ptr_null(pt_knobs_symbol(ks, 1));
   static const char *const g2[] = {"bm", "bn", "kstages", "bhoist", "spart",
-                                   "nt", "persist", "epilog"};
+                                   "nt", "persist", "epilog", "mma"};
   const pt_knob_t *f[PT_KNOBS_MAX];
-  ck_assert_int_eq(pt_knobs_cfields(PT_STAGE_GEMM2, f), 8);
-  for (int i = 0; i < 8; i++) ck_assert_str_eq(f[i]->cfield, g2[i]);
-  ck_assert_int_eq(pt_knobs_cfields(PT_STAGE_GEMM1, f), 7);
+  ck_assert_int_eq(pt_knobs_cfields(PT_STAGE_GEMM2, f), 9);
+  for (int i = 0; i < 9; i++) ck_assert_str_eq(f[i]->cfield, g2[i]);
+  ck_assert_int_eq(pt_knobs_cfields(PT_STAGE_GEMM1, f), 8);
   ck_assert_str_eq(f[2]->cfield, "k_wave");
   ck_assert_str_eq(f[6]->cfield, "persist");
+}
+END_TEST
+
+/* "Simpler" for the tie rule: the default is 0; each knob off its default
+ * costs 256, plus one per step along the knob's list of values. */
+START_TEST(test_distance) {
+  static const struct { int stage; const char *spec; int want; } cases[] = {
+      {0, "", 0},
+      {1, "", 0},
+      {0, "bm=64", 257},
+      {0, "bm=128", 258},
+      {0, "bm=16,bn=64", 2 * 256 + 2},
+      {1, "kstages=1", 257},
+      {1, "epilog=reduce", 257},
+      {1, "epilog=atomic,kstages=2", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pt_variant_t v;
+    pt_err_t err;
+    ck_assert_int_eq(pt_knobs_parse((pt_stage_t)cases[i].stage, cases[i].spec, &v, &err), PT_OK);
+    ck_assert_msg(pt_knobs_distance(&v) == cases[i].want, "%s: %d, want %d", cases[i].spec,
+                  pt_knobs_distance(&v), cases[i].want);
+  }
 }
 END_TEST
 
@@ -407,6 +433,7 @@ static Suite *knobs_suite(void) {
   tcase_add_test(tc, test_defines);
   tcase_add_test(tc, test_values);
   tcase_add_test(tc, test_table_view);
+  tcase_add_test(tc, test_distance);
   suite_add_tcase(s, tc);
   return s;
 }

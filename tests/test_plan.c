@@ -345,6 +345,39 @@ START_TEST(requests_refused) {
 }
 END_TEST
 
+/* --holdout: the grid's geometric midpoints, rounded, without duplicates or
+ * grid counts (the held-out token counts of examples/held-gptoss-h200.db). */
+START_TEST(holdout_plans_the_midpoints) {
+  const int grid[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
+  const int want[] = {3, 6, 11, 23, 45, 91, 181, 362, 724, 1448, 2896, 5793};
+  int mid[14], n = 0;
+  pt_plan_midpoints(grid, 14, mid, &n);
+  ck_assert_int_eq(n, 12);
+  for (int i = 0; i < n; i++) ck_assert_int_eq(mid[i], want[i]);
+  const int close[] = {1, 2, 3, 4};  /* 1.41 -> 1, 2.45 -> 2, 3.46 -> 3: all grid */
+  pt_plan_midpoints(close, 4, mid, &n);
+  ck_assert_int_eq(n, 0);
+  pt_family_set_t set = builtin();
+  pt_plan_req_t req;
+  pt_plan_req_smoke(&req);  /* 1, 16, 128, 1024 */
+  req.holdout = 1;
+  pt_plan_t plan;
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, NULL), PT_OK);
+  ck_assert_int_eq(plan.nproblems, 3);
+  ck_assert_int_eq(plan.problems[0].tokens, 4);
+  ck_assert_int_eq(plan.problems[1].tokens, 45);
+  ck_assert_int_eq(plan.problems[2].tokens, 362);
+  pt_plan_free(&plan);
+  const int one[] = {64};
+  req.tokens = one;
+  req.ntokens = 1;
+  pt_err_t err;
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, &err), PT_EINVAL);
+  ck_assert(strstr(err.msg, "the plan is empty"));
+  pt_family_set_free(&set);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("plan");
   TCase *tc = tcase_create("plan");
@@ -359,6 +392,7 @@ int main(void) {
   tcase_add_test(tc, variant_spec_products_saturate);
   tcase_add_test(tc, tokens_and_shards_parse);
   tcase_add_test(tc, requests_refused);
+  tcase_add_test(tc, holdout_plans_the_midpoints);
   suite_add_tcase(s, tc);
   return pt_test_run_suite(s);
 }

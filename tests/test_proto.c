@@ -207,7 +207,7 @@ START_TEST(item_round_trip_with_code) {
   ck_assert(memcmp(g->reduce_code, red, 3) == 0);
   char key[256];
   ck_assert_int_eq(pt_proto_item_key(g, key, sizeof key), PT_OK);
-  ck_assert_str_eq(key, "gemm2/bm=32,bn=64,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,persist=0/t=16");
+  ck_assert_str_eq(key, "gemm2/bm=32,bn=64,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,persist=0,mma=sync/t=16");
   pt_proto_msg_free(&m);
   free(line);
 }
@@ -240,8 +240,9 @@ START_TEST(pair_item_round_trip) {
   ck_assert_int_eq(pt_proto_item_sbm(g), 32);
   char key[512];
   ck_assert_int_eq(pt_proto_item_key(g, key, sizeof key), PT_OK);
-  ck_assert_str_eq(key, "pair/bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0+"
-                        "bm=32,bn=64,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,persist=0/t=16");
+  ck_assert_str_eq(key, "pair/bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=sync+"
+                        "bm=32,bn=64,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,persist=0,"
+                        "mma=sync/t=16");
   pt_proto_msg_free(&m);
   free(line);
   pt_proto_item_t g2 = sample_item();

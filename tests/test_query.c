@@ -7,9 +7,11 @@
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkmain.h"
 #include "db.h"
@@ -126,7 +128,7 @@ START_TEST(verification_failure_disqualifies) {
   const pt_query_point_t *p =
       find_point(find_series(s, "sm_90", "dsv3-tp8", "a4w4", "gemm1"), 16);
   ck_assert_ptr_nonnull(p);
-  const char *bad = "bm=16,bn=64,k_wave=2,bhoist=0,spart=0,nt=1,persist=0";
+  const char *bad = "bm=16,bn=64,k_wave=2,bhoist=0,spart=0,nt=1,persist=0,mma=sync";
   ck_assert_str_ne(p->vars[p->best].spec, bad);
   ck_assert(p->vars[p->best].median_us > 1.0);
   int seen = 0;
@@ -604,6 +606,397 @@ START_TEST(diff_command_exit_codes) {
 }
 END_TEST
 
+/* ---- noise-aware picks and device models, on the real example database ---- */
+
+/* Runs of one pick over a series' points with a winner. */
+static size_t pick_runs(const pt_query_series_t *k) {
+  size_t runs = 0;
+  const char *prev = NULL;
+  for (size_t i = 0; i < k->npoints; i++) {
+    const pt_query_point_t *p = &k->points[i];
+    if (p->pick < 0) continue;
+    runs += prev == NULL || p->vars[p->pick].spec != prev;
+    prev = p->vars[p->pick].spec;
+  }
+  return runs;
+}
+
+static size_t csv_rows(const char *out) {
+  size_t n = 0;
+  for (const char *c = out; (c = strstr(c, "\r\n")) != NULL; c += 2) n++;
+  return n - 1;  /* the header */
+}
+
+START_TEST(ties_merge_intervals_on_the_example) {
+  char *ex = pt_test_src_path("examples/gptoss-120b-h200.db");
+  pt_query_set_t *strict = load(ex, NULL);
+  pt_query_filter_t f = {.tie_tol = PT_QUERY_TIE_AUTO};
+  pt_query_set_t *aut = load(ex, &f);
+  ck_assert_uint_eq(strict->nseries, aut->nseries);
+  size_t runs_strict = 0, runs_auto = 0, ties = 0;
+  for (size_t i = 0; i < aut->nseries; i++) {
+    const pt_query_series_t *k = &aut->series[i];
+    ck_assert_uint_eq(pt_query_ties(&strict->series[i]), 0);
+    runs_strict += pick_runs(&strict->series[i]);
+    runs_auto += pick_runs(k);
+    ck_assert_uint_le(pick_runs(k), pick_runs(&strict->series[i]));
+    for (size_t j = 0; j < k->npoints; j++) {
+      const pt_query_point_t *p = &k->points[j];
+      const pt_query_var_t *pk = &p->vars[p->pick], *b = &p->vars[p->best];
+      /* A challenger wins only by more than the two spreads: the pick is
+       * never slower than the fastest by more than they allow. */
+      ck_assert(pk->median_us - b->median_us <=
+                pk->spread * pk->median_us + b->spread * b->median_us);
+      if (p->pick == p->best) continue;
+      ties++;
+      /* A tie keeps a neighbouring count's pick. */
+      const char *left = j > 0 ? k->points[j - 1].vars[k->points[j - 1].pick].spec : NULL;
+      const char *right =
+          j + 1 < k->npoints ? k->points[j + 1].vars[k->points[j + 1].pick].spec : NULL;
+      ck_assert(pk->spec == left || pk->spec == right);
+    }
+  }
+  /* a8w4 gemm2: bm=32 is fastest at 1024 tokens by less than the spreads;
+   * bm=64, 8192's winner, keeps it: one interval fewer. */
+  ck_assert_uint_eq(ties, 1);
+  ck_assert_uint_eq(runs_strict, 20);
+  ck_assert_uint_eq(runs_auto, 19);
+  const pt_query_series_t *k = find_series(aut, "sm_90", "gptoss-120b", "a8w4", "gemm2");
+  ck_assert_ptr_nonnull(k);
+  ck_assert_int_eq(k->points[3].tokens, 1024);
+  ck_assert_ptr_nonnull(strstr(k->points[3].vars[k->points[3].pick].spec, "bm=64,"));
+  ck_assert_ptr_nonnull(strstr(k->points[3].vars[k->points[3].best].spec, "bm=32,"));
+  /* The commands agree: crossovers, best (the tie's pick and margin), emit. */
+  pt_test_out_t r = RUN("query", "crossovers", "--db", ex, "--format", "csv");
+  pt_test_expect(r, 0, NULL, ",ties\r\n");
+  ck_assert_uint_eq(csv_rows(r.out), 19);
+  pt_test_out_free(&r);
+  r = RUN("query", "crossovers", "--db", ex, "--format", "csv", "--tie-tol", "0");
+  pt_test_expect(r, 0, NULL, NULL);
+  ck_assert_uint_eq(csv_rows(r.out), 20);
+  pt_test_out_free(&r);
+  r = RUN("query", "best", "--db", ex, "--dtype", "a8w4", "--stage", "gemm2", "--format",
+          "json");
+  pt_test_expect(r, 0, NULL, NULL);
+  cJSON *j = cJSON_Parse(r.out);
+  ck_assert_int_eq(cJSON_GetArraySize(j), 5);
+  for (int i = 0; i < 5; i++) {
+    const cJSON *row = cJSON_GetArrayItem(j, i), *tie = cJSON_GetObjectItem(row, "tie_pct");
+    int at_1024 = cJSON_GetObjectItem(row, "tokens")->valueint == 1024;
+    ck_assert_int_eq(cJSON_IsNumber(tie), at_1024);
+    if (at_1024) ck_assert(tie->valuedouble > 0 && tie->valuedouble < 1);
+  }
+  cJSON_Delete(j);
+  pt_test_out_free(&r);
+  char *c = pt_test_join(dir, "ex.c");
+  r = RUN("emit", "--db", ex, "-o", c);
+  pt_test_expect(r, 0, NULL, "11 token intervals");
+  pt_test_out_free(&r);
+  char *text = pt_test_slurp(c, NULL);
+  ck_assert_ptr_nonnull(strstr(text, "gemm2 won at 1024..8192 (1 by a tie)"));
+  ck_assert_ptr_nonnull(strstr(text, "tie tolerance: auto"));
+  free(text);
+  r = RUN("emit", "--db", ex, "-o", c, "--tie-tol", "0");
+  pt_test_expect(r, 0, NULL, "12 token intervals");
+  pt_test_out_free(&r);
+  free(c);
+  pt_query_free(strict);
+  pt_query_free(aut);
+  free(ex);
+}
+END_TEST
+
+START_TEST(fixed_tie_tolerance_bounds_every_pick) {
+  char *ex = pt_test_src_path("examples/gptoss-120b-h200.db");
+  const double tols[] = {0.02, 0.5};
+  size_t prev_runs = SIZE_MAX;
+  for (int t = 0; t < 2; t++) {
+    pt_query_filter_t f = {.tie_tol = tols[t]};
+    pt_query_set_t *s = load(ex, &f);
+    size_t runs = 0;
+    for (size_t i = 0; i < s->nseries; i++) {
+      runs += pick_runs(&s->series[i]);
+      for (size_t j = 0; j < s->series[i].npoints; j++) {
+        const pt_query_point_t *p = &s->series[i].points[j];
+        ck_assert(p->vars[p->pick].median_us <= (1 + tols[t]) * p->vars[p->best].median_us);
+      }
+    }
+    /* A wider tolerance never needs more intervals. */
+    ck_assert_uint_le(runs, prev_runs);
+    prev_runs = runs;
+    pt_query_free(s);
+  }
+  free(ex);
+}
+END_TEST
+
+START_TEST(device_and_tie_options) {
+  char *ex = pt_test_src_path("examples/gptoss-120b-h200.db");
+  size_t len0 = 0;
+  char *before = pt_test_slurp(ex, &len0);
+  /* One model: its own winners are the arch's (computed apart from the view). */
+  pt_test_out_t a = RUN("query", "best", "--db", ex);
+  pt_test_out_t b = RUN("query", "best", "--db", ex, "--device", "NVIDIA H200");
+  pt_test_expect(a, 0, NULL, "tie_pct");
+  pt_test_expect(b, 0, NULL, "tie_pct");
+  ck_assert_str_eq(a.out, b.out);
+  pt_test_out_free(&a);
+  pt_test_out_free(&b);
+  char *html = pt_test_join(dir, "ex.html"), *c = pt_test_join(dir, "dev.c");
+  a = RUN("emit", "--db", ex, "--device", "NVIDIA H200", "-o", c);
+  pt_test_expect(a, 0, NULL, "1 device model");
+  pt_test_out_free(&a);
+  char *text = pt_test_slurp(c, NULL);
+  ck_assert_ptr_nonnull(strstr(text, "{\"NVIDIA H200\", 0, 0, 3},"));
+  ck_assert_ptr_nonnull(strstr(text, "device \"NVIDIA H200\""));
+  free(text);
+  /* A model the database does not hold, and bad tolerances: bad input. */
+  const char *const bad_dev[][8] = {
+      {"query", "best", "--db", ex, "--device", "NVIDIA H100", NULL},
+      {"emit", "--db", ex, "--device", "NVIDIA H100", "-o", c, NULL},
+      {"report", "--db", ex, "--device", "NVIDIA H100", "-o", html, NULL},
+      {"diff", ex, ex, "--device", "NVIDIA H100", NULL}};
+  for (int i = 0; i < 4; i++) {
+    pt_test_out_t r = pt_test_pipetune(bad_dev[i]);
+    pt_test_expect_bad_input(r, "no results for device 'NVIDIA H100' in "
+                                "'gptoss-120b-h200.db' (it holds NVIDIA H200)");
+    pt_test_out_free(&r);
+  }
+  const char *const bad_tol[] = {"-1", "abc", "101", " 1", "0x1", "inf"};
+  for (int i = 0; i < 6; i++) {
+    char want[128];
+    snprintf(want, sizeof want,
+             "bad tie tolerance '%s' (expected auto or a percentage from 0 to 100)",
+             bad_tol[i]);
+    pt_test_out_t r = RUN("query", "crossovers", "--db", ex, "--tie-tol", bad_tol[i]);
+    pt_test_expect_bad_input(r, want);
+    pt_test_out_free(&r);
+    r = RUN("report", "--db", ex, "-o", html, "--tie-tol", bad_tol[i]);
+    pt_test_expect_bad_input(r, want);
+    pt_test_out_free(&r);
+  }
+  ck_assert_int_ne(access(html, F_OK), 0);
+  size_t len1 = 0;
+  char *after = pt_test_slurp(ex, &len1);
+  ck_assert_msg(len0 == len1 && memcmp(before, after, len0) == 0, "the example changed");
+  free(after);
+  free(before);
+  free(html);
+  free(c);
+  free(ex);
+}
+END_TEST
+
+/* ---- regret (examples: a tuned grid and held-out midpoints, H200) ---- */
+
+typedef struct grid_s {
+  int tokens[64];
+  char spec[64][128];
+  int n;
+} grid_t;
+
+static sqlite3 *open_ro(const char *path) {
+  sqlite3 *db = NULL;
+  ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  return db;
+}
+
+/* The winners of the grid's best view for a stage, by tokens. */
+static void read_grid(const char *path, const char *stage, grid_t *g) {
+  sqlite3 *db = open_ro(path);
+  sqlite3_stmt *st = NULL;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT tokens, spec FROM best WHERE stage = ?1"
+                                      " AND regime = 'cold' ORDER BY tokens", -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
+  for (g->n = 0; sqlite3_step(st) == SQLITE_ROW && g->n < 64; g->n++) {
+    g->tokens[g->n] = sqlite3_column_int(st, 0);
+    snprintf(g->spec[g->n], sizeof g->spec[0], "%s", (const char *)sqlite3_column_text(st, 1));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* The grid count nearest to m in log scale, the smaller on a tie: m goes to
+ * a rather than its upper neighbour b while m * m <= a * b. */
+static const char *nearest_pick(const grid_t *g, int m) {
+  int i = 0;
+  while (i + 1 < g->n && (long long)m * m > (long long)g->tokens[i] * g->tokens[i + 1]) i++;
+  return g->spec[i];
+}
+
+static double held_median(sqlite3 *db, const char *stage, int tokens, const char *spec) {
+  sqlite3_stmt *st = NULL;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT min(median_us) FROM results WHERE stage = ?1"
+                                      " AND tokens = ?2 AND status = 'ok'"
+                                      " AND (?3 IS NULL OR spec = ?3)", -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_text(st, 1, stage, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, tokens);
+  if (spec) sqlite3_bind_text(st, 3, spec, -1, SQLITE_STATIC);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  double v = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* Geomean and worst regret in percent, per stage and pair, computed here
+ * from the two files with SQL and the nearest-in-log rule. */
+static void regret_by_hand(const char *grid, const char *held, double geo[3], double worst[3],
+                           int npoints[3]) {
+  static const int mids[] = {3, 6, 11, 23, 45, 91, 181, 362, 724, 1448, 2896, 5793};
+  grid_t g[2];
+  read_grid(grid, "gemm1", &g[0]);
+  read_grid(grid, "gemm2", &g[1]);
+  ck_assert_int_eq(g[0].n, 14);
+  sqlite3 *db = open_ro(held);
+  double logsum[3] = {0, 0, 0};
+  for (int k = 0; k < 3; k++) worst[k] = 0, npoints[k] = 0;
+  for (size_t i = 0; i < sizeof mids / sizeof *mids; i++) {
+    double pick[2], best[2];
+    for (int s = 0; s < 2; s++) {
+      const char *stage = s == 0 ? "gemm1" : "gemm2";
+      pick[s] = held_median(db, stage, mids[i], nearest_pick(&g[s], mids[i]));
+      best[s] = held_median(db, stage, mids[i], NULL);
+    }
+    double r[3] = {pick[0] / best[0], pick[1] / best[1],
+                   (pick[0] + pick[1]) / (best[0] + best[1])};
+    for (int k = 0; k < 3; k++) {
+      logsum[k] += log(r[k]);
+      if (r[k] > worst[k]) worst[k] = r[k];
+      npoints[k]++;
+    }
+  }
+  sqlite3_close(db);
+  for (int k = 0; k < 3; k++) {
+    geo[k] = 100.0 * (exp(logsum[k] / npoints[k]) - 1.0);
+    worst[k] = 100.0 * (worst[k] - 1.0);
+  }
+}
+
+static double json_num(const cJSON *row, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
+  ck_assert_msg(cJSON_IsNumber(v), "no number '%s'", key);
+  return v->valuedouble;
+}
+
+START_TEST(regret_on_the_example_databases) {
+  char *grid = pt_test_src_path("examples/grid-gptoss-h200.db");
+  char *held = pt_test_src_path("examples/held-gptoss-h200.db");
+  size_t len0 = 0, len1 = 0;
+  char *before = pt_test_slurp(held, &len0);
+  double geo[3], worst[3];
+  int npoints[3];
+  regret_by_hand(grid, held, geo, worst, npoints);
+  pt_test_out_t r = RUN("query", "regret", "--db", grid, "--holdout", held, "--format", "json");
+  pt_test_expect(r, 0, "36 of 36 held-out points compared", "[");
+  cJSON *j = cJSON_Parse(r.out);
+  ck_assert_msg(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 3, "%s", r.out);
+  const char *parts[] = {"gemm1", "gemm2", "pair"};
+  for (int k = 0; k < 3; k++) {
+    const cJSON *row = cJSON_GetArrayItem(j, k);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(row, "stage")->valuestring, parts[k]);
+    ck_assert_int_eq((int)json_num(row, "points"), npoints[k]);
+    ck_assert_int_eq((int)json_num(row, "compared"), npoints[k]);
+    ck_assert_int_eq((int)json_num(row, "pick_missing"), 0);
+    ck_assert_msg(fabs(json_num(row, "geomean_pct") - geo[k]) < 6e-4, "%s geomean %g vs %g",
+                  parts[k], json_num(row, "geomean_pct"), geo[k]);
+    ck_assert_msg(fabs(json_num(row, "worst_pct") - worst[k]) < 6e-4, "%s worst %g vs %g",
+                  parts[k], json_num(row, "worst_pct"), worst[k]);
+  }
+  cJSON_Delete(j);
+  pt_test_out_free(&r);
+  char limit[32];
+  snprintf(limit, sizeof limit, "%.2f", worst[2] + 5.0);  /* above every worst */
+  r = RUN("query", "regret", "--db", grid, "--holdout", held, "--max-regret", limit,
+          "--format", "csv");
+  pt_test_expect(r, 0, NULL, "arch,family,dtype,stage,points,compared,pick_missing");
+  pt_test_out_free(&r);
+  snprintf(limit, sizeof limit, "%.2f%%", worst[0] - 0.01);  /* under gemm1's worst */
+  r = RUN("query", "regret", "--db", grid, "--holdout", held, "--max-regret", limit);
+  pt_test_expect(r, 1, "above --max-regret", "pair");
+  pt_test_out_free(&r);
+  char *after = pt_test_slurp(held, &len1);
+  ck_assert_msg(len0 == len1 && memcmp(before, after, len0) == 0, "the example changed");
+  free(after);
+  free(before);
+  free(grid);
+  free(held);
+}
+END_TEST
+
+/* A pick the held-out database never measured is counted, not skipped. */
+START_TEST(regret_counts_a_pick_not_measured) {
+  char *grid = pt_test_src_path("examples/grid-gptoss-h200.db");
+  char *held = pt_test_src_path("examples/held-gptoss-h200.db");
+  char *copy = pt_test_join(dir, "held-less.db");
+  size_t len = 0;
+  char *bytes = pt_test_slurp(held, &len);
+  FILE *f = fopen(copy, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+  fclose(f);
+  grid_t g;
+  read_grid(grid, "gemm1", &g);
+  sqlite3 *db = NULL;
+  ck_assert_int_eq(sqlite3_open(copy, &db), SQLITE_OK);
+  char sql[512];
+  snprintf(sql, sizeof sql, "DELETE FROM measurements WHERE id IN (SELECT measurement_id FROM"
+           " results WHERE stage = 'gemm1' AND tokens = 3 AND spec = '%s')",
+           nearest_pick(&g, 3));
+  ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  pt_test_out_t r = RUN("query", "regret", "--db", grid, "--holdout", copy, "--format", "csv");
+  pt_test_expect(r, 0, "34 of 36 held-out points compared", NULL);
+  ck_assert_msg(strstr(r.out, "sm_90,gptoss-120b,a16w4,gemm1,12,11,1,0,"), "%s", r.out);
+  ck_assert_msg(strstr(r.out, "sm_90,gptoss-120b,a16w4,gemm2,12,12,0,0,"), "%s", r.out);
+  ck_assert_msg(strstr(r.out, "sm_90,gptoss-120b,a16w4,pair,12,11,1,0,"), "%s", r.out);
+  pt_test_out_free(&r);
+  free(bytes);
+  free(copy);
+  free(grid);
+  free(held);
+}
+END_TEST
+
+START_TEST(regret_bad_input) {
+  char *grid = pt_test_src_path("examples/grid-gptoss-h200.db");
+  char *held = pt_test_src_path("examples/held-gptoss-h200.db");
+  size_t len0 = 0, len1 = 0;
+  char *before = pt_test_slurp(grid, &len0);
+  pt_test_out_t r = RUN("query", "regret", "--db", grid);
+  pt_test_expect_bad_input(r, "missing --holdout FILE; usage: pipetune query regret --db TUNED "
+                              "--holdout HELD [--max-regret PCT] [options]");
+  pt_test_out_free(&r);
+  r = RUN("query", "regret", "--db", grid, "--holdout", grid);
+  pt_test_expect(r, 2, "no overlap: 'grid-gptoss-h200.db' holds no token count", NULL);
+  pt_test_out_free(&r);
+  r = RUN("query", "regret", "--db", grid, "--holdout", db_path);
+  pt_test_expect_bad_input(r, "no results for family 'gptoss-120b' a16w4 on 'sm_90' in 'a.db' "
+                              "(regime cold, routing uniform)");
+  pt_test_out_free(&r);
+  r = RUN("query", "regret", "--db", grid, "--holdout", held, "--family", "dsv3-tp8");
+  pt_test_expect(r, 2, "no results for family 'dsv3-tp8'", NULL);
+  pt_test_out_free(&r);
+  r = RUN("query", "regret", "--db", grid, "--holdout", held, "--max-regret", "-1");
+  pt_test_expect_bad_input(r, "option --max-regret: bad percentage '-1' (expected a number >= 0)");
+  pt_test_out_free(&r);
+  r = RUN("query", "runs", "--db", grid);
+  pt_test_expect(r, 2, "no two runs to compare", NULL);
+  pt_test_out_free(&r);
+  r = RUN("query", "runs", "--db", grid, "--runs", "1,x");
+  pt_test_expect_bad_input(r, "option --runs: '1,x' is not two run ids like 1,2");
+  pt_test_out_free(&r);
+  char *after = pt_test_slurp(grid, &len1);
+  ck_assert_msg(len0 == len1 && memcmp(before, after, len0) == 0, "the example changed");
+  free(after);
+  free(before);
+  free(grid);
+  free(held);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("query");
   TCase *tc = tcase_create("query");
@@ -621,6 +1014,12 @@ static Suite *suite(void) {
   tcase_add_test(tc, printers_quote_and_escape);
   tcase_add_test(tc, query_command);
   tcase_add_test(tc, diff_command_exit_codes);
+  tcase_add_test(tc, ties_merge_intervals_on_the_example);
+  tcase_add_test(tc, fixed_tie_tolerance_bounds_every_pick);
+  tcase_add_test(tc, device_and_tie_options);
+  tcase_add_test(tc, regret_on_the_example_databases);
+  tcase_add_test(tc, regret_counts_a_pick_not_measured);
+  tcase_add_test(tc, regret_bad_input);
   suite_add_tcase(s, tc);
   return s;
 }

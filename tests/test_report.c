@@ -90,7 +90,10 @@ START_TEST(every_series_is_drawn_with_its_speedup) {
   char *page = report("r2.html", NULL);
   pt_query_set_t *s;
   pt_err_t err;
-  ck_assert_int_eq(pt_query_load(db_path, NULL, &s, &err), PT_OK);
+  /* The page's default tie tolerance: the table keeps each point's pick. */
+  pt_query_filter_t auto_tie = {.tie_tol = PT_QUERY_TIE_AUTO};
+  ck_assert_int_eq(pt_query_load(db_path, &auto_tie, &s, &err), PT_OK);
+  size_t ties = 0;
   ck_assert_uint_eq(count(page, "<svg"), 2 * s->nseries);
   ck_assert_uint_eq(count(page, "<section class=\"stage\""), s->nseries);
   const char *from = page;
@@ -106,7 +109,7 @@ START_TEST(every_series_is_drawn_with_its_speedup) {
       for (size_t v = 0; v < k->points[p].nok; v++)
         if (strcmp(k->points[p].vars[v].spec, fx.spec) == 0) {
           sum += log(k->points[p].vars[v].median_us /
-                     k->points[p].vars[k->points[p].best].median_us);
+                     k->points[p].vars[k->points[p].pick].median_us);
           n++;
         }
     char want[64];
@@ -118,8 +121,12 @@ START_TEST(every_series_is_drawn_with_its_speedup) {
     from = at + 1;
     /* The winner at the smallest token count is in the page. */
     ck_assert_ptr_nonnull(strstr(page, k->points[0].vars[k->points[0].best].spec));
+    ties += pt_query_ties(k);
     free(pts);
   }
+  /* Every tie is marked on the winner bands, and there are some to mark. */
+  ck_assert_uint_gt(ties, 0);
+  ck_assert_uint_eq(count(page, "<path class=\"tie\""), ties);
   /* Infeasible results are not failures (infeasible_is_apart_from_failures). */
   char fails[64];
   snprintf(fails, sizeof fails, "Failures (%zu)", s->nfailures - infeasible_in(s, NULL));

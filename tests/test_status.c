@@ -374,7 +374,7 @@ START_TEST(version_1_file_is_upgraded) {
   sqlite3 *c = NULL;
   pt_err_t err;
   ck_assert_int_eq(sqlite3_open(w->db, &c), SQLITE_OK);
-  ck_assert_int_eq(pt__db_migrate(c, w->db, pt__db_migrations, 1, 1, &err), PT_OK);
+  ck_assert_int_eq(pt__db_migrate(c, w->db, pt__db_migrations, 1, 0, &err), PT_OK);
   sqlite3_close(c);
   ck_assert_int_eq(pt_test_sql_int(w->db, "PRAGMA user_version"), 1);
   pt_test_out_t r = RUN("status", "--db", w->db);

@@ -188,6 +188,7 @@ typedef struct world_s {
   char *pipetune;
   const char *argv[3];
   int gpu;
+  int retune;  /* the runs are tune --retune */
   atomic_int compiles;
   char log[8192];
 } world_t;
@@ -257,7 +258,7 @@ static pt_sup_opts_t sup_opts(world_t *w, pt_db_t *db) {
                      .seed = 1, .min_samples = 5, .min_ms = 5, .jobs = 2,
                      .item_timeout_s = w->gpu ? 5 : 2, .compile = fake_compile,
                      .compile_ud = w, .compiler = "fake 1", .on_event = collect_log,
-                     .event_ud = w};
+                     .event_ud = w, .retune = w->retune};
   return o;
 }
 
@@ -458,6 +459,61 @@ START_TEST(kill9_then_resume_loses_and_duplicates_nothing) {
 }
 END_TEST
 
+/* A retune killed with kill -9 goes on with --resume: the items the killed
+ * run measured again are skipped, the others measured, and every earlier
+ * result is kept in the history; a later --retune starts a new retune. */
+START_TEST(retune_after_kill9_resumes_and_keeps_history) {
+  world_t w;
+  world_init(&w, "bm=16|32|64,bn=128");
+  pt_sup_summary_t sum;
+  pt_err_t err;
+  ck_assert_msg(run(&w, 0, &sum, &err) == PT_OK, "%s\n%s", err.msg, w.log);
+  char *first = sql_text(w.db, "SELECT group_concat(id || ':' || median_us, ' ') FROM"
+                               " (SELECT id, median_us FROM measurements ORDER BY id)");
+  w.retune = 1;
+  setenv("PT_TEST_SLOW_MS", "250", 1);
+  pid_t pid = run_in_child(&w, 0);
+  for (int i = 0; i < 1200 && pt_test_sql_int(w.db, "SELECT count(*) FROM measurements"
+                                                    " WHERE run_id = 2") < 3; i++)
+    sleep_ms(50);
+  ck_assert_int_eq(kill(pid, SIGKILL), 0);
+  ck_assert_int_eq(wait_child(pid), 128 + SIGKILL);
+  wait_group_gone(pid);
+  unsetenv("PT_TEST_SLOW_MS");
+  long long again = pt_test_sql_int(w.db, "SELECT count(*) FROM measurements WHERE run_id = 2");
+  ck_assert_int_ge(again, 3);
+  ck_assert_int_lt(again, 12);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT retune FROM runs WHERE id = 2"), 2);
+  ck_assert_msg(run(&w, 1, &sum, &err) == PT_OK, "%s\n%s", err.msg, w.log);
+  ck_assert_uint_eq(sum.skipped, (size_t)again);
+  ck_assert_uint_eq(sum.done, 12 - (size_t)again);
+  ck_assert_int_eq(sum.retune_of, 2);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT retune FROM runs WHERE id = 3"), 2);
+  /* The readers see the retune's twelve results, whichever worker measured
+   * them; run 1's are kept (replaced into the history, or superseded on the
+   * other device) as they were. */
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results"), 12);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE run_id = 1"), 0);
+  char *kept = sql_text(w.db, "SELECT group_concat(measurement_id || ':' || median_us, ' ') FROM"
+                              " (SELECT measurement_id, median_us FROM run_results"
+                              " WHERE run_id = 1 ORDER BY measurement_id)");
+  ck_assert_str_eq(kept, first);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM run_results"), 24);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM jobs WHERE run_id = 3"
+                                         " AND state IN ('done', 'failed')"), 12);
+  /* Without --resume a retune measures everything again. */
+  ck_assert_msg(run(&w, 0, &sum, &err) == PT_OK, "%s\n%s", err.msg, w.log);
+  ck_assert_uint_eq(sum.skipped, 0);
+  ck_assert_uint_eq(sum.done, 12);
+  ck_assert_int_eq(sum.retune_of, 4);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM run_results"), 36);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results"), 12);
+  free(kept);
+  free(first);
+  world_free(&w);
+}
+END_TEST
+
 START_TEST(compile_cache_skips_the_compiler) {
   world_t w;
   world_init(&w, "bm=16|32,bn=64|128");  /* 4 variants x 2 stages */
@@ -534,6 +590,7 @@ END_TEST
 /* ---- the command line ---- */
 
 #define TUNE(...) pt_test_pipetune((const char *const[]){"tune", __VA_ARGS__, NULL})
+#define RUN_PT(...) pt_test_pipetune((const char *const[]){__VA_ARGS__, NULL})
 
 START_TEST(cli_refuses_bad_input_before_any_work) {
   world_t w;
@@ -668,6 +725,43 @@ START_TEST(cli_tune_resume_and_budget) {
 }
 END_TEST
 
+/* --holdout measures the grid's midpoint (4 between 1 and 16) as held out,
+ * keeps it out of the table and prints the regret as `query regret` does;
+ * --retune measures the plan again and `query runs` compares the runs. */
+START_TEST(cli_tune_holdout_and_retune) {
+  world_t w;
+  world_init(&w, "bm=16");
+  setenv("PT_WORKER_BACKEND", "test", 1);
+  pt_test_out_t r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=16|32",
+                         "--db", w.db, "--min-ms", "1", "--holdout");
+  pt_test_expect(r, 0, "held-out points compared", "regret of the table");
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE holdout = 1"
+                                         " AND tokens = 4 AND run_id = 2"), 4);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM results WHERE holdout = 1"), 4);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM best WHERE tokens = 4"), 0);
+  pt_test_out_t q = RUN_PT("query", "regret", "--db", w.db, "--holdout", w.db);
+  pt_test_expect(q, 0, "3 of 3 held-out points compared", "worst_tokens");
+  ck_assert_msg(strstr(r.out, q.out), "tune printed:\n%s\nquery printed:\n%s", r.out, q.out);
+  pt_test_out_free(&q);
+  pt_test_out_free(&r);
+  q = RUN_PT("query", "best", "--db", w.db, "--format", "csv");
+  ck_assert_ptr_null(strstr(q.out, ",4,bm="));
+  pt_test_out_free(&q);
+  r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=16|32", "--db", w.db,
+           "--min-ms", "1", "--retune");
+  pt_test_expect(r, 0, NULL, "8 of 8 planned items measured");
+  pt_test_out_free(&r);
+  ck_assert_int_eq(pt_test_sql_int(w.db, "SELECT count(*) FROM measurement_history"), 8);
+  q = RUN_PT("query", "runs", "--db", w.db, "--format", "csv");
+  pt_test_expect(q, 0, "runs 1 -> 3: 8 items in both, 8 ok in both", "status_a");
+  pt_test_out_free(&q);
+  r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=16|32", "--db", w.db);
+  pt_test_expect(r, 2, "pass --resume to skip them", NULL);
+  pt_test_out_free(&r);
+  world_free(&w);
+}
+END_TEST
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--worker") == 0) return worker_main(argc, argv);
   int gpu = getenv("PT_TEST_SIMULATE") == NULL && pt_test_have_gpu();
@@ -683,12 +777,14 @@ int main(int argc, char **argv) {
   tcase_add_test(sup, compile_cache_skips_the_compiler);
   tcase_add_test(sup, infeasible_variants_are_recorded_and_the_run_completes);
   tcase_add_test(sup, a_worker_that_cannot_start_is_an_error);
+  tcase_add_test(sup, retune_after_kill9_resumes_and_keeps_history);
   suite_add_tcase(s, sup);
   TCase *cli = tcase_create("cli");
   tcase_set_timeout(cli, 300);
   tcase_add_test(cli, cli_refuses_bad_input_before_any_work);
   tcase_add_test(cli, cli_compile_check);
   tcase_add_test(cli, cli_tune_resume_and_budget);
+  tcase_add_test(cli, cli_tune_holdout_and_retune);
   suite_add_tcase(s, cli);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -279,6 +279,14 @@ START_TEST(refusals_leave_the_database_as_it_was) {
   pt_test_expect_bad_input(r, "option --stage does not apply to --pairs (the table picks "
                               "the variants)");
   pt_test_out_free(&r);
+  r = RUN("tune", "--grid", w->grid, "--db", w->db, "--pairs", "--holdout");
+  pt_test_expect_bad_input(r, "option --holdout does not apply to --pairs (the table "
+                              "picks the variants)");
+  pt_test_out_free(&r);
+  r = RUN("tune", "--grid", w->grid, "--db", w->db, "--pairs", "--retune");
+  pt_test_expect_bad_input(r, "option --retune does not apply to --pairs (the table "
+                              "picks the variants)");
+  pt_test_out_free(&r);
   r = RUN("tune", "--grid", w->grid, "--db", w->db, "--pairs", "--arch", "sm_80");
   pt_test_expect(r, 2, "option --arch: no results for arch 'sm_80'", NULL);
   pt_test_out_free(&r);

@@ -12,20 +12,10 @@
 #include "query.h"
 
 static const char usage_text[] =
-    "pipetune diff A.db B.db [--threshold PCT] [--arch A] [--family F] "
+    "pipetune diff A.db B.db [--threshold PCT] [--arch A] [--device NAME] [--family F] "
     "[--dtype D] [--stage S] [--regime R] [--routing R] [--format table|csv|json]";
 
 /* "5", "5%" or "2.5": a percentage >= 0. */
-static int parse_pct(const char *s, double *out) {
-  const char *end = NULL;
-  double x = 0.0;
-  if (pt_num_parse_double(s, &end, &x) != 0 || (*end != '\0' && strcmp(end, "%") != 0) ||
-      !(x >= 0))
-    return -1;
-  *out = x;
-  return 0;
-}
-
 static int load(const char *path, const pt_query_filter_t *f, pt_query_set_t **out) {
   pt_err_t err;
   int rc = pt_query_load(path, f, out, &err);
@@ -71,7 +61,7 @@ int cmd_diff(int argc, const char **argv) {
   double threshold;
   pt_query_format_t fmt;
   pt_err_t err;
-  if (parse_pct(threshold_s, &threshold) != 0)
+  if (pt_cli_parse_pct(threshold_s, &threshold) != 0)
     return pt_cli_error("bad threshold '%s' (expected a percentage >= 0)", threshold_s);
   if (pt_query_format_parse(format, &fmt) != 0)
     return pt_cli_error("unknown format '%s' (expected table, csv or json)", format);

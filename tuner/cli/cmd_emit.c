@@ -5,6 +5,7 @@
  * database), 1 when the database has nothing to emit (no family with an ok
  * result for both stages) or writing fails. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
@@ -15,8 +16,8 @@
 #include "query.h"
 
 static const char usage_text[] =
-    "pipetune emit --db FILE [--arch ARCH]... -o select_pipe_config.c "
-    "[--header select_pipe_config.h] [--json FILE] [--csv FILE]";
+    "pipetune emit --db FILE [--arch ARCH]... [--device NAME] -o select_pipe_config.c "
+    "[--header select_pipe_config.h] [--json FILE] [--csv FILE] [--tie-tol auto|PCT]";
 
 typedef int (*writer_fn)(const pt_emit_table_t *t, const pt_emit_opts_t *o,
                          FILE *f, pt_err_t *err);
@@ -50,7 +51,7 @@ static const char *base_name(const char *path) {
 }
 
 typedef struct eargs_s {
-  const char *db, *out, *header, *json, *csv, *routing;
+  const char *db, *out, *header, *json, *csv, *routing, *tie_tol;
   int timestamp;
   pt_strlist_t archs;
   pt_query_filter_t f;
@@ -72,13 +73,17 @@ static int write_all(const eargs_t *a, const pt_emit_table_t *t) {
 }
 
 static int summary(const pt_emit_table_t *t, const char *out) {
-  size_t fams = 0, ivs = 0;
-  for (size_t i = 0; i < t->narchs; i++)
+  size_t fams = 0, ivs = 0, models = 0, own = 0;
+  for (size_t i = 0; i < t->narchs; i++) {
     for (size_t j = 0; j < t->archs[i].nfamilies; j++, fams++)
       ivs += t->archs[i].families[j].nintervals;
-  printf("wrote '%s': %zu arch%s, %zu famil%s, %zu token intervals, %zu configs\n", out,
+    models += t->archs[i].ndevices;
+    for (size_t d = 0; d < t->archs[i].ndevices; d++) own += t->archs[i].devices[d].nfamilies;
+  }
+  printf("wrote '%s': %zu arch%s, %zu famil%s, %zu token intervals, %zu configs; "
+         "%zu device model%s, %zu famil%s of their own\n", out,
          t->narchs, t->narchs == 1 ? "" : "s", fams, fams == 1 ? "y" : "ies", ivs,
-         t->nconfigs);
+         t->nconfigs, models, models == 1 ? "" : "s", own, own == 1 ? "y" : "ies");
   return 0;
 }
 
@@ -100,22 +105,27 @@ static int check_archs(const eargs_t *a, const pt_query_set_t *set, pt_err_t *er
 
 static int run(eargs_t *a) {
   pt_err_t err;
-  if (pt_query_parse_routing(a->routing, &a->f, &err) != PT_OK)
+  if (pt_query_parse_routing(a->routing, &a->f, &err) != PT_OK ||
+      pt_query_parse_tie_tol(a->tie_tol, &a->f, &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
   if (a->header && pt_emit_check_header_name(base_name(a->header), &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
   int status = check_outputs(a);
   if (status != 0) return status;
-  pt_query_set_t *set = NULL;
+  pt_query_set_t *set = NULL, **devsets = NULL;
+  size_t ndev = 0;
   int rc = pt_query_load(a->db, &a->f, &set, &err);
   if (rc == PT_OK) rc = check_archs(a, set, &err);
+  if (rc == PT_OK) rc = pt_emit_load_device_sets(a->db, &a->f, set, &devsets, &ndev, &err);
   if (rc != PT_OK) {
     pt_cli_error("%s", err.msg);
+    pt_emit_free_sets(devsets, ndev);
     pt_query_free(set);
     return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
   }
   pt_emit_table_t *t = NULL;
-  rc = pt_emit_build(set, a->archs.items, (size_t)a->archs.n, &t, &err);
+  rc = pt_emit_build(set, (const pt_query_set_t *const *)devsets, ndev, a->archs.items,
+                     (size_t)a->archs.n, &t, &err);
   if (rc != PT_OK) {
     pt_cli_error("%s", err.msg);
     status = rc == PT_ENOENT ? 1 : pt_exit_status(rc);
@@ -125,15 +135,17 @@ static int run(eargs_t *a) {
     if (status == 0) summary(t, a->out);
   }
   pt_emit_free(t);
+  pt_emit_free_sets(devsets, ndev);
   pt_query_free(set);
   return status;
 }
 
 int cmd_emit(int argc, const char **argv) {
-  eargs_t a = {.routing = "uniform"};
+  eargs_t a = {.routing = "uniform", .tie_tol = "auto"};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &a.db, "FILE", "result database"),
       PT_OPT_LIST(0, "arch", &a.archs, "ARCH", "only this arch (repeatable; default all)"),
+      PT_OPT_DEVICE(a.f),
       PT_OPT_STRING('o', "output", &a.out, "FILE", "the generated C source"),
       PT_OPT_STRING(0, "header", &a.header, "FILE",
                     "also write the declarations there; the source includes it"),
@@ -142,6 +154,7 @@ int cmd_emit(int argc, const char **argv) {
       PT_OPT_STRING(0, "family", &a.f.family, "NAME", "only this family"),
       PT_OPT_STRING(0, "regime", &a.f.regime, "REGIME", "cold (default) or warm"),
       PT_OPT_STRING(0, "routing", &a.routing, "ROUTING", "uniform (default) or zipf:S"),
+      PT_OPT_TIE_TOL(a.tie_tol),
       PT_OPT_FLAG(0, "timestamp", &a.timestamp,
                   "record the generation time (the output then differs per run)"),
       PT_OPT_END(),

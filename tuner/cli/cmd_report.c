@@ -11,8 +11,8 @@
 #include "report.h"
 
 static const char usage_text[] =
-    "pipetune report --db FILE -o report.html [--arch A] [--family F] [--dtype D] "
-    "[--stage S] [--regime R] [--routing R] [--variants N]";
+    "pipetune report --db FILE -o report.html [--arch A] [--device NAME] [--family F] "
+    "[--dtype D] [--stage S] [--regime R] [--routing R] [--tie-tol auto|PCT] [--variants N]";
 
 typedef struct page_s {
   const pt_query_set_t *set;
@@ -25,13 +25,14 @@ static int write_page(FILE *f, const void *ctx, pt_err_t *err) {
 }
 
 int cmd_report(int argc, const char **argv) {
-  const char *db = NULL, *out = NULL, *routing = "uniform";
+  const char *db = NULL, *out = NULL, *routing = "uniform", *tie_tol = "auto";
   int variants = 6, timestamp = 0;
   pt_query_filter_t f = {0};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &db, "FILE", "result database"),
       PT_OPT_STRING('o', "output", &out, "FILE", "the HTML page to write"),
       PT_OPT_SELECTION(f, routing),
+      PT_OPT_TIE_TOL(tie_tol),
       PT_OPT_INT(0, "variants", &variants, "N", "lines per plot, winners first (default 6)"),
       PT_OPT_FLAG(0, "timestamp", &timestamp, "show the generation time"),
       PT_OPT_END(),
@@ -44,7 +45,9 @@ int cmd_report(int argc, const char **argv) {
   if (variants < 1 || variants > 32)
     return pt_cli_error("--variants must be 1 to 32 (got %d)", variants);
   pt_err_t err;
-  if (pt_query_parse_routing(routing, &f, &err) != PT_OK) return pt_cli_error("%s", err.msg);
+  if (pt_query_parse_routing(routing, &f, &err) != PT_OK ||
+      pt_query_parse_tie_tol(tie_tol, &f, &err) != PT_OK)
+    return pt_cli_error("%s", err.msg);
   int status = pt_outfile_check(out, db);
   if (status != 0) return status;
   pt_query_set_t *set = NULL;

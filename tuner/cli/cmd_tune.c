@@ -20,6 +20,8 @@
 #include "num.h"
 #include "opts.h"
 #include "plan.h"
+#include "query.h"
+#include "regretout.h"
 #include "runs.h"
 #include "supervisor.h"
 #include "tuneopts.h"
@@ -217,7 +219,8 @@ static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
 /* --pairs: the options that pick stage variants do not apply. */
 static int check_pairs(const pt_tuneopts_t *a, pt_err_t *err) {
   const char *bad = a->variants.n > 0 ? "--variants" : a->stage != NULL ? "--stage"
-                    : a->shard != NULL ? "--shard" : NULL;
+                    : a->shard != NULL ? "--shard" : a->holdout ? "--holdout"
+                    : a->retune ? "--retune" : NULL;
   if (bad != NULL)
     return pt_err_set(err, PT_EINVAL, "option %s does not apply to --pairs (the table "
                       "picks the variants)", bad);
@@ -244,10 +247,37 @@ static int plan_pairs(const pt_tuneopts_t *a, pt_plan_t *plan, char *arch, size_
   return PT_OK;
 }
 
+/* The held-out plan of --holdout: the grid's midpoints (built before
+ * anything runs, so that a grid without midpoints is refused up front). */
+static int holdout_plan(const pt_tuneopts_t *a, const pt_family_set_t *set,
+                        const pt_plan_req_t *req, pt_plan_t *out, pt_err_t *err) {
+  if (!a->holdout) return PT_OK;
+  pt_plan_req_t h = *req;
+  h.holdout = 1;
+  int rc = pt_plan_build(set, &h, out, err);
+  return rc == PT_OK ? rc : pt_err_prefix(err, "option --holdout");
+}
+
+/* The table's regret at the held-out points just measured, printed as
+ * `query regret --db DB --holdout DB` prints it (both stages: a table
+ * needs them, also after a --stage run). */
+static int print_regret(const pt_tuneopts_t *a) {
+  pt_regretout_req_t r = {.tuned = a->db, .held = a->db, .fmt = PT_QUERY_TABLE,
+                          .max_regret_pct = -1.0,
+                          .f = {.family = a->family, .dtype = a->dtype,
+                                .regime = a->warm ? "warm" : "cold"}};
+  pt_err_t err;
+  if (pt_query_parse_routing(a->routing != NULL ? a->routing : "uniform", &r.f, &err) != PT_OK)
+    return pt_cli_error("%s", err.msg);
+  printf("regret of the table at the held-out token counts:\n");
+  fflush(stdout);
+  return pt_regretout_run(&r);
+}
+
 static int run_tune(const pt_tuneopts_t *a, int pairs, char *cmdline) {
   pt_family_set_t set = {0};
   pt_plan_req_t req;
-  pt_plan_t plan = {0};
+  pt_plan_t plan = {0}, held = {0};
   pt_db_t *db = NULL;
   int *tokens = NULL, gpus[GPUS_MAX], ngpus = 0;
   double budget = 0.0;
@@ -259,12 +289,14 @@ static int run_tune(const pt_tuneopts_t *a, int pairs, char *cmdline) {
   if (rc == PT_OK && a->gpus != NULL) rc = parse_gpus(a->gpus, gpus, &ngpus, &err);
   if (rc == PT_OK) rc = pt_plan_build(&set, &req, &plan, &err);
   if (rc == PT_OK && pairs) rc = plan_pairs(a, &plan, pairs_arch, sizeof pairs_arch, &err);
+  if (rc == PT_OK) rc = holdout_plan(a, &set, &req, &held, &err);
   if (rc == PT_OK && pt_db_open(a->db, PT_DB_CREATE, &db, &err) != PT_OK)
     rc = err.code;
   if (rc != PT_OK) {
     pt_cli_error("%s", err.msg);
     free(tokens);
     pt_plan_free(&plan);
+    pt_plan_free(&held);
     pt_family_set_free(&set);
     return pt_exit_status(rc);
   }
@@ -282,6 +314,7 @@ static int run_tune(const pt_tuneopts_t *a, int pairs, char *cmdline) {
       .command = cmdline != NULL ? cmdline : "pipetune tune", .routing = a->routing,
       .seed = (uint64_t)a->seed, .warm = a->warm, .min_samples = a->min_samples,
       .min_ms = a->min_ms > 0 ? a->min_ms : -1.0, .resume = a->resume, .jobs = a->jobs,
+      .retune = a->retune,
       .budget_s = budget, .item_timeout_s = a->timeout, .handle_signals = 1,
       .on_event = on_event, .event_ud = &pg};
   if (ngpus == 0 && !a->compile_only) {
@@ -292,6 +325,20 @@ static int run_tune(const pt_tuneopts_t *a, int pairs, char *cmdline) {
   pt_sup_summary_t sum;
   rc = pt_sup_run(&o, &sum, &err);
   clear_line(&pg);
+  int measure_held = a->holdout && ngpus > 0 && rc == PT_OK && sum.end == PT_SUP_FINISHED;
+  if (measure_held) {
+    /* The grid's results are in: the midpoints go on in a run of their own,
+     * in the grid's retune when there is one. */
+    print_summary(&o, &sum, a->compile_only);
+    log_start(&pg);
+    fprintf(stderr, "holdout: measuring %d held-out token count problem(s)\n",
+            held.nproblems);
+    o.plan = &held;
+    o.holdout = 1;
+    o.retune_of = sum.retune_of;
+    rc = pt_sup_run(&o, &sum, &err);
+    clear_line(&pg);
+  }
   int status = 0;
   if (rc != PT_OK) {
     status = pt_cli_error("%s", err.msg) == 2 ? pt_exit_status(rc) : 1;
@@ -315,8 +362,10 @@ static int run_tune(const pt_tuneopts_t *a, int pairs, char *cmdline) {
     }
   }
   pt_db_close(db);
+  if (status == 0 && measure_held && sum.end == PT_SUP_FINISHED) status = print_regret(a);
   free(tokens);
   pt_plan_free(&plan);
+  pt_plan_free(&held);
   pt_family_set_free(&set);
   return status;
 }
@@ -334,7 +383,7 @@ int cmd_tune(int argc, const char **argv) {
   const char *usage =
       "pipetune tune [--family F|--grid FILE] [--dtype D] [--tokens LIST] [--stage S]\n"
       "       [--variants SPEC]... --db FILE [--gpus LIST] [--jobs N] [--budget DURATION]\n"
-      "       [--resume] [--shard i/N] [--warm] [--pairs [--arch A]]";
+      "       [--resume] [--retune] [--holdout] [--shard i/N] [--warm] [--pairs [--arch A]]";
   int nargs = pt_opts_parse(argc, argv, opts, usage);
   if (nargs < 0) {
     pt_tuneopts_free(&a);

@@ -219,3 +219,13 @@ int pt_cli_finish_stdout(int status) {
   }
   return status;
 }
+
+int pt_cli_parse_pct(const char *s, double *out) {
+  const char *end = NULL;
+  double x = 0.0;
+  if (pt_num_parse_double(s, &end, &x) != 0 || (*end != '\0' && strcmp(end, "%") != 0) ||
+      !(x >= 0))
+    return -1;
+  *out = x;
+  return 0;
+}

@@ -50,11 +50,24 @@ typedef struct pt_opt_s {
 #define PT_OPT_LIST(s, l, v, a, h) {PT_OPT_T_LIST, (s), (l), (v), (a), (h)}
 #define PT_OPT_END() {PT_OPT_T_END, 0, NULL, NULL, NULL, NULL}
 
+/* The device-model filter of every reader (query, diff, report, emit): f
+ * is a pt_query_filter_t. */
+#define PT_OPT_DEVICE(f)                                                          \
+  PT_OPT_STRING(0, "device", &(f).device, "NAME",                                 \
+                "only results of this device model ('NVIDIA H200')")
+
+/* The tie tolerance of the readers that pick winners (query, report, emit):
+ * s is a const char * for pt_query_parse_tie_tol, "auto" by default. */
+#define PT_OPT_TIE_TOL(s)                                                         \
+  PT_OPT_STRING(0, "tie-tol", &(s), "PCT",                                        \
+                "a challenger must be faster by more: auto (the measured spreads, default) or PCT")
+
 /* The selection every reader of a result set takes (query, diff, report):
  * f is a pt_query_filter_t, routing a const char * for
  * pt_query_parse_routing. */
 #define PT_OPT_SELECTION(f, routing)                                              \
   PT_OPT_STRING(0, "arch", &(f).arch, "ARCH", "only this arch (sm_90, gfx942)"),  \
+  PT_OPT_DEVICE(f),                                                               \
   PT_OPT_STRING(0, "family", &(f).family, "NAME", "only this family"),            \
   PT_OPT_STRING(0, "dtype", &(f).dtype, "DTYPE", "only a4w4, a8w4 or a16w4"),     \
   PT_OPT_STRING(0, "stage", &(f).stage, "STAGE", "only gemm1 or gemm2"),          \
@@ -91,6 +104,10 @@ void pt_opts_usage(const pt_opt_t *opts, const char *usage, int to_stderr);
 
 /* Prints "error: <fmt>" to stderr and returns 2: for a command's own checks. */
 int pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A percentage typed on the command line: "5", "0.5" or "5%", >= 0
+ * (base/num.h's rule). 0 and *out, or -1. */
+int pt_cli_parse_pct(const char *s, double *out);
 /* Prints "warning: <fmt>" to stderr. Both escape control bytes (\xNN), so
  * what a file or database holds cannot forge a line or drive a terminal. */
 void pt_cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -14,9 +14,10 @@ typedef struct pt_tuneopts_s {
   const char *shard, *arch, *routing;
   pt_strlist_t variants;
   int jobs, resume, warm, seed, timeout, min_samples, min_ms, compile_only;
+  int holdout, retune;
 } pt_tuneopts_t;
 
-#define PT_TUNEOPTS_COUNT 20  /* entries pt_tuneopts_table fills */
+#define PT_TUNEOPTS_COUNT 22  /* entries pt_tuneopts_table fills */
 
 /* Sets the defaults (seed 1, the rest unset). */
 void pt_tuneopts_init(pt_tuneopts_t *a);

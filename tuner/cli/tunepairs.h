@@ -1,8 +1,8 @@
 /* `pipetune tune --pairs`: the plan of the deployed pairs. At each problem
  * of the grid plan (family x dtype x tokens), the (gemm1, gemm2) pair that
- * the database's generated table picks there (emit.h: pt_emit_build, then
- * pt_emit_pick: the one winner selection), timed as it ships (one sort with
- * sbm = max(bm1, bm2)). */
+ * the database's generated table picks there for the arch (emit.h:
+ * pt_emit_build, pt_emit_find_family, then pt_emit_pick: the one winner
+ * selection), timed as it ships (one sort with sbm = max(bm1, bm2)). */
 #ifndef PT_TUNEPAIRS_H
 #define PT_TUNEPAIRS_H
 

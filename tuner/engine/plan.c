@@ -2,6 +2,8 @@
 #include "plan.h"
 
 #include <limits.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #define SPEC_VALUES_MAX 16
 #define EXPAND_MAX 100000
 #define SPEC_SHOWN 160  /* characters of a spec quoted in a message */
+#define PT_PLAN_MIDPOINTS_MAX 4096  /* token counts of a grid with --holdout */
 
 typedef struct vlist_s {
   pt_variant_t *v;
@@ -297,11 +300,36 @@ static int check_req(const pt_family_set_t *set, const pt_plan_req_t *req,
   return PT_OK;
 }
 
+static int in_grid(const int *t, int n, int v) {
+  for (int i = 0; i < n; i++)
+    if (t[i] == v) return 1;
+  return 0;
+}
+
+void pt_plan_midpoints(const int *t, int n, int *out, int *nout) {
+  *nout = 0;
+  for (int i = 0; i + 1 < n; i++) {
+    uint64_t p = (uint64_t)t[i] * (uint64_t)t[i + 1], r = (uint64_t)sqrt((double)p);
+    while (r * r > p) r--;
+    while ((r + 1) * (r + 1) <= p) r++;
+    int m = (int)(p > r * r + r ? r + 1 : r);  /* sqrt(p) >= r + 1/2 */
+    if (!in_grid(t, n, m) && (*nout == 0 || out[*nout - 1] != m)) out[(*nout)++] = m;
+  }
+}
+
 /* Appends the problems of family f (all its dtypes or req->dtype). */
 static int add_problems(const pt_family_t *f, const pt_plan_req_t *req,
                         pt_plan_t *plan, int *cap, pt_err_t *err) {
   const int *tok = req->tokens != NULL ? req->tokens : f->tokens;
   int ntok = req->tokens != NULL ? req->ntokens : f->ntokens;
+  int mid[PT_PLAN_MIDPOINTS_MAX];
+  if (req->holdout) {
+    if (ntok > PT_PLAN_MIDPOINTS_MAX)
+      return pt_err_set(err, PT_EINVAL, "option --holdout: more than %d token counts",
+                        PT_PLAN_MIDPOINTS_MAX);
+    pt_plan_midpoints(tok, ntok, mid, &ntok);
+    tok = mid;
+  }
   int found = req->dtype < 0;
   for (int d = 0; d < f->ndtypes; d++) {
     if (req->dtype >= 0 && (int)f->dtypes[d] != req->dtype) continue;

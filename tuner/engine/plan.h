@@ -33,6 +33,8 @@ typedef struct pt_plan_req_s {
   const char *const *variants; /* specs (see pt_plan_variants); NULL: "pruned" */
   int nvariants;
   int shard, nshards;          /* this host's share: item k if k % nshards == shard */
+  int holdout;                 /* the midpoints of the token grid instead
+                                  (pt_plan_midpoints): tune --holdout */
 } pt_plan_req_t;
 
 /* The built-in smoke plan: gptoss-120b, a16w4, tokens 1, 16, 128 and 1024,
@@ -96,6 +98,12 @@ int pt_plan_variants(pt_stage_t stage, const char *const *specs, int nspecs,
  * (pt_num_parse_long's rule: no whitespace or sign). PT_EINVAL naming the
  * bad entry. */
 int pt_plan_parse_tokens(const char *list, int **out, int *n, pt_err_t *err);
+
+/* The held-out token counts of grid t[0..n) (strictly increasing): the
+ * geometric midpoint of each two neighbours, rounded to the nearest integer
+ * (round(sqrt(a*b))), without duplicates and without grid counts, into
+ * out[0..*nout) (room for n entries). 1,2,4,8 gives 3,6. */
+void pt_plan_midpoints(const int *t, int n, int *out, int *nout);
 
 /* The shard of nshards that item k of the whole plan belongs to. */
 int pt_plan_shard_of(size_t k, int nshards);

@@ -111,9 +111,19 @@ static int on_done_item(void *ud, int64_t problem_id, int64_t variant_id,
 int pt_record_measured(pt_record_t *r, const char *arch, unsigned char *done,
                        size_t *n, pt_err_t *err) {
   done_ctx_t c = {r, done, 0};
-  int rc = pt_db_done(r->o.db, arch, on_done_item, &c);
+  int rc = pt_db_done(r->o.db, arch, r->o.since_run, on_done_item, &c);
   *n = c.overlap;
   return rc != PT_OK ? db_fail(r, rc, err) : PT_OK;
+}
+
+void pt_record_retune(pt_record_t *r, int64_t of, int64_t since_run) {
+  r->o.retune_of = of;
+  r->o.since_run = since_run;
+}
+
+int64_t pt_record_retune_of(const pt_record_t *r) {
+  if (r == NULL || r->o.retune_of < 0) return 0;
+  return r->o.retune_of > 0 ? r->o.retune_of : r->run_id;
 }
 
 static int add_jobs(pt_record_t *r, const char *arch, size_t *ready, pt_err_t *err) {
@@ -134,6 +144,9 @@ static int add_jobs(pt_record_t *r, const char *arch, size_t *ready, pt_err_t *e
 int pt_record_begin(pt_record_t *r, const char *host, const char *command,
                     const char *arch, int64_t *run_id, size_t *ready, pt_err_t *err) {
   int rc = pt_db_run_begin(r->o.db, host, command, &r->run_id);
+  if (rc == PT_OK && r->o.retune_of >= 0)
+    rc = pt_db_run_set_retune(r->o.db, r->run_id,
+                              r->o.retune_of > 0 ? r->o.retune_of : r->run_id);
   if (rc != PT_OK) return db_fail(r, rc, err);
   *run_id = r->run_id;
   return add_jobs(r, arch, ready, err);
@@ -180,6 +193,7 @@ static void file_as(const pt_record_t *r, const pt_db_job_t *job, int64_t device
   m->problem_id = job->problem_id;
   m->variant_id = job->variant_id;
   m->regime = r->o.regime;
+  m->holdout = r->o.holdout;
 }
 
 /* m as a crash with the DB's reason for refusing it, same provenance. */

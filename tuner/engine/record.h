@@ -28,6 +28,11 @@ typedef struct pt_record_opts_s {
   const pt_routing_t *routing;     /* the inputs of every problem */
   uint64_t seed;
   pt_db_regime_t regime;           /* of every job and result */
+  int holdout;                     /* every result is a held-out point */
+  int64_t retune_of;               /* -1: not a retune; 0: a new retune; else
+                                      the run that began the retune continued */
+  int64_t since_run;               /* pt_record_measured: results of this run
+                                      or later count (0: any run) */
 } pt_record_opts_t;
 
 /* A record of o's plan; nothing is written yet. o is copied; its plan must
@@ -42,6 +47,11 @@ int pt_record_store(pt_record_t *r, const int64_t *variant_ids, pt_err_t *err);
  * any run and whatever the status; *n of them were not set before. */
 int pt_record_measured(pt_record_t *r, const char *arch, unsigned char *done,
                        size_t *n, pt_err_t *err);
+/* Makes the run a retune: of > 0 continues the retune begun by run of, 0
+ * begins one; results of runs before since_run do not count as measured. */
+void pt_record_retune(pt_record_t *r, int64_t of, int64_t since_run);
+/* The run that began this run's retune once it began; 0 when no retune. */
+int64_t pt_record_retune_of(const pt_record_t *r);
 /* Starts the run (*run_id as soon as it exists) and adds a job per item;
  * *ready: the jobs not already done. */
 int pt_record_begin(pt_record_t *r, const char *host, const char *command,

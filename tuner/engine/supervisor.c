@@ -454,12 +454,28 @@ static int store_plan(pt_sup_t *s) {
   return rc;
 }
 
+/* The retune this run belongs to: the one named, else with resume the
+ * newest, else a new one (nothing measured before it counts). */
+static int find_retune(pt_sup_t *s) {
+  int64_t of = s->o->retune_of;
+  if (!s->o->retune) return PT_OK;
+  if (of <= 0 && s->o->resume) {
+    int rc = pt_db_retune_latest(s->o->db, &of);
+    if (rc != PT_OK && rc != PT_ENOENT)
+      return pt_err_set(s->err, rc, "%s", pt_db_errmsg(s->o->db));
+    if (rc == PT_ENOENT) of = 0;
+  }
+  pt_record_retune(s->rec, of > 0 ? of : 0, of > 0 ? of : INT64_MAX);
+  return PT_OK;
+}
+
 /* Everything up to the refusal of measured items in one transaction: a
  * refused run leaves the database byte-identical. */
 static int store_and_check(pt_sup_t *s, const pt_limits_t *lim) {
   int rc = pt_db_begin(s->o->db);
   if (rc != PT_OK) return pt_err_set(s->err, rc, "%s", pt_db_errmsg(s->o->db));
   rc = store_plan(s);
+  if (rc == PT_OK) rc = find_retune(s);
   if (rc == PT_OK) rc = pt_units_target(s->units, s->sum->arch, lim, s->err);
   if (rc == PT_OK) rc = put_devices(s);
   if (rc == PT_OK) rc = skip_measured(s);
@@ -494,6 +510,7 @@ static int prepare(pt_sup_t *s) {
     rc = pt_record_begin(s->rec, s->o->host, s->o->command, s->sum->arch, &s->run_id,
                          &s->total, s->err);
   s->sum->run_id = s->run_id;
+  s->sum->retune_of = pt_record_retune_of(s->rec);
   return rc;
 }
 
@@ -596,7 +613,8 @@ static int new_units(pt_sup_t *s) {
 
 static int new_record(pt_sup_t *s) {
   pt_record_opts_t ro = {s->o->db, s->o->plan, &s->routing_parsed, s->o->seed,
-                         s->o->warm ? PT_DB_REGIME_WARM : PT_DB_REGIME_COLD};
+                         s->o->warm ? PT_DB_REGIME_WARM : PT_DB_REGIME_COLD,
+                         .holdout = s->o->holdout, .retune_of = -1};
   return pt_record_new(&ro, &s->rec, s->err);
 }
 

@@ -85,6 +85,12 @@ typedef struct pt_sup_opts_s {
   int min_samples;                 /* timing rules; 0: measure.h defaults */
   double min_ms;                   /* negative: measure.h default */
   int resume;                      /* skip items already in the DB */
+  int holdout;                     /* results are held-out points (schema 4) */
+  int retune;                      /* measure the plan again, keeping history:
+                                      only results since the retune began count;
+                                      with resume, the newest retune goes on */
+  int64_t retune_of;               /* retune: > 0 continues the retune begun
+                                      by that run (tune --holdout's second plan) */
   int jobs;                        /* compiles at once; <= 0: 4 */
   double budget_s;                 /* stop starting items after this; 0: none */
   double item_timeout_s;           /* from an item's "begin"; <= 0: 60 */
@@ -106,6 +112,7 @@ typedef enum {
 typedef struct pt_sup_summary_s {
   pt_sup_end_t end;
   int64_t run_id;                  /* 0 when compile-checking */
+  int64_t retune_of;               /* retune: the run that began it */
   char arch[32];
   size_t planned;                  /* items of the plan */
   size_t skipped;                  /* already in the DB (resume) */
@@ -120,7 +127,8 @@ typedef struct pt_sup_summary_s {
 
 /* Runs the plan to the end (or until stopped) and fills *sum. Returns PT_OK
  * also when interrupted or out of budget (sum->end says which); PT_EINVAL
- * when the DB already holds results for the plan and !resume, or the GPUs
+ * when the DB already holds results for the plan and neither resume nor
+ * retune, or the GPUs
  * differ in arch; PT_ENOGPU when no worker could open its GPU; other codes
  * for DB or process failures. err says why. */
 int pt_sup_run(const pt_sup_opts_t *opts, pt_sup_summary_t *sum, pt_err_t *err);

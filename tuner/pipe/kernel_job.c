@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "constraints.h"
 #include "kernels.h"
 
 const char *pt_kernel_job_entry(pt_stage_t stage)
@@ -71,7 +72,8 @@ int pt_kernel_job_init(pt_kernel_job_t *job, const pt_variant_t *v,
     return pt_err_set(err, PT_EINVAL, "unknown dtype %d or act %d", (int)dtype,
                       (int)act);
   int g1 = v->stage == PT_STAGE_GEMM1;
-  rc = job_base(job, g1 ? "moe_gemm1.cu" : "moe_gemm2.cu", arch, err);
+  rc = job_base(job, g1 ? "moe_gemm1.cu" : "moe_gemm2.cu",
+                pt_constraints_compile_arch(v, arch), err);
   if (rc != PT_OK)
     return rc;
   pt_knobs_defines_t knobs;

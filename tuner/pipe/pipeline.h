@@ -74,6 +74,10 @@ int pt_pipe_init(pt_gpu_t *gpu, const pt_moe_problem_t *p, int sbm,
 int pt_pipe_sort(pt_pipe_t *pp, int sbm, pt_err_t *err);
 void pt_pipe_free(pt_pipe_t *pp);
 int pt_pipe_padded(const pt_pipe_t *pp);   /* P of the sort */
+/* Milliseconds the host repack and upload of the stage's weights took for
+ * the wgmma generation (kernelsrc/repack.h); 0 until a wgmma variant of the
+ * stage first ran. */
+double pt_pipe_repack_ms(const pt_pipe_t *pp, pt_stage_t stage);
 
 /* Launch one stage on stream s (NULL: default). gemm1 writes the GPU's
  * intermediate; gemm2 reads the oracle's (see above) and writes out. */
