@@ -945,6 +945,35 @@ static const char *const merge_sql[] = {
     NULL, /* the measurements: MEAS_MERGE, by the source's version */
 };
 
+/* The pair timings (schema version 5), mapped like the measurements. */
+static const char merge_pairs_sql[] =
+    "INSERT INTO main.pair_measurements (run_id, device_id, problem_id, g1_variant_id,"
+    " g2_variant_id, sbm, regime, status, median_us, min_us, p90_us, spread, samples,"
+    " err_max_rel, sm_clock_mhz, temp_c, reason, backend, compiler, g1_source_hash,"
+    " g2_source_hash, tool_version, created)"
+    " SELECT mr.id, md.id, mp.id, mv1.id, mv2.id, m.sbm, m.regime, m.status,"
+    " m.median_us, m.min_us, m.p90_us, m.spread, m.samples, m.err_max_rel,"
+    " m.sm_clock_mhz, m.temp_c, m.reason, m.backend, m.compiler, m.g1_source_hash,"
+    " m.g2_source_hash, m.tool_version, m.created FROM src.pair_measurements m"
+    " JOIN src.runs sr ON sr.id = m.run_id JOIN main.runs mr ON mr.uuid = sr.uuid"
+    " JOIN src.devices sd ON sd.id = m.device_id"
+    " JOIN main.devices md ON " DEV_KEY("md", "sd")
+    " JOIN src.problems sp ON sp.id = m.problem_id"
+    " JOIN main.problems mp ON " PROB_KEY("mp", "sp")
+    " JOIN src.variants sv1 ON sv1.id = m.g1_variant_id"
+    " JOIN main.variants mv1 ON " VAR_KEY("mv1", "sv1")
+    " JOIN src.variants sv2 ON sv2.id = m.g2_variant_id"
+    " JOIN main.variants mv2 ON " VAR_KEY("mv2", "sv2")
+    " WHERE true ON CONFLICT (device_id, problem_id, g1_variant_id, g2_variant_id, regime)"
+    " DO UPDATE SET run_id = excluded.run_id, sbm = excluded.sbm, status = excluded.status,"
+    " median_us = excluded.median_us, min_us = excluded.min_us, p90_us = excluded.p90_us,"
+    " spread = excluded.spread, samples = excluded.samples,"
+    " err_max_rel = excluded.err_max_rel, sm_clock_mhz = excluded.sm_clock_mhz,"
+    " temp_c = excluded.temp_c, reason = excluded.reason, backend = excluded.backend,"
+    " compiler = excluded.compiler, g1_source_hash = excluded.g1_source_hash,"
+    " g2_source_hash = excluded.g2_source_hash, tool_version = excluded.tool_version,"
+    " created = excluded.created WHERE excluded.created > pair_measurements.created";
+
 /* Searches (schema 6, searches.h) by their point's natural keys; the
  * newer row wins. */
 static const char searches_merge[] =
@@ -1015,6 +1044,8 @@ static int merge_attached(pt_db_t *db, const char *path, int src_version,
                               : pt__db_exec(db, src_version >= 4 ? MEAS_MERGE("m.holdout, m.superseded")
                                                                  : MEAS_MERGE("0, 0"),
                                             "cannot merge");
+  if (rc == PT_OK && src_version >= PT_DB_PAIRS_VERSION)
+    rc = pt__db_exec(db, merge_pairs_sql, "cannot merge");
   if (rc == PT_OK && src_version >= PT_DB_SEARCHES_VERSION)
     rc = pt__db_exec(db, searches_merge, "cannot merge");
   if (rc == PT_OK) rc = count_measurements(db, &after);
@@ -1155,6 +1186,12 @@ static int no_row(void *ud, const pt_db_result_t *row) {
   return 0;
 }
 
+static int no_pair(void *ud, const pt_db_pair_row_t *row) {
+  (void)ud;
+  (void)row;
+  return 0;
+}
+
 int pt_db_check(pt_db_t *db) {
   int64_t version = 0;
   int rc = check_pragma(db, "PRAGMA integrity_check", 0);
@@ -1166,5 +1203,6 @@ int pt_db_check(pt_db_t *db) {
   /* What the readers would refuse, row by row. */
   const pt_db_filter_t every = {.with_holdout = 1};
   if (rc == PT_OK) rc = pt_db_results(db, &every, NULL, 0.0, no_row, NULL);
+  if (rc == PT_OK) rc = pt_db_pair_results(db, NULL, NULL, 0.0, no_pair, NULL);
   return rc;
 }

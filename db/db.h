@@ -404,6 +404,57 @@ typedef enum {
 typedef int (*pt_db_text_cb)(void *ud, const char *value);
 int pt_db_held(pt_db_t *db, pt_db_held_t what, pt_db_text_cb cb, void *ud);
 
+/* ---- the deployed pair (schema version 5) ---- */
+
+/* The version that added pair_measurements and the pair_results view: an
+ * older file opened read-only holds no pair. */
+#define PT_DB_PAIRS_VERSION 5
+
+/* One timing of a table's (gemm1, gemm2) pair as it ships: one sort with
+ * sbm = max(bm1, bm2), gemm1 then gemm2 on its output. Fields as in
+ * pt_db_measurement_t; the backend comes from the device. */
+typedef struct pt_db_pair_s {
+  int64_t run_id, device_id, problem_id, g1_variant_id, g2_variant_id;
+  int sbm;
+  pt_db_regime_t regime;
+  pt_db_status_t status;
+  double median_us, min_us, p90_us, spread;
+  int samples;
+  double err_max_rel;   /* relative L2 of out against the oracle */
+  int sm_clock_mhz, temp_c;
+  const char *reason, *compiler, *g1_source_hash, *g2_source_hash;
+} pt_db_pair_t;
+
+/* Sets every field of p to "not applicable" (NAN, -1, NULL, zero ids). */
+void pt_db_pair_init(pt_db_pair_t *p);
+/* Records a pair result in one transaction; one for the same device,
+ * problem, variants and regime is replaced in place. */
+int pt_db_put_pair(pt_db_t *db, const pt_db_pair_t *p, int64_t *pair_id /* OUT, may be NULL */);
+/* Pairs timed on some device of arch, in any run, whatever the status. */
+typedef int (*pt_db_pair_done_cb)(void *ud, int64_t problem_id, int64_t g1_variant_id,
+                                  int64_t g2_variant_id, pt_db_regime_t regime);
+int pt_db_pairs_done(pt_db_t *db, const char *arch, pt_db_pair_done_cb cb, void *ud);
+
+/* One row of the pair_results view, checked as pt_db_results checks its
+ * rows (names, shape, tokens, an ok row's times). */
+typedef struct pt_db_pair_row_s {
+  int64_t pair_id;
+  const char *arch, *device, *family, *dtype, *act;
+  int model_dim, inter_dim, experts, topk, tokens, sbm;
+  const char *routing;
+  double routing_param;
+  const char *g1_spec, *g2_spec, *regime, *status, *reason;
+  double median_us, min_us, p90_us, spread;  /* NaN unless ok (spread: or unknown) */
+  int samples;                               /* -1 unless ok */
+  double err_max_rel;                        /* NaN when unknown */
+} pt_db_pair_row_t;
+typedef int (*pt_db_pair_row_cb)(void *ud, const pt_db_pair_row_t *row);
+/* Walks the pair results matching f (its stage is ignored) and routing
+ * (when not NULL), ordered by arch, family, shape, dtype, act, tokens,
+ * device and id; nothing in a file older than PT_DB_PAIRS_VERSION. */
+int pt_db_pair_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing,
+                       double routing_param, pt_db_pair_row_cb cb, void *ud);
+
 /* ---- whole-database operations ---- */
 
 typedef struct pt_db_stats_s {

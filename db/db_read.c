@@ -50,7 +50,8 @@ static int owner_of(int c) {
 typedef struct reader_s {
   pt_db_t *db;
   sqlite3_stmt *st;
-  int rc;  /* PT_OK, or PT_EINVAL once a value failed */
+  int rc;     /* PT_OK, or PT_EINVAL once a value failed */
+  int pairs;  /* a pair_results row: named by its pair id (column 0) */
 } reader_t;
 
 /* Records the first bad value of the row: "'x.db': problem 3 has tokens
@@ -72,9 +73,10 @@ static void bad(reader_t *r, int c, const char *expected) {
     break;
   default: snprintf(value, sizeof value, "a blob"); break;
   }
-  int o = owner_of(c);
+  int o = r->pairs ? 0 : owner_of(c);
   r->rc = pt_err_set(&r->db->err, PT_EINVAL, "'%s': %s %" PRId64 " has %s %s (expected %s)",
-                     r->db->path, owners[o], (int64_t)sqlite3_column_int64(st, o),
+                     r->db->path, r->pairs ? "pair" : owners[o],
+                     (int64_t)sqlite3_column_int64(st, o),
                      sqlite3_column_name(st, c), value, expected);
 }
 
@@ -207,7 +209,7 @@ static int bind_opt(sqlite3_stmt *st, int i, const char *s) {
 int pt_db_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing,
                    double routing_param, pt_db_result_cb cb, void *ud) {
   static const char what[] = "cannot read results";
-  reader_t r = {db, NULL, PT_OK};
+  reader_t r = {db, NULL, PT_OK, 0};
   const pt_db_filter_t none = {0};
   if (f == NULL) f = &none;
   const char *sql = db->version < 4 || f->with_holdout
@@ -222,6 +224,89 @@ int pt_db_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing,
   while (rc == PT_OK && (src = sqlite3_step(r.st)) == SQLITE_ROW) {
     pt_db_result_t row;
     rc = read_row(&r, &row);
+    if (rc == PT_OK) rc = cb(ud, &row);
+  }
+  if (rc == PT_OK && src != SQLITE_DONE) rc = pt__db_fail(db, what);
+  sqlite3_finalize(r.st);
+  return rc;
+}
+
+/* ---- the deployed pair's results ---- */
+
+enum {
+  P_ID, P_ARCH, P_DEVICE, P_FAMILY, P_H, P_I, P_E, P_K, P_DTYPE, P_ACT, P_TOKENS,
+  P_ROUTING, P_RPARAM, P_G1, P_G2, P_SBM, P_REGIME, P_STATUS, P_REASON, P_MEDIAN,
+  P_MIN, P_P90, P_SPREAD, P_SAMPLES, P_ERR
+};
+
+static const char pairs_sql[] =
+    "SELECT pair_id, arch, device, family, model_dim, inter_dim, experts, topk,"
+    " dtype, act, tokens, routing, routing_param, g1_spec, g2_spec, sbm, regime,"
+    " status, reason, median_us, min_us, p90_us, spread, samples, err_max_rel"
+    " FROM pair_results"
+    " WHERE (?1 IS NULL OR arch = ?1) AND (?2 IS NULL OR family = ?2)"
+    " AND (?3 IS NULL OR dtype = ?3) AND (?4 IS NULL OR regime = ?4)"
+    " AND (?5 IS NULL OR (routing = ?5 AND routing_param = ?6))"
+    " AND (?7 IS NULL OR device = ?7)"
+    " ORDER BY arch, family, model_dim, inter_dim, experts, topk, dtype, act,"
+    " tokens, device, pair_id";
+
+static void read_pair_timing(reader_t *r, pt_db_pair_row_t *o) {
+  o->median_us = o->min_us = o->p90_us = o->spread = NAN;
+  o->samples = -1;
+  o->err_max_rel = number(r, P_ERR, 0, 1);
+  if (r->rc != PT_OK || strcmp(o->status, "ok") != 0) return;
+  o->min_us = number(r, P_MIN, 1, 0);
+  o->median_us = number(r, P_MEDIAN, 1, 0);
+  o->p90_us = number(r, P_P90, 1, 0);
+  if (r->rc == PT_OK && !(o->min_us <= o->median_us)) bad(r, P_MEDIAN, "at least min_us");
+  if (r->rc == PT_OK && !(o->median_us <= o->p90_us)) bad(r, P_P90, "at least median_us");
+  o->spread = number(r, P_SPREAD, 0, 1);
+  o->samples = integer(r, P_SAMPLES, 1, INT_MAX);
+}
+
+static int read_pair(reader_t *r, pt_db_pair_row_t *o) {
+  o->pair_id = sqlite3_column_int64(r->st, P_ID);
+  o->arch = text(r, P_ARCH);
+  o->device = text(r, P_DEVICE);
+  o->family = text(r, P_FAMILY);
+  o->model_dim = integer(r, P_H, 64, INT_MAX);
+  if (o->model_dim % 64 != 0) bad(r, P_H, "a multiple of 64");
+  o->inter_dim = integer(r, P_I, 64, INT_MAX);
+  if (o->inter_dim % 64 != 0) bad(r, P_I, "a multiple of 64");
+  o->experts = integer(r, P_E, 1, INT_MAX);
+  o->topk = integer(r, P_K, 1, o->experts);
+  o->dtype = name(r, P_DTYPE, is_dtype, "a4w4, a8w4 or a16w4");
+  o->act = name(r, P_ACT, is_act, "silu or swiglu_oai");
+  o->tokens = integer(r, P_TOKENS, 1, INT_MAX);
+  o->routing = name(r, P_ROUTING, is_routing, "uniform or zipf");
+  o->routing_param = number(r, P_RPARAM, 0, 0);
+  o->g1_spec = text(r, P_G1);
+  o->g2_spec = text(r, P_G2);
+  o->sbm = integer(r, P_SBM, 1, INT_MAX);
+  o->regime = name(r, P_REGIME, is_regime, "cold or warm");
+  o->status = name(r, P_STATUS, is_status, "a result status such as ok");
+  o->reason = text_or_null(r, P_REASON);
+  read_pair_timing(r, o);
+  return r->rc;
+}
+
+int pt_db_pair_results(pt_db_t *db, const pt_db_filter_t *f, const char *routing,
+                       double routing_param, pt_db_pair_row_cb cb, void *ud) {
+  static const char what[] = "cannot read pair results";
+  reader_t r = {db, NULL, PT_OK, 1};
+  if (db->version < PT_DB_PAIRS_VERSION) return PT_OK;
+  int rc = pt__db_prepare(db, pairs_sql, &r.st, what), src = SQLITE_DONE;
+  if (rc != PT_OK) return rc;
+  const pt_db_filter_t none = {0};
+  if (f == NULL) f = &none;
+  const char *v[] = {f->arch, f->family, f->dtype, f->regime, routing};
+  for (int i = 0; i < 5; i++) bind_opt(r.st, i + 1, v[i]);
+  sqlite3_bind_double(r.st, 6, routing_param);
+  bind_opt(r.st, 7, f->device);
+  while (rc == PT_OK && (src = sqlite3_step(r.st)) == SQLITE_ROW) {
+    pt_db_pair_row_t row;
+    rc = read_pair(&r, &row);
     if (rc == PT_OK) rc = cb(ud, &row);
   }
   if (rc == PT_OK && src != SQLITE_DONE) rc = pt__db_fail(db, what);

@@ -1,7 +1,7 @@
 # db/local.mk: build fragment included by Makefile.am (see HACKING.md).
 # The schema (db/schema.sql) is embedded as the list of migrations.
 libpipetune_a_SOURCES += db/db.c db/db_record.c db/db_read.c db/db.h db/db_int.h \
-	db/query.c db/query.h db/runs.c db/runs.h db/searches.c db/searches.h
+	db/db_pairs.c db/query.c db/query.h db/runs.c db/runs.h db/searches.c db/searches.h
 nodist_libpipetune_a_SOURCES += db/schema-sql.c
 BUILT_SOURCES += db/schema-sql.c
 CLEANFILES += db/schema-sql.c

@@ -90,6 +90,7 @@ void pt_query_free(pt_query_set_t *set) {
   }
   free(set->series);
   free(set->failures);
+  free(set->pairs);
   free(set->devices);
   free(set->tool_versions);
   free(set->archs);
@@ -114,7 +115,7 @@ typedef struct load_s {
   pt_query_filter_t f;
   best_t *best;
   size_t nbest, capbest;
-  size_t capseries, cappoints, capvars, capfail, capdev, captool, capmodels;
+  size_t capseries, cappoints, capvars, capfail, capdev, captool, capmodels, cappairs;
   size_t capheld[4];
   int rc;
 } load_t;
@@ -404,6 +405,33 @@ static int read_results(load_t *L, pt_db_t *db, pt_err_t *err) {
   return walked(L, db, rc, err);
 }
 
+static int add_pair(void *ud, const pt_db_pair_row_t *r) {
+  load_t *L = ud;
+  pt_query_set_t *set = L->set;
+  if ((L->rc = grow(&set->pairs, set->npairs, &L->cappairs, sizeof *set->pairs)) != PT_OK)
+    return 1;
+  pool_t *P = L->pool;
+  set->pairs[set->npairs++] = (pt_query_pair_t){
+      .arch = pool_str(P, r->arch, &L->rc), .device = pool_str(P, r->device, &L->rc),
+      .family = pool_str(P, r->family, &L->rc), .dtype = pool_str(P, r->dtype, &L->rc),
+      .act = pool_str(P, r->act, &L->rc), .model_dim = r->model_dim,
+      .inter_dim = r->inter_dim, .experts = r->experts, .topk = r->topk,
+      .tokens = r->tokens, .sbm = r->sbm, .g1_spec = pool_str(P, r->g1_spec, &L->rc),
+      .g2_spec = pool_str(P, r->g2_spec, &L->rc), .status = pool_str(P, r->status, &L->rc),
+      .reason = pool_str(P, r->reason, &L->rc), .median_us = r->median_us,
+      .min_us = r->min_us, .p90_us = r->p90_us, .spread = r->spread, .samples = r->samples};
+  return L->rc != PT_OK;
+}
+
+/* The pair timings of the selection (none before schema version 5). */
+static int read_pairs(load_t *L, pt_db_t *db, pt_err_t *err) {
+  pt_db_filter_t f = {.arch = L->f.arch, .family = L->f.family,
+                      .dtype = L->f.dtype, .regime = L->f.regime,
+                      .device = L->f.device};
+  int rc = pt_db_pair_results(db, &f, L->f.routing, L->f.routing_param, add_pair, L);
+  return walked(L, db, rc, err);
+}
+
 static int var_cmp(const void *pa, const void *pb) {
   const pt_query_var_t *a = pa, *b = pb;
   int aok = strcmp(a->status, "ok") == 0, bok = strcmp(b->status, "ok") == 0;
@@ -482,6 +510,7 @@ static int read_all(load_t *L, const char *path, pt_err_t *err) {
   if (rc == PT_OK) rc = read_held(L, db, err);
   if (rc == PT_OK) rc = read_results(L, db, err);
   if (rc == PT_OK) rc = read_best(L, db, err);
+  if (rc == PT_OK) rc = read_pairs(L, db, err);
   pt_db_close(db);
   return rc;
 }
@@ -1116,6 +1145,53 @@ int pt_query_failures(const pt_query_set_t *set, pt_query_table_t **out,
     pt_query_table_str(t, f->status);
     pt_query_table_str(t, f->reason);
     pt_query_table_str(t, f->device);
+  }
+  return finish_table(t, out, err);
+}
+
+/* The median of the stage's pick at the pair's point (the variant the
+ * generated table ships there, pt_query_picks); NaN when none. */
+static double winner_us(const pt_query_set_t *set, const pt_query_pair_t *p,
+                        const char *stage) {
+  for (size_t i = 0; i < set->nseries; i++) {
+    const pt_query_series_t *s = &set->series[i];
+    if (strcmp(s->arch, p->arch) != 0 || strcmp(s->family, p->family) != 0 ||
+        strcmp(s->dtype, p->dtype) != 0 || strcmp(s->act, p->act) != 0 ||
+        strcmp(s->stage, stage) != 0 || s->model_dim != p->model_dim ||
+        s->inter_dim != p->inter_dim || s->experts != p->experts || s->topk != p->topk)
+      continue;
+    for (size_t j = 0; j < s->npoints; j++)
+      if (s->points[j].tokens == p->tokens && s->points[j].pick >= 0)
+        return s->points[j].vars[s->points[j].pick].median_us;
+  }
+  return NAN;
+}
+
+int pt_query_pairs(const pt_query_set_t *set, pt_query_table_t **out, pt_err_t *err) {
+  static const char *const cols[] = {
+      "arch", "family", "dtype", "tokens", "sbm", "gemm1", "gemm2", "status", "pair_us",
+      "spread", "g1_best_us", "g2_best_us", "stage_sum_us", "pair_vs_sum", "device"};
+  pt_query_table_t *t;
+  int rc = pt_query_table_new(cols, 15, &t, err);
+  if (rc != PT_OK) return rc;
+  for (size_t i = 0; i < set->npairs; i++) {
+    const pt_query_pair_t *p = &set->pairs[i];
+    double g1 = winner_us(set, p, "gemm1"), g2 = winner_us(set, p, "gemm2");
+    pt_query_table_str(t, p->arch);
+    pt_query_table_str(t, p->family);
+    pt_query_table_str(t, p->dtype);
+    pt_query_table_int(t, p->tokens);
+    pt_query_table_int(t, p->sbm);
+    pt_query_table_str(t, p->g1_spec);
+    pt_query_table_str(t, p->g2_spec);
+    pt_query_table_str(t, p->status);
+    pt_query_table_num(t, p->median_us, 3);
+    pt_query_table_num(t, p->spread, 4);
+    pt_query_table_num(t, g1, 3);
+    pt_query_table_num(t, g2, 3);
+    pt_query_table_num(t, g1 + g2, 3);
+    pt_query_table_num(t, p->median_us / (g1 + g2), 4);
+    pt_query_table_str(t, p->device);
   }
   return finish_table(t, out, err);
 }

@@ -74,6 +74,16 @@ typedef struct pt_query_failure_s {
   const char *spec, *status, *reason, *device;
 } pt_query_failure_t;
 
+/* One timing of a table's (gemm1, gemm2) pair as it ships (db.h "the
+ * deployed pair"), as stored: one per device. */
+typedef struct pt_query_pair_s {
+  const char *arch, *device, *family, *dtype, *act;
+  int model_dim, inter_dim, experts, topk, tokens, sbm;
+  const char *g1_spec, *g2_spec, *status, *reason;
+  double median_us, min_us, p90_us, spread;  /* NaN unless ok */
+  int samples;
+} pt_query_pair_t;
+
 /* A device model (devices.name) and its arch. */
 typedef struct pt_query_model_s {
   const char *name, *arch;
@@ -97,6 +107,8 @@ typedef struct pt_query_set_s {
   size_t nseries;
   pt_query_failure_t *failures;  /* in series order, then tokens, spec, device */
   size_t nfailures;
+  pt_query_pair_t *pairs;    /* pair timings of the selection, in the db's order */
+  size_t npairs;
   size_t nrows;              /* results rows read */
   /* What the database holds whatever the filter: the archs, families,
    * dtypes and device models with at least one result, sorted. */
@@ -240,6 +252,12 @@ int pt_query_compare(const pt_query_set_t *set, const char *a, const char *b,
 /* Every non-ok result. */
 int pt_query_failures(const pt_query_set_t *set, pt_query_table_t **out,
                       pt_err_t *err);
+
+/* One row per pair timing: the pair, its time (pair_us, its spread), the
+ * medians of the two stage winners at the same point (each point's pick,
+ * the variant the generated table ships; each timed on a sort with its own
+ * sbm), their sum and pair_us / sum. */
+int pt_query_pairs(const pt_query_set_t *set, pt_query_table_t **out, pt_err_t *err);
 
 /* Two runs of one database compared item by item (`query runs`): run b's
  * median over run a's where both are ok. */

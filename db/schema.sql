@@ -400,9 +400,57 @@ JOIN problems p ON p.id = m.problem_id
 JOIN variants v ON v.id = m.variant_id;
 
 -- @migration 5
--- Reserved for a branch merged at the same time (session 5); the lead
--- replaces this placeholder on merge.
-SELECT 1;
+-- pair-timings (issue 13 part 4): the table's (gemm1, gemm2) pair timed as
+-- it ships, on one sort with sbm = max(bm1, bm2), gemm1 then gemm2 on
+-- gemm1's own output (and the reduce kernel for the reduce epilog), verified
+-- against the oracle before it is timed. One result per (device, problem,
+-- pair, regime): a later one replaces it in place, as in measurements.
+CREATE TABLE pair_measurements (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs (id),
+  device_id INTEGER NOT NULL REFERENCES devices (id),
+  problem_id INTEGER NOT NULL REFERENCES problems (id),
+  g1_variant_id INTEGER NOT NULL REFERENCES variants (id),
+  g2_variant_id INTEGER NOT NULL REFERENCES variants (id),
+  sbm INTEGER NOT NULL CHECK (sbm > 0),
+  regime TEXT NOT NULL CHECK (regime IN ('cold', 'warm')),
+  status TEXT NOT NULL CHECK (status IN ('ok', 'verify_fail', 'compile_fail',
+                                         'infeasible', 'launch_fail', 'timeout', 'crash')),
+  median_us REAL,
+  min_us REAL,
+  p90_us REAL,
+  spread REAL,
+  samples INTEGER,
+  err_max_rel REAL,                                     -- relative L2 of out against the oracle
+  sm_clock_mhz INTEGER,
+  temp_c INTEGER,
+  reason TEXT,
+  backend TEXT NOT NULL CHECK (backend IN ('cuda', 'hip')),
+  compiler TEXT NOT NULL,
+  g1_source_hash TEXT NOT NULL REFERENCES kernel_sources (hash),
+  g2_source_hash TEXT NOT NULL REFERENCES kernel_sources (hash),
+  tool_version TEXT NOT NULL,
+  created TEXT NOT NULL,
+  UNIQUE (device_id, problem_id, g1_variant_id, g2_variant_id, regime),
+  CHECK (status <> 'ok' OR coalesce(samples > 0 AND min_us > 0
+                                    AND min_us <= median_us
+                                    AND median_us <= p90_us, 0))
+);
+CREATE INDEX pair_measurements_problem ON pair_measurements (problem_id);
+
+-- Every pair result with its device, problem and both variants spelled out.
+CREATE VIEW pair_results AS
+SELECT m.id AS pair_id, m.run_id, d.id AS device_id, d.name AS device, d.arch,
+       p.id AS problem_id, p.family, p.model_dim, p.inter_dim, p.experts,
+       p.topk, p.dtype, p.act, p.tokens, p.routing, p.routing_param,
+       v1.spec AS g1_spec, v2.spec AS g2_spec, m.sbm, m.regime, m.status,
+       m.median_us, m.min_us, m.p90_us, m.spread, m.samples, m.err_max_rel,
+       m.reason, m.created, m.tool_version
+FROM pair_measurements m
+JOIN devices d ON d.id = m.device_id
+JOIN problems p ON p.id = m.problem_id
+JOIN variants v1 ON v1.id = m.g1_variant_id
+JOIN variants v2 ON v2.id = m.g2_variant_id;
 
 -- @migration 6
 -- Searches (issue 12): which strategy chose the variants measured at a

@@ -311,6 +311,28 @@ int pt_emit_needs_device_set(const pt_query_set_t *set, const pt_query_model_t *
   return models_of(set, m->arch, &first) > 1;
 }
 
+int pt_emit_load_device_sets(const char *db, const pt_query_filter_t *filter,
+                             const pt_query_set_t *set, pt_query_set_t ***out, size_t *n,
+                             pt_err_t *err) {
+  *n = 0;
+  *out = calloc(set->nmodels ? set->nmodels : 1, sizeof **out);
+  if (*out == NULL) return oom(err);
+  int rc = PT_OK;
+  for (size_t i = 0; rc == PT_OK && i < set->nmodels; i++) {
+    if (!pt_emit_needs_device_set(set, &set->models[i])) continue;
+    pt_query_filter_t f = *filter;
+    f.device = set->models[i].name;
+    rc = pt_query_load(db, &f, &(*out)[*n], err);
+    if (rc == PT_OK) (*n)++;
+  }
+  return rc;
+}
+
+void pt_emit_free_sets(pt_query_set_t **sets, size_t n) {
+  for (size_t i = 0; i < n; i++) pt_query_free(sets[i]);
+  free(sets);
+}
+
 static const pt_query_set_t *device_set(const pt_query_set_t *const *devsets, size_t n,
                                         const char *name) {
   for (size_t i = 0; i < n; i++)
@@ -498,6 +520,32 @@ static const char rules_text[] =
     " * neighbouring counts' config (fewest intervals, then the most counts\n"
     " * keeping their fastest, then the config nearest the stage default).\n"
     " * sbm (the sort block) is max(g1.bm, g2.bm).\n";
+
+/* The generated spc_exact: a family is found by its shape and dtype. */
+static const pt_emit_family_t *exact(const pt_emit_family_t *fams, size_t n,
+                                     const pt_moe_shape_t *sh) {
+  for (size_t i = 0; i < n; i++)
+    if (fams[i].dtype_id == (int)sh->dtype && fams[i].model_dim == sh->model_dim &&
+        fams[i].inter_dim == sh->inter_dim && fams[i].experts == sh->experts &&
+        fams[i].topk == sh->topk)
+      return &fams[i];
+  return NULL;
+}
+
+const pt_emit_family_t *pt_emit_find_family(const pt_emit_table_t *t, const char *arch,
+                                            const char *device, const pt_moe_shape_t *shape) {
+  for (size_t a = 0; a < t->narchs; a++) {
+    const pt_emit_arch_t *A = &t->archs[a];
+    if (strcmp(A->arch, arch) != 0) continue;
+    for (size_t d = 0; device != NULL && d < A->ndevices; d++)
+      if (!A->devices[d].shared && strcmp(A->devices[d].name, device) == 0) {
+        const pt_emit_family_t *f = exact(A->devices[d].families, A->devices[d].nfamilies, shape);
+        if (f != NULL) return f;
+      }
+    return exact(A->families, A->nfamilies, shape);
+  }
+  return NULL;
+}
 
 static void provenance(const pt_emit_table_t *t, const pt_emit_opts_t *o, FILE *f) {
   const pt_query_set_t *s = t->set;

@@ -35,6 +35,7 @@
 
 #include "error.h"
 #include "knobs.h"
+#include "moe.h"
 #include "query.h"
 
 /* SELECT_PIPE_CONFIG_ABI of the generated code: bumped when struct
@@ -107,6 +108,15 @@ typedef struct pt_emit_table_s {
  * pt_emit_build: its arch has results from more than one model. */
 int pt_emit_needs_device_set(const pt_query_set_t *set, const pt_query_model_t *m);
 
+/* Loads from the database at db, with filter and one device model each,
+ * the result sets of every model of set that pt_emit_needs_device_set
+ * names: *n of them in *out, for pt_emit_build (free with
+ * pt_emit_free_sets, also after an error). */
+int pt_emit_load_device_sets(const char *db, const pt_query_filter_t *filter,
+                             const pt_query_set_t *set, pt_query_set_t ***out, size_t *n,
+                             pt_err_t *err);
+void pt_emit_free_sets(pt_query_set_t **sets, size_t n);
+
 /* Builds the table from set (which must outlive it), for the archs named
  * (all when narchs is 0). devsets[0..ndevsets) (which must outlive it too)
  * hold, loaded with the same filter and one device model each, every model
@@ -122,9 +132,16 @@ int pt_emit_build(const pt_query_set_t *set, const pt_query_set_t *const *devset
 void pt_emit_free(pt_emit_table_t *t);
 
 /* The config the generated select_pipe_config returns for family f of t at
- * tokens (>= 1): that of the interval holding tokens (PIPE_CONFIG_EXACT). */
+ * tokens (>= 1): that of the interval holding tokens (an exact family). */
 const pt_emit_config_t *pt_emit_pick(const pt_emit_table_t *t,
                                      const pt_emit_family_t *f, int tokens);
+
+/* The family of t with shape (and dtype) on arch, as the generated lookup
+ * finds an exact family: device model device's own when it has one (return
+ * code 0), else the arch's (1; device NULL: the arch's). NULL when t has no
+ * such arch or family. */
+const pt_emit_family_t *pt_emit_find_family(const pt_emit_table_t *t, const char *arch,
+                                            const char *device, const pt_moe_shape_t *shape);
 
 typedef struct pt_emit_opts_s {
   const char *header;     /* file name the source includes; NULL: the

@@ -27,3 +27,10 @@ EXTRA_DIST += tests/layers.test scripts/layers tests/timeouts.test \
 TESTS += tests/slurm/run
 EXTRA_DIST += tests/slurm/run scripts/slurm/submit scripts/slurm/shard.sbatch \
 	scripts/slurm/merge.sbatch
+
+# The deployed pair on a real device (skips with the reason without a GPU).
+check_PROGRAMS += tests/gpu_pairs
+TESTS += tests/gpu_pairs
+tests_gpu_pairs_SOURCES = tests/gpu_pairs.c
+tests_gpu_pairs_CFLAGS = $(TEST_CFLAGS)
+tests_gpu_pairs_LDADD = $(TEST_LIBS)

@@ -145,7 +145,19 @@ START_TEST(intervals_cover_tokens_and_follow_winners) {
         if (i) ck_assert_int_ne(iv->config, fam->intervals[i - 1].config);
       }
       ck_assert_int_eq(next, 0);
+      /* The lookup tune --pairs uses finds the family by its shape and dtype,
+       * and pt_emit_pick answers with its intervals. */
+      pt_moe_shape_t sh = {fam->model_dim, fam->inter_dim, fam->experts, fam->topk,
+                           (pt_dtype_t)fam->dtype_id, PT_ACT_SILU};
+      ck_assert_ptr_eq(pt_emit_find_family(t, t->archs[a].arch, NULL, &sh), fam);
+      ck_assert_ptr_eq(pt_emit_find_family(t, t->archs[a].arch, "no such GPU", &sh), fam);
+      ck_assert_ptr_eq(pt_emit_pick(t, fam, fam->intervals[0].lo),
+                       &t->configs[fam->intervals[0].config]);
+      sh.topk++;
+      ck_assert_ptr_null(pt_emit_find_family(t, t->archs[a].arch, NULL, &sh));
     }
+  pt_moe_shape_t none = {64, 64, 1, 1, PT_DTYPE_A4W4, PT_ACT_SILU};
+  ck_assert_ptr_null(pt_emit_find_family(t, "sm_80", NULL, &none));
   for (size_t i = 0; i < t->nconfigs; i++)
     for (size_t j = i + 1; j < t->nconfigs; j++)
       ck_assert(strcmp(t->configs[i].g1_spec, t->configs[j].g1_spec) != 0 ||

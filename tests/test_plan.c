@@ -51,6 +51,36 @@ END_TEST
 
 /* Same request, same plan; and within a problem the candidates are not in
  * knob order: both stages and all block sizes are mixed from the start. */
+/* The pairs plan: each problem of the grid with its pair as items 2i, 2i+1. */
+START_TEST(pairs_plan_follows_the_problems) {
+  pt_family_set_t set = builtin();
+  pt_plan_req_t req;
+  pt_plan_t plan, pairs;
+  pt_variant_t g1[4], g2[4];
+  pt_plan_req_smoke(&req);
+  ck_assert_int_eq(pt_plan_build(&set, &req, &plan, NULL), PT_OK);
+  for (int i = 0; i < 4; i++) {
+    pt_knobs_default(PT_STAGE_GEMM1, &g1[i]);
+    pt_knobs_default(PT_STAGE_GEMM2, &g2[i]);
+    g1[i].bm = 16 << i;
+  }
+  ck_assert_int_eq(pt_plan_pairs(&plan, g1, g2, &pairs, NULL), PT_OK);
+  ck_assert(pairs.pairs && pairs.nproblems == 4 && pairs.nitems == 8 && pairs.ntotal == 8);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(pairs.problems[i].tokens, plan.problems[i].tokens);
+    ck_assert(pairs.items[2 * i].problem == i && pairs.items[2 * i + 1].problem == i);
+    ck_assert_int_eq(pairs.items[2 * i].variant.bm, 16 << i);
+    ck_assert_int_eq(pairs.items[2 * i + 1].variant.stage, PT_STAGE_GEMM2);
+  }
+  pt_plan_free(&pairs);
+  pt_err_t err;
+  ck_assert_int_eq(pt_plan_pairs(&plan, g2, g1, &pairs, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "pair 0 is not a gemm1 and a gemm2 variant");
+  pt_plan_free(&plan);
+  pt_family_set_free(&set);
+}
+END_TEST
+
 START_TEST(order_is_deterministic_and_interleaved) {
   pt_family_set_t set = builtin();
   pt_plan_req_t req;
@@ -353,6 +383,7 @@ int main(void) {
   TCase *tc = tcase_create("plan");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, smoke_plan_covers_every_candidate_once);
+  tcase_add_test(tc, pairs_plan_follows_the_problems);
   tcase_add_test(tc, order_is_deterministic_and_interleaved);
   tcase_add_test(tc, shards_partition_the_plan);
   tcase_add_test(tc, family_dtype_tokens_stage_select);

@@ -214,6 +214,49 @@ START_TEST(item_round_trip_with_code) {
 }
 END_TEST
 
+/* A pair item: gemm1 with its gemm2 partner, both codes, sbm the larger bm;
+ * a pair_spec next to a gemm2 item is refused. */
+START_TEST(pair_item_round_trip) {
+  pt_proto_item_t it = sample_item();
+  unsigned char c1[5] = {1, 2, 3, 4, 5}, c2[4] = {9, 8, 7, 6}, red[2] = {4, 2};
+  it.pair_variant = it.variant;
+  ck_assert_int_eq(pt_knobs_parse(PT_STAGE_GEMM1, "bm=16,bn=128", &it.variant, NULL), PT_OK);
+  it.pair = 1;
+  it.code = c1;
+  it.code_size = sizeof c1;
+  it.pair_code = c2;
+  it.pair_code_size = sizeof c2;
+  it.reduce_code = red;
+  it.reduce_code_size = sizeof red;
+  char *line = pt_proto_item(&it);
+  pt_proto_msg_t m;
+  ck_assert_int_eq(pt_proto_parse(line, &m, NULL), PT_OK);
+  pt_proto_item_t *g = &m.item;
+  ck_assert_int_eq(g->pair, 1);
+  ck_assert(memcmp(&g->variant, &it.variant, sizeof it.variant) == 0);
+  ck_assert(memcmp(&g->pair_variant, &it.pair_variant, sizeof it.variant) == 0);
+  ck_assert(g->code_size == 5 && memcmp(g->code, c1, 5) == 0);
+  ck_assert(g->pair_code_size == 4 && memcmp(g->pair_code, c2, 4) == 0);
+  ck_assert(g->reduce_code_size == 2 && memcmp(g->reduce_code, red, 2) == 0);
+  ck_assert_int_eq(pt_proto_item_sbm(g), 32);
+  char key[512];
+  ck_assert_int_eq(pt_proto_item_key(g, key, sizeof key), PT_OK);
+  ck_assert_str_eq(key, "pair/bm=16,bn=128,k_wave=1,bhoist=0,spart=0,nt=0,persist=0,mma=sync,"
+                        "splitk=1+bm=32,bn=64,kstages=2,bhoist=0,spart=0,nt=0,epilog=reduce,"
+                        "persist=0,mma=sync,splitk=1/t=16");
+  pt_proto_msg_free(&m);
+  free(line);
+  pt_proto_item_t g2 = sample_item();
+  g2.pair = 1;
+  g2.pair_variant = g2.variant;
+  line = pt_proto_item(&g2);
+  pt_err_t err;
+  ck_assert_int_eq(pt_proto_parse(line, &m, &err), PT_EINVAL);
+  ck_assert_str_eq(err.msg, "item message: field 'pair_spec' with a gemm2 item");
+  free(line);
+}
+END_TEST
+
 START_TEST(result_round_trip_keeps_not_applicable) {
   pt_proto_result_t r;
   pt_proto_result_init(&r, 9);
@@ -318,6 +361,7 @@ int main(void) {
   tcase_add_test(tc, b64_refuses_bad_text);
   tcase_add_test(tc, hello_round_trip);
   tcase_add_test(tc, item_round_trip_with_code);
+  tcase_add_test(tc, pair_item_round_trip);
   tcase_add_test(tc, result_round_trip_keeps_not_applicable);
   tcase_add_test(tc, parse_refuses_malformed_lines);
   tcase_add_test(tc, parse_refuses_bad_items);

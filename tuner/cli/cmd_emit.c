@@ -103,29 +103,6 @@ static int check_archs(const eargs_t *a, const pt_query_set_t *set, pt_err_t *er
   return rc;
 }
 
-/* The result sets of the device models whose arch has several (each gets
- * its own winners); *n of them in *out (free with free_sets). */
-static int load_device_sets(const eargs_t *a, const pt_query_set_t *set,
-                            pt_query_set_t ***out, size_t *n, pt_err_t *err) {
-  *n = 0;
-  *out = calloc(set->nmodels ? set->nmodels : 1, sizeof **out);
-  if (*out == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory");
-  int rc = PT_OK;
-  for (size_t i = 0; rc == PT_OK && i < set->nmodels; i++) {
-    if (!pt_emit_needs_device_set(set, &set->models[i])) continue;
-    pt_query_filter_t f = a->f;
-    f.device = set->models[i].name;
-    rc = pt_query_load(a->db, &f, &(*out)[*n], err);
-    if (rc == PT_OK) (*n)++;
-  }
-  return rc;
-}
-
-static void free_sets(pt_query_set_t **sets, size_t n) {
-  for (size_t i = 0; i < n; i++) pt_query_free(sets[i]);
-  free(sets);
-}
-
 static int run(eargs_t *a) {
   pt_err_t err;
   if (pt_query_parse_routing(a->routing, &a->f, &err) != PT_OK ||
@@ -139,10 +116,10 @@ static int run(eargs_t *a) {
   size_t ndev = 0;
   int rc = pt_query_load(a->db, &a->f, &set, &err);
   if (rc == PT_OK) rc = check_archs(a, set, &err);
-  if (rc == PT_OK) rc = load_device_sets(a, set, &devsets, &ndev, &err);
+  if (rc == PT_OK) rc = pt_emit_load_device_sets(a->db, &a->f, set, &devsets, &ndev, &err);
   if (rc != PT_OK) {
     pt_cli_error("%s", err.msg);
-    free_sets(devsets, ndev);
+    pt_emit_free_sets(devsets, ndev);
     pt_query_free(set);
     return rc == PT_ENOENT ? 2 : pt_exit_status(rc);
   }
@@ -158,7 +135,7 @@ static int run(eargs_t *a) {
     if (status == 0) summary(t, a->out);
   }
   pt_emit_free(t);
-  free_sets(devsets, ndev);
+  pt_emit_free_sets(devsets, ndev);
   pt_query_free(set);
   return status;
 }

@@ -1,8 +1,9 @@
-/* pipetune query best|crossovers|compare|failures|regret|runs|searches: the
- * database's results as an aligned table, CSV or JSON (DESIGN §8). The first
- * four dispatch through a table and read the same result set (db/query.h);
- * regret reads two (regretout.h), runs the run history, searches the
- * searches table. */
+/* pipetune query best|crossovers|compare|failures|pairs|regret|runs|searches:
+ * the database's results as an aligned table, CSV or JSON (DESIGN §8). The
+ * first five dispatch through a table and read the same result set
+ * (db/query.h); pairs shows the table's pairs timed as they ship next to the
+ * stage winners' sum; regret reads two (regretout.h), runs the run history,
+ * searches the searches table. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ static const verb_t verbs[] = {
     {"crossovers", 0, "pipetune query crossovers --db FILE [options]"},
     {"compare", 2, "pipetune query compare --db FILE [options] SPEC_A SPEC_B"},
     {"failures", 0, "pipetune query failures --db FILE [options]"},
+    {"pairs", 0, "pipetune query pairs --db FILE [options]"},
     {"searches", 0, "pipetune query searches --db FILE [options]"},
 };
 #define NVERBS ((int)(sizeof verbs / sizeof verbs[0]))
@@ -44,6 +46,8 @@ static void usage(FILE *f) {
              "   crossovers   runs of token counts with one winner: runner-up and margin\n"
              "   compare      two variants side by side: compare SPEC_A SPEC_B\n"
              "   failures     every result that is not ok, with its reason\n"
+             "   pairs        the table's pairs timed as they ship (tune --pairs) next to\n"
+             "                the sum of the two stage winners' times\n"
              "   regret       the table's picks at held-out token counts vs the best\n"
              "                measured there: regret --db TUNED --holdout HELD "
              "[--max-regret PCT]\n"
@@ -84,7 +88,7 @@ static int run_verb(int v, const qargs_t *q, const char **args) {
   if (pt_query_parse_routing(q->routing, &f, &err) != PT_OK ||
       pt_query_parse_tie_tol(q->tie_tol, &f, &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
-  if (v == 4) return run_searches(q, &f, fmt);
+  if (v == 5) return run_searches(q, &f, fmt);
   pt_query_set_t *set = NULL;
   int rc = pt_query_load(q->db, &f, &set, &err);
   if (rc != PT_OK) return load_failed(rc, &err);
@@ -93,13 +97,14 @@ static int run_verb(int v, const qargs_t *q, const char **args) {
   case 0: rc = pt_query_best(set, &t, &err); break;
   case 1: rc = pt_query_crossovers(set, &t, &err); break;
   case 2: rc = pt_query_compare(set, args[0], args[1], &t, &err); break;
-  default: rc = pt_query_failures(set, &t, &err); break;
+  case 3: rc = pt_query_failures(set, &t, &err); break;
+  default: rc = pt_query_pairs(set, &t, &err); break;
   }
   if (rc == PT_OK) rc = pt_query_table_print(t, fmt, stdout, &err);
   if (rc == PT_OK && pt_query_table_rows(t) == 0 && fmt == PT_QUERY_TABLE)
     fprintf(stderr, "no rows: '%s' has no %s results for this selection "
                     "(regime %s, routing %s)\n",
-            q->db, v == 3 ? "failed" : "ok", set->regime, q->routing);
+            q->db, v == 3 ? "failed" : v == 4 ? "pair" : "ok", set->regime, q->routing);
   pt_query_table_free(t);
   pt_query_free(set);
   if (rc != PT_OK) {
@@ -213,7 +218,7 @@ int cmd_query(int argc, const char **argv) {
   while (v < NVERBS && strcmp(verbs[v].name, argv[1]) != 0) v++;
   if (v == NVERBS)
     return pt_cli_error("unknown verb '%s' (expected best, crossovers, compare, "
-                        "failures, regret, runs or searches)", argv[1]);
+                        "failures, pairs, regret, runs or searches)", argv[1]);
   qargs_t q = {.format = "table", .routing = "uniform", .tie_tol = "auto"};
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &q.db, "FILE", "result database"),

@@ -26,6 +26,7 @@
 #include "searchsup.h"
 #include "supervisor.h"
 #include "tuneopts.h"
+#include "tunepairs.h"
 
 #define GPUS_MAX 64
 
@@ -98,13 +99,17 @@ static void show_result(progress_t *pg, const pt_sup_event_t *ev) {
   const pt_plan_problem_t *pr = ev->problem;
   char rate[64], best[96] = "";
   fmt_rate(ev->done, ev->total, ev->elapsed_s, rate, sizeof rate);
-  if (ev->best_spec != NULL)
+  if (ev->best_spec != NULL && !ev->pair)
     snprintf(best, sizeof best, "best %.1f us %s", ev->best_us, ev->best_spec);
+  char spec[512];
+  const char *stage = ev->pair ? "pair" : pt_stage_name(ev->stage);
+  snprintf(spec, sizeof spec, "%s%s%s", ev->spec, ev->pair ? " + " : "",
+           ev->pair ? ev->spec2 : "");
   if (pg->tty) {
     clear_line(pg);
     fprintf(stderr, "[%zu/%zu] %s | %s %s %s t=%d %s", ev->done, ev->total, rate,
-            pr->family->name, pt_dtype_name(pr->shape.dtype), pt_stage_name(ev->stage),
-            pr->tokens, best[0] ? best : "no result yet");
+            pr->family->name, pt_dtype_name(pr->shape.dtype), stage,
+            pr->tokens, best[0] ? best : ev->pair ? spec : "no result yet");
     pg->line_shown = 1;
     /* A line per failure; an infeasible item (never run) is no failure: the
      * summary counts them. */
@@ -112,7 +117,7 @@ static void show_result(progress_t *pg, const pt_sup_event_t *ev) {
     if (pt_db_status_parse(ev->status, &st) != 0 || pt_db_runs_failure(st)) {
       clear_line(pg);
       fprintf(stderr, "%s %s t=%d %s: %s%s%s\n", pr->family->name,
-              pt_stage_name(ev->stage), pr->tokens, ev->spec, ev->status,
+              stage, pr->tokens, spec, ev->status,
               ev->msg ? ": " : "", ev->msg ? ev->msg : "");
     }
   } else {
@@ -120,9 +125,9 @@ static void show_result(progress_t *pg, const pt_sup_event_t *ev) {
     if (strcmp(ev->status, "ok") == 0) snprintf(med, sizeof med, " %.2f us", ev->median_us);
     log_start(pg);
     fprintf(stderr, "[%zu/%zu] %s %s %s t=%d %s: %s%s%s%s (%s)\n", ev->done, ev->total,
-            pr->family->name, pt_dtype_name(pr->shape.dtype), pt_stage_name(ev->stage),
-            pr->tokens, ev->spec, ev->status, med, ev->msg ? ": " : "",
-            ev->msg ? ev->msg : "", best[0] ? best : "no result yet");
+            pr->family->name, pt_dtype_name(pr->shape.dtype), stage,
+            pr->tokens, spec, ev->status, med, ev->msg ? ": " : "",
+            ev->msg ? ev->msg : "", best[0] ? best : ev->pair ? "pair" : "no result yet");
   }
   fflush(stderr);
 }
@@ -197,9 +202,9 @@ static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
     return;
   }
   size_t infeasible = s->by_status[PT_DB_STATUS_INFEASIBLE];
-  printf("tune: %zu of %zu planned items measured on %d gpu(s) (%s), %zu already in '%s'",
-         s->done - infeasible, s->planned, o->ngpus, s->arch, s->skipped,
-         pt_db_path(o->db));
+  printf("tune: %zu of %zu planned %s measured on %d gpu(s) (%s), %zu already in '%s'",
+         s->done - infeasible, s->planned, o->plan->pairs ? "pairs" : "items", o->ngpus,
+         s->arch, s->skipped, pt_db_path(o->db));
   if (infeasible > 0) printf(", %zu infeasible (not run)", infeasible);
   printf("\n");
   print_results(s);
@@ -210,6 +215,37 @@ static void print_summary(const pt_sup_opts_t *o, const pt_sup_summary_t *s,
          s->infeasible);
   printf("wall %.1f s, %d worker restart(s), run %lld\n", s->wall_s, s->restarts,
          (long long)s->run_id);
+}
+
+/* --pairs: the options that pick stage variants do not apply. */
+static int check_pairs(const pt_tuneopts_t *a, pt_err_t *err) {
+  const char *bad = a->variants.n > 0 ? "--variants" : a->stage != NULL ? "--stage"
+                    : a->shard != NULL ? "--shard" : a->holdout ? "--holdout"
+                    : a->retune ? "--retune" : NULL;
+  if (bad != NULL)
+    return pt_err_set(err, PT_EINVAL, "option %s does not apply to --pairs (the table "
+                      "picks the variants)", bad);
+  return PT_OK;
+}
+
+/* Replaces the grid plan by the table's pair at each of its problems and
+ * says which pair each problem gets. */
+static int plan_pairs(const pt_tuneopts_t *a, pt_plan_t *plan, char *arch, size_t len,
+                      pt_err_t *err) {
+  pt_plan_t pairs;
+  int rc = pt_tunepairs_plan(a->db, a->arch, a->routing, a->warm, plan, &pairs, arch, len, err);
+  if (rc != PT_OK) return rc;
+  pt_plan_free(plan);
+  *plan = pairs;
+  for (size_t i = 0; i + 1 < plan->nitems; i += 2) {
+    char s1[PT_KNOBS_SPEC_MAX], s2[PT_KNOBS_SPEC_MAX];
+    const pt_plan_problem_t *p = &plan->problems[plan->items[i].problem];
+    pt_knobs_format(&plan->items[i].variant, s1, sizeof s1);
+    pt_knobs_format(&plan->items[i + 1].variant, s2, sizeof s2);
+    fprintf(stderr, "pair %s %s t=%d on %s: gemm1 %s + gemm2 %s\n", p->family->name,
+            pt_dtype_name(p->shape.dtype), p->tokens, arch, s1, s2);
+  }
+  return PT_OK;
 }
 
 /* The held-out plan of --holdout: the grid's midpoints (built before
@@ -279,18 +315,21 @@ static int run_search(const pt_tuneopts_t *a, const pt_plan_req_t *req, pt_searc
   return rc;
 }
 
-static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
+static int run_tune(const pt_tuneopts_t *a, int pairs, char *cmdline) {
   pt_family_set_t set = {0};
   pt_plan_req_t req;
   pt_plan_t plan = {0}, held = {0};
   pt_db_t *db = NULL;
   int *tokens = NULL, gpus[GPUS_MAX], ngpus = 0;
   double budget = 0.0;
+  char pairs_arch[32] = "";
   pt_err_t err;
   pt_err_clear(&err);
   int rc = pt_tuneopts_request(a, &set, &req, &tokens, &budget, &err);
+  if (rc == PT_OK && pairs) rc = check_pairs(a, &err);
   if (rc == PT_OK && a->gpus != NULL) rc = parse_gpus(a->gpus, gpus, &ngpus, &err);
   if (rc == PT_OK) rc = pt_plan_build(&set, &req, &plan, &err);
+  if (rc == PT_OK && pairs) rc = plan_pairs(a, &plan, pairs_arch, sizeof pairs_arch, &err);
   if (rc == PT_OK) rc = holdout_plan(a, &set, &req, &held, &err);
   if (rc == PT_OK && pt_db_open(a->db, PT_DB_CREATE, &db, &err) != PT_OK)
     rc = err.code;
@@ -312,7 +351,7 @@ static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
   progress_t pg = {.tty = isatty(STDERR_FILENO)};
   pt_sup_opts_t o = {
       .db = db, .plan = &plan, .gpus = gpus, .ngpus = ngpus, .worker_argv = worker_argv,
-      .arch = a->arch != NULL ? a->arch : default_arch(), .host = host,
+      .arch = pairs ? pairs_arch : a->arch != NULL ? a->arch : default_arch(), .host = host,
       .command = cmdline != NULL ? cmdline : "pipetune tune", .routing = a->routing,
       .seed = (uint64_t)a->seed, .warm = a->warm, .min_samples = a->min_samples,
       .min_ms = a->min_ms > 0 ? a->min_ms : -1.0, .resume = a->resume, .jobs = a->jobs,
@@ -326,7 +365,8 @@ static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
   }
   pt_sup_summary_t sum;
   pt_searchsup_t ss = {.sup = o, .plan = &plan};
-  rc = run_search(a, &req, &ss, &sum, &err);
+  /* the pairs are the table's: no search chooses them */
+  rc = pairs ? pt_sup_run(&o, &sum, &err) : run_search(a, &req, &ss, &sum, &err);
   clear_line(&pg);
   int measure_held = a->holdout && ngpus > 0 && rc == PT_OK && sum.end == PT_SUP_FINISHED;
   if (measure_held) {
@@ -349,12 +389,12 @@ static int run_tune(const pt_tuneopts_t *a, char *cmdline) {
     print_summary(&o, &sum, a->compile_only);
     if (sum.end != PT_SUP_FINISHED) log_start(&pg);
     if (sum.end == PT_SUP_INTERRUPTED) {
-      fprintf(stderr, "interrupted: %zu items left; run again with --resume to finish\n",
-              sum.planned - sum.skipped - sum.done);
+      fprintf(stderr, "interrupted: %zu %s left; run again with --resume to finish\n",
+              sum.planned - sum.skipped - sum.done, pairs ? "pairs" : "items");
       status = 128 + SIGINT;
     } else if (sum.end == PT_SUP_BUDGET) {
-      fprintf(stderr, "budget reached: %zu items left; run again with --resume to finish\n",
-              sum.planned - sum.skipped - sum.done);
+      fprintf(stderr, "budget reached: %zu %s left; run again with --resume to finish\n",
+              sum.planned - sum.skipped - sum.done, pairs ? "pairs" : "items");
     } else if (ngpus == 0 && !a->compile_only) {
       /* Measuring was asked for: `tune && emit` must stop here, not at emit. */
       fprintf(stderr, "error: no GPU found: nothing was measured (timing needs a GPU; "
@@ -377,13 +417,17 @@ int cmd_tune(int argc, const char **argv) {
   pt_tuneopts_t a;
   pt_tuneopts_init(&a);
   char *cmdline = command_line(argc, argv);  /* before parsing reorders argv */
-  pt_opt_t opts[PT_TUNEOPTS_COUNT + 1] = {PT_OPT_END()};
+  int pairs = 0;
+  pt_opt_t opts[PT_TUNEOPTS_COUNT + 2] = {PT_OPT_END()};
   pt_tuneopts_table(&a, opts);
+  opts[PT_TUNEOPTS_COUNT] = (pt_opt_t)PT_OPT_FLAG(
+      0, "pairs", &pairs, "time the table's (gemm1, gemm2) pair at each token count as it ships");
+  opts[PT_TUNEOPTS_COUNT + 1] = (pt_opt_t)PT_OPT_END();
   const char *usage =
       "pipetune tune [--family F|--grid FILE] [--dtype D] [--tokens LIST] [--stage S]\n"
       "       [--search S | --variants SPEC...] [--max-evals N] --db FILE [--gpus LIST]\n"
       "       [--jobs N] [--budget DURATION] [--resume] [--retune] [--holdout]\n"
-      "       [--shard i/N] [--warm]";
+      "       [--shard i/N] [--warm] [--pairs [--arch A]]";
   int nargs = pt_opts_parse(argc, argv, opts, usage);
   if (nargs < 0) {
     pt_tuneopts_free(&a);
@@ -400,7 +444,7 @@ int cmd_tune(int argc, const char **argv) {
     snprintf(pool, sizeof pool, "%d", a.jobs > 4 ? a.jobs : 4);
     setenv("UV_THREADPOOL_SIZE", pool, 0);
     signal(SIGPIPE, SIG_IGN);
-    status = run_tune(&a, cmdline);
+    status = run_tune(&a, pairs, cmdline);
   }
   pt_tuneopts_free(&a);
   free(cmdline);

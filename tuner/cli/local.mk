@@ -2,7 +2,8 @@
 # table in main.c), the option parser and atomic output files.
 pipetune_SOURCES += tuner/cli/main.c tuner/cli/builtin.h \
 	tuner/cli/opts.c tuner/cli/opts.h tuner/cli/outfile.c tuner/cli/outfile.h \
-	tuner/cli/tuneopts.c tuner/cli/tuneopts.h tuner/cli/regretout.c tuner/cli/regretout.h \
+	tuner/cli/tuneopts.c tuner/cli/tuneopts.h tuner/cli/tunepairs.c tuner/cli/tunepairs.h \
+	tuner/cli/regretout.c tuner/cli/regretout.h \
 	tuner/cli/cmd_compile.c tuner/cli/cmd_db.c tuner/cli/cmd_devices.c \
 	tuner/cli/cmd_diff.c tuner/cli/cmd_emit.c tuner/cli/cmd_families.c \
 	tuner/cli/cmd_plan.c \

@@ -34,3 +34,11 @@ tests_test_search_LDADD = $(TEST_LIBS)
 # The recorded exhaustive tunes the search replay reads (the whole folder:
 # a new CSV needs no line here).
 EXTRA_DIST += bench/search-csv bench/search
+
+# The deployed pair timed (tune --pairs, query pairs) through the real binary
+# with the simulated worker.
+check_PROGRAMS += tests/test_tune_pairs
+TESTS += tests/test_tune_pairs
+tests_test_tune_pairs_SOURCES = tests/test_tune_pairs.c
+tests_test_tune_pairs_CFLAGS = $(TEST_CFLAGS)
+tests_test_tune_pairs_LDADD = $(TEST_LIBS)

@@ -445,3 +445,28 @@ void pt_plan_free(pt_plan_t *plan) {
   free(plan->items);
   memset(plan, 0, sizeof *plan);
 }
+
+int pt_plan_pairs(const pt_plan_t *grid, const pt_variant_t *g1, const pt_variant_t *g2,
+                  pt_plan_t *out, pt_err_t *err) {
+  size_t n = (size_t)grid->nproblems;
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < n; i++)
+    if (g1[i].stage != PT_STAGE_GEMM1 || g2[i].stage != PT_STAGE_GEMM2)
+      return pt_err_set(err, PT_EINVAL, "pair %zu is not a gemm1 and a gemm2 variant", i);
+  out->problems = malloc((n > 0 ? n : 1) * sizeof *out->problems);
+  out->items = malloc((n > 0 ? 2 * n : 1) * sizeof *out->items);
+  if (out->problems == NULL || out->items == NULL) {
+    pt_plan_free(out);
+    return pt_err_set(err, PT_ENOMEM, "out of memory for the pairs");
+  }
+  memcpy(out->problems, grid->problems, n * sizeof *out->problems);
+  for (size_t i = 0; i < n; i++) {
+    out->items[2 * i] = (pt_plan_item_t){(int)i, g1[i]};
+    out->items[2 * i + 1] = (pt_plan_item_t){(int)i, g2[i]};
+  }
+  out->nproblems = grid->nproblems;
+  out->nitems = out->ntotal = 2 * n;
+  out->nvariants[PT_STAGE_GEMM1] = out->nvariants[PT_STAGE_GEMM2] = 1;
+  out->pairs = 1;
+  return PT_OK;
+}

@@ -59,6 +59,8 @@ typedef struct pt_plan_s {
   size_t nitems;
   size_t ntotal;               /* items of the whole plan, every shard */
   int nvariants[PT_STAGE_COUNT];  /* candidates per problem and stage */
+  int pairs;                   /* items 2k (gemm1) and 2k+1 (gemm2) are timed
+                                  together as one pair (pt_plan_pairs) */
 } pt_plan_t;
 
 /* Builds the plan of req over set (which must outlive the plan). PT_EINVAL
@@ -74,6 +76,12 @@ void pt_plan_free(pt_plan_t *plan);
  * stays 0. */
 int pt_plan_of_items(const pt_plan_t *base, const pt_plan_item_t *items, size_t n,
                      pt_plan_t *out, pt_err_t *err);
+
+/* The plan of the deployed pairs: problem i of grid (every shard's) with
+ * the pair g1[i], g2[i] (gemm1 and gemm2 variants), as items 2i and 2i+1.
+ * PT_EINVAL for a variant of the wrong stage. */
+int pt_plan_pairs(const pt_plan_t *grid, const pt_variant_t *g1, const pt_variant_t *g2,
+                  pt_plan_t *out, pt_err_t *err);
 
 /* The database's record of problem i of plan, its inputs drawn with routing
  * r and seed: the one mapping the tuner stores and `plan check` looks up.

@@ -260,22 +260,38 @@ char *pt_proto_item(const pt_proto_item_t *it) {
            add_str(o, "arch", it->arch) &&
            add_code(o, "code", it->code, it->code_size) &&
            add_code(o, "reduce_code", it->reduce_code, it->reduce_code_size);
+  if (ok && it->pair) {
+    char spec2[PT_KNOBS_SPEC_MAX];
+    ok = pt_knobs_format(&it->pair_variant, spec2, sizeof spec2) >= 0 &&
+         add_str(o, "pair_spec", spec2) &&
+         add_code(o, "pair_code", it->pair_code, it->pair_code_size);
+  }
   return finish_line(o, ok);
+}
+
+int pt_proto_item_sbm(const pt_proto_item_t *it) {
+  int bm = it->variant.bm;
+  return it->pair && it->pair_variant.bm > bm ? it->pair_variant.bm : bm;
 }
 
 int pt_proto_item_key(const pt_proto_item_t *it, char *buf, size_t len) {
   char spec[PT_KNOBS_SPEC_MAX];
+  char spec2[PT_KNOBS_SPEC_MAX] = "";
   if (pt_knobs_format(&it->variant, spec, sizeof spec) < 0) return PT_EINVAL;
-  int n = snprintf(buf, len, "%s/%s/t=%d", pt_stage_name(it->variant.stage),
-                   spec, it->tokens);
+  if (it->pair && pt_knobs_format(&it->pair_variant, spec2, sizeof spec2) < 0)
+    return PT_EINVAL;
+  int n = it->pair ? snprintf(buf, len, "pair/%s+%s/t=%d", spec, spec2, it->tokens)
+                   : snprintf(buf, len, "%s/%s/t=%d", pt_stage_name(it->variant.stage),
+                              spec, it->tokens);
   return n >= 0 && (size_t)n < len ? PT_OK : PT_EINVAL;
 }
 
 void pt_proto_item_free(pt_proto_item_t *it) {
   free(it->code);
   free(it->reduce_code);
-  it->code = it->reduce_code = NULL;
-  it->code_size = it->reduce_code_size = 0;
+  free(it->pair_code);
+  it->code = it->reduce_code = it->pair_code = NULL;
+  it->code_size = it->reduce_code_size = it->pair_code_size = 0;
 }
 
 /* ---- decoding ---- */
@@ -423,6 +439,20 @@ static int parse_item_shape(const cJSON *o, pt_proto_item_t *it, pt_err_t *err) 
   return rc;
 }
 
+/* A pair item's gemm2: "pair_spec" (and its code); the item's own variant
+ * must then be a gemm1. */
+static int parse_item_pair(const cJSON *o, pt_proto_item_t *it, pt_err_t *err) {
+  char spec[PT_KNOBS_SPEC_MAX];
+  if (cJSON_GetObjectItemCaseSensitive(o, "pair_spec") == NULL) return PT_OK;
+  it->pair = 1;
+  if (it->variant.stage != PT_STAGE_GEMM1)
+    return pt_err_set(err, PT_EINVAL, "field 'pair_spec' with a gemm2 item");
+  int rc = get_str(o, "pair_spec", spec, sizeof spec, err);
+  if (rc == PT_OK && pt_knobs_parse(PT_STAGE_GEMM2, spec, &it->pair_variant, err) != PT_OK)
+    rc = pt_err_prefix(err, "field 'pair_spec'");
+  return rc == PT_OK ? get_code(o, "pair_code", &it->pair_code, &it->pair_code_size, err) : rc;
+}
+
 static int parse_item(const cJSON *o, pt_proto_item_t *it, pt_err_t *err) {
   char stage[16], spec[PT_KNOBS_SPEC_MAX];
   int64_t seed = 0;
@@ -447,6 +477,7 @@ static int parse_item(const cJSON *o, pt_proto_item_t *it, pt_err_t *err) {
   if (rc == PT_OK) rc = get_code(o, "code", &it->code, &it->code_size, err);
   if (rc == PT_OK)
     rc = get_code(o, "reduce_code", &it->reduce_code, &it->reduce_code_size, err);
+  if (rc == PT_OK) rc = parse_item_pair(o, it, err);
   it->seed = (uint64_t)seed;
   if (rc != PT_OK) pt_proto_item_free(it);
   return rc;

@@ -64,7 +64,9 @@ typedef enum {
 
 /* A measurement request. Strings are owned by the item (pt_proto_item_free);
  * code is the main kernel's code object, reduce_code the reduce kernel's
- * (gemm2 with epilog reduce) or NULL. */
+ * (gemm2 with epilog reduce) or NULL. A pair item ("pair_spec" on the wire)
+ * times variant (gemm1) and pair_variant (gemm2, code pair_code, its reduce
+ * kernel reduce_code) together on one sort with sbm = max of their bm. */
 typedef struct pt_proto_item_s {
   int64_t id;
   pt_variant_t variant;            /* stage included */
@@ -81,9 +83,17 @@ typedef struct pt_proto_item_s {
   size_t code_size;
   void *reduce_code;
   size_t reduce_code_size;
+  int pair;                        /* 1: a pair item */
+  pt_variant_t pair_variant;
+  void *pair_code;
+  size_t pair_code_size;
 } pt_proto_item_t;
 
-/* "gemm1/bm=16,bn=64,.../t=16": names an item in logs and test fault rules. */
+/* The sort block an item runs on: its bm, or for a pair the larger bm. */
+int pt_proto_item_sbm(const pt_proto_item_t *it);
+
+/* "gemm1/bm=16,bn=64,.../t=16": names an item in logs and test fault rules;
+ * a pair is "pair/G1SPEC+G2SPEC/t=16". */
 int pt_proto_item_key(const pt_proto_item_t *it, char *buf, size_t len);
 void pt_proto_item_free(pt_proto_item_t *it);
 

@@ -18,6 +18,8 @@ struct pt_record_s {
   index_t *items;        /* [item], in plan order */
   index_t *index;        /* the same, sorted by ids */
   int64_t run_id;
+  unsigned char *pair_taken;  /* pair plans: [pair] done or claimed */
+  size_t next_pair;
   char why[REASON_MAX];
 };
 
@@ -84,6 +86,7 @@ void pt_record_free(pt_record_t *r) {
   free(r->problem_ids);
   free(r->items);
   free(r->index);
+  free(r->pair_taken);
   free(r);
 }
 
@@ -224,5 +227,97 @@ int pt_record_end(pt_record_t *r, pt_db_run_status_t status, pt_err_t *err) {
   if (r == NULL || r->run_id == 0) return PT_OK;
   int rc = pt_db_jobs_requeue(r->o.db, r->run_id, &n);
   if (rc == PT_OK) rc = pt_db_run_finish(r->o.db, r->run_id, status);
+  return rc != PT_OK ? db_fail(r, rc, err) : PT_OK;
+}
+
+/* ---- a plan of pairs ---- */
+
+typedef struct pairs_ctx_s {
+  pt_record_t *r;
+  unsigned char *done;
+  size_t overlap;
+} pairs_ctx_t;
+
+static int on_done_pair(void *ud, int64_t problem_id, int64_t g1_id, int64_t g2_id,
+                        pt_db_regime_t regime) {
+  pairs_ctx_t *c = ud;
+  const pt_record_t *r = c->r;
+  int i = regime == r->o.regime ? find_item(r, problem_id, g1_id) : -1;
+  if (i < 0 || i % 2 != 0 || r->items[i + 1].variant_id != g2_id || c->done[i]) return 0;
+  c->done[i] = c->done[i + 1] = 1;
+  c->overlap++;
+  return 0;
+}
+
+int pt_record_pairs_measured(pt_record_t *r, const char *arch, unsigned char *done,
+                             size_t *n, pt_err_t *err) {
+  pairs_ctx_t c = {r, done, 0};
+  int rc = pt_db_pairs_done(r->o.db, arch, on_done_pair, &c);
+  *n = c.overlap;
+  return rc != PT_OK ? db_fail(r, rc, err) : PT_OK;
+}
+
+int pt_record_begin_pairs(pt_record_t *r, const char *host, const char *command,
+                          const unsigned char *done, int64_t *run_id, size_t *ready,
+                          pt_err_t *err) {
+  size_t npairs = r->o.plan->nitems / 2;
+  r->pair_taken = calloc(npairs > 0 ? npairs : 1, 1);
+  if (r->pair_taken == NULL) return pt_err_set(err, PT_ENOMEM, "out of memory for pairs");
+  *ready = 0;
+  for (size_t k = 0; k < npairs; k++) {
+    r->pair_taken[k] = done[2 * k];
+    *ready += !done[2 * k];
+  }
+  int rc = pt_db_run_begin(r->o.db, host, command, &r->run_id);
+  if (rc != PT_OK) return db_fail(r, rc, err);
+  *run_id = r->run_id;
+  return PT_OK;
+}
+
+int pt_record_claim_pair(pt_record_t *r, pt_db_job_t *job, int *item) {
+  size_t npairs = r->o.plan->nitems / 2;
+  while (r->next_pair < npairs && r->pair_taken[r->next_pair]) r->next_pair++;
+  if (r->next_pair == npairs) return PT_ENOENT;
+  size_t k = r->next_pair++;
+  r->pair_taken[k] = 1;
+  memset(job, 0, sizeof *job);
+  job->id = (int64_t)k + 1;
+  job->run_id = r->run_id;
+  job->problem_id = r->items[2 * k].problem_id;
+  job->variant_id = r->items[2 * k].variant_id;
+  job->regime = r->o.regime;
+  *item = (int)(2 * k);
+  return PT_OK;
+}
+
+static void pair_file_as(const pt_record_t *r, int item, int64_t device_id, pt_db_pair_t *p) {
+  const pt_plan_t *plan = r->o.plan;
+  const pt_variant_t *g1 = &plan->items[item].variant, *g2 = &plan->items[item + 1].variant;
+  p->run_id = r->run_id;
+  p->device_id = device_id;
+  p->problem_id = r->items[item].problem_id;
+  p->g1_variant_id = r->items[item].variant_id;
+  p->g2_variant_id = r->items[item + 1].variant_id;
+  p->sbm = g1->bm > g2->bm ? g1->bm : g2->bm;
+  p->regime = r->o.regime;
+}
+
+int pt_record_pair_finish(pt_record_t *r, int item, int64_t device_id, pt_db_pair_t *p,
+                          pt_err_t *err) {
+  pair_file_as(r, item, device_id, p);
+  int rc = pt_db_put_pair(r->o.db, p, NULL);
+  if (rc == PT_EINVAL && p->status != PT_DB_STATUS_CRASH) {
+    pt_db_pair_t c;
+    snprintf(r->why, sizeof r->why, "result refused: %s", pt_db_errmsg(r->o.db));
+    pt_db_pair_init(&c);
+    pair_file_as(r, item, device_id, &c);
+    c.compiler = p->compiler;
+    c.g1_source_hash = p->g1_source_hash;
+    c.g2_source_hash = p->g2_source_hash;
+    c.status = PT_DB_STATUS_CRASH;
+    c.reason = r->why;
+    *p = c;
+    rc = pt_db_put_pair(r->o.db, p, NULL);
+  }
   return rc != PT_OK ? db_fail(r, rc, err) : PT_OK;
 }

@@ -73,6 +73,26 @@ void pt_record_from_result(pt_db_measurement_t *m, const pt_proto_result_t *res,
  * until the next call on r). */
 int pt_record_finish(pt_record_t *r, const pt_db_job_t *job, int64_t device_id,
                      pt_db_measurement_t *m, pt_err_t *err);
+/* ---- a plan of pairs (plan->pairs): no jobs, claims kept in memory ---- */
+
+/* Sets done[2k] and done[2k + 1] for each pair k already timed on arch in
+ * the regime, in any run and whatever the status; *n pairs were not set. */
+int pt_record_pairs_measured(pt_record_t *r, const char *arch, unsigned char *done,
+                             size_t *n, pt_err_t *err);
+/* Starts the run (*run_id) of a pair plan whose pairs not done[] are to be
+ * timed (*ready of them); done is copied. */
+int pt_record_begin_pairs(pt_record_t *r, const char *host, const char *command,
+                          const unsigned char *done, int64_t *run_id, size_t *ready,
+                          pt_err_t *err);
+/* Claims the next pair to time, in plan order: *item its gemm1 item (2k),
+ * job->id k + 1. PT_ENOENT when none is left. A claimed pair stays claimed:
+ * a kill loses it and the next --resume times it again. */
+int pt_record_claim_pair(pt_record_t *r, pt_db_job_t *job, int *item);
+/* Files p (status, statistics, reason and provenance set by the caller) as
+ * the result of the pair of item from device_id, in one transaction; a
+ * result the DB refuses is filed as a crash with the DB's reason. */
+int pt_record_pair_finish(pt_record_t *r, int item, int64_t device_id, pt_db_pair_t *p,
+                          pt_err_t *err);
 /* Puts the jobs still claimed back to ready and sets the run's status;
  * nothing when no run began. */
 int pt_record_end(pt_record_t *r, pt_db_run_status_t status, pt_err_t *err);

@@ -46,6 +46,7 @@ typedef struct pt_sup_s {
   pt_units_t *units;
   pt_record_t *rec;
   pt_pool_t *pool;
+  unsigned char *skip;   /* [item] already in the DB (skipped) */
   double *best_us;       /* [problem][stage] */
   int *best_unit;
   slot_t *slots;
@@ -144,6 +145,10 @@ static void on_units_failed(void *ud, int rc, const char *msg) { fail(ud, rc, ms
 
 /* ---- recording ---- */
 
+static int unit_of(const pt_sup_t *s, int item) {
+  return pt_units_of_item(s->units, (size_t)item);
+}
+
 static void result_event(pt_sup_t *s, const slot_t *sl, int item, const pt_db_measurement_t *m) {
   const pt_plan_t *p = s->o->plan;
   const pt_plan_item_t *it = &p->items[item];
@@ -160,7 +165,8 @@ static void result_event(pt_sup_t *s, const slot_t *sl, int item, const pt_db_me
       .msg = m->reason != NULL && m->reason[0] != '\0' ? m->reason : NULL,
       .best_us = s->best_us[b],
       .best_spec = s->best_unit[b] >= 0 ? pt_units_spec(s->units, s->best_unit[b]) : NULL,
-      .done = s->done, .total = s->total, .elapsed_s = since_s(s->t_first_send)};
+      .done = s->done, .total = s->total, .elapsed_s = since_s(s->t_first_send),
+      .pair = p->pairs, .spec2 = p->pairs ? pt_units_spec(s->units, unit_of(s, item + 1)) : NULL};
   emit(s, &ev);
 }
 
@@ -169,13 +175,48 @@ static void measurement_base(pt_sup_t *s, int item, pt_db_measurement_t *m) {
   pt_units_stamp(s->units, pt_units_of_item(s->units, (size_t)item), m);
 }
 
+/* A pair plan's result: m's outcome with both stages' provenance. */
+static void pair_of(const pt_sup_t *s, int item, const pt_db_measurement_t *m,
+                    pt_db_pair_t *p) {
+  pt_db_measurement_t m2;
+  pt_db_measurement_init(&m2);
+  pt_units_stamp(s->units, unit_of(s, item + 1), &m2);
+  pt_db_pair_init(p);
+  p->status = m->status;
+  p->median_us = m->median_us;
+  p->min_us = m->min_us;
+  p->p90_us = m->p90_us;
+  p->spread = m->spread;
+  p->samples = m->samples;
+  p->err_max_rel = m->err_max_rel;
+  p->sm_clock_mhz = m->sm_clock_mhz;
+  p->temp_c = m->temp_c;
+  p->reason = m->reason;
+  p->compiler = m->compiler;
+  p->g1_source_hash = m->source_hash;
+  p->g2_source_hash = m2.source_hash;
+}
+
+/* Files m as the result of the slot's job (or pair); m then says what was
+ * filed. */
+static int file_result(pt_sup_t *s, slot_t *sl, int item, pt_db_measurement_t *m,
+                       pt_err_t *e) {
+  if (!s->o->plan->pairs) return pt_record_finish(s->rec, &sl->job, sl->device_id, m, e);
+  pt_db_pair_t p;
+  pair_of(s, item, m, &p);
+  int rc = pt_record_pair_finish(s->rec, item, sl->device_id, &p, e);
+  m->status = p.status;
+  m->reason = p.reason;
+  return rc;
+}
+
 /* Files the slot's job and clears its item: settled, nothing for a
  * restarted worker to redo. */
 static void finish_job(pt_sup_t *s, slot_t *sl, pt_db_measurement_t *m) {
   pt_err_t e;
   int item = sl->item;
   sl->item = -1;
-  if (pt_record_finish(s->rec, &sl->job, sl->device_id, m, &e) != PT_OK) {
+  if (file_result(s, sl, item, m, &e) != PT_OK) {
     fail(s, e.code, e.msg);
     return;
   }
@@ -203,7 +244,8 @@ static void all_hello_check(pt_sup_t *s);
  * failure (the run stops). */
 static int claim(pt_sup_t *s, slot_t *sl) {
   pt_err_t e;
-  int rc = pt_record_claim(s->rec, sl->device_id, &sl->job, &sl->item, &e);
+  int rc = s->o->plan->pairs ? pt_record_claim_pair(s->rec, &sl->job, &sl->item)
+                             : pt_record_claim(s->rec, sl->device_id, &sl->job, &sl->item, &e);
   if (rc != PT_OK && rc != PT_ENOENT) fail(s, rc, e.msg);
   return rc;
 }
@@ -224,29 +266,54 @@ static void item_message(pt_sup_t *s, const slot_t *sl, pt_proto_item_t *it) {
   snprintf(it->arch, sizeof it->arch, "%s", s->sum->arch);
   it->min_samples = s->o->min_samples > 0 ? s->o->min_samples : 25;
   it->min_ms = s->o->min_ms >= 0.0 ? s->o->min_ms : 200.0;
+  it->pair = plan->pairs;
+  if (plan->pairs) it->pair_variant = plan->items[sl->item + 1].variant;
+}
+
+static void free_codes(pt_db_code_t *a, pt_db_code_t *b, pt_db_code_t *c, pt_db_code_t *d) {
+  pt_db_code_free(a);
+  pt_db_code_free(b);
+  pt_db_code_free(c);
+  pt_db_code_free(d);
 }
 
 /* The slot's claimed item as a task, with its code from the compile cache. */
 static pt_pool_next_t make_task(pt_sup_t *s, slot_t *sl, pt_pool_task_t *task) {
-  pt_db_code_t code, rcode;
+  pt_db_code_t code = {0}, rcode = {0}, code2 = {0}, rcode2 = {0};
   pt_proto_item_t it;
   pt_err_t e;
-  int unit = pt_units_of_item(s->units, (size_t)sl->item);
-  if (pt_units_code(s->units, unit, &code, &rcode, &e) != PT_OK) {
+  int pairs = s->o->plan->pairs;
+  int rc = pt_units_code(s->units, unit_of(s, sl->item), &code, &rcode, &e);
+  if (rc == PT_OK && pairs)
+    rc = pt_units_code(s->units, unit_of(s, sl->item + 1), &code2, &rcode2, &e);
+  if (rc != PT_OK) {
+    free_codes(&code, &rcode, &code2, &rcode2);
     fail(s, e.code, e.msg);
     return PT_POOL_WAIT;
   }
   item_message(s, sl, &it);
   it.code = code.data;
   it.code_size = code.size;
-  it.reduce_code = rcode.data;
-  it.reduce_code_size = rcode.size;
+  /* A pair's reduce kernel is its gemm2's. */
+  it.reduce_code = pairs ? rcode2.data : rcode.data;
+  it.reduce_code_size = pairs ? rcode2.size : rcode.size;
+  it.pair_code = code2.data;
+  it.pair_code_size = code2.size;
   task->id = sl->job.id;
   task->line = pt_proto_item(&it);
-  pt_db_code_free(&code);
-  pt_db_code_free(&rcode);
+  free_codes(&code, &rcode, &code2, &rcode2);
   if (s->t_first_send == 0) s->t_first_send = uv_hrtime();
   return PT_POOL_TASK;
+}
+
+/* Whether an item's code (both codes of a pair) is ready; a pair settles
+ * as its first unit that cannot run. */
+static pt_units_ready_t item_ready(const pt_sup_t *s, int item, pt_db_status_t *status,
+                                   const char **why) {
+  pt_units_ready_t r = pt_units_ready(s->units, unit_of(s, item), status, why);
+  if (!s->o->plan->pairs || r == PT_UNITS_SETTLED) return r;
+  pt_units_ready_t r2 = pt_units_ready(s->units, unit_of(s, item + 1), status, why);
+  return r2 == PT_UNITS_SETTLED ? r2 : r == PT_UNITS_READY ? r2 : r;
 }
 
 /* An idle slot's next item: claims jobs in plan order, settles the ones no
@@ -264,8 +331,7 @@ static pt_pool_next_t next_task(void *ud, int slot, pt_pool_task_t *task) {
       return PT_POOL_NONE;
     }
     if (rc != PT_OK) break;
-    int unit = pt_units_of_item(s->units, (size_t)sl->item);
-    pt_units_ready_t ready = pt_units_ready(s->units, unit, &status, &why);
+    pt_units_ready_t ready = item_ready(s, sl->item, &status, &why);
     if (ready == PT_UNITS_READY) return make_task(s, sl, task);
     if (ready == PT_UNITS_WAIT) break;
     finish_static(s, sl, status, why);
@@ -323,6 +389,11 @@ static int check_arch(pt_sup_t *s, int *first) {
   *first = -1;
   for (int i = 0; i < s->nslots; i++) {
     if (pt_pool_state(s->pool, i) != PT_POOL_IDLE) continue;
+    const char *arch = pt_pool_props(s->pool, i)->arch;
+    if (s->o->plan->pairs && s->o->arch != NULL && strcmp(arch, s->o->arch) != 0)
+      return pt_err_set(s->err, PT_EINVAL,
+                        "the pairs come from the table of %s but gpu %d is %s; pick "
+                        "the table with --arch", s->o->arch, s->slots[i].gpu, arch);
     if (*first < 0) {
       *first = i;
       continue;
@@ -350,20 +421,22 @@ static int put_devices(pt_sup_t *s) {
 /* Items already measured are refused, or skipped with resume; the units of
  * the others are needed. */
 static int skip_measured(pt_sup_t *s) {
+  int pairs = s->o->plan->pairs;
   size_t n = s->o->plan->nitems, overlap = 0;
-  unsigned char *done = calloc(n > 0 ? n : 1, 1);
+  unsigned char *done = s->skip = calloc(n > 0 ? n : 1, 1);
   if (done == NULL) return pt_err_set(s->err, PT_ENOMEM, "out of memory");
-  int rc = pt_record_measured(s->rec, s->sum->arch, done, &overlap, s->err);
+  int rc = pairs ? pt_record_pairs_measured(s->rec, s->sum->arch, done, &overlap, s->err)
+                 : pt_record_measured(s->rec, s->sum->arch, done, &overlap, s->err);
   if (rc == PT_OK && overlap > 0 && !s->o->resume)
     rc = pt_err_set(s->err, PT_EINVAL,
                     "'%s' already holds results for %zu of the %zu planned "
-                    "items on %s; pass --resume to skip them or use another --db",
-                    pt_db_path(s->o->db), overlap, n, s->sum->arch);
+                    "%s on %s; pass --resume to skip them or use another --db",
+                    pt_db_path(s->o->db), overlap, s->sum->planned,
+                    pairs ? "pairs" : "items", s->sum->arch);
   if (rc == PT_OK) {
     s->sum->skipped = overlap;
     pt_units_need(s->units, done);
   }
-  free(done);
   return rc;
 }
 
@@ -430,7 +503,10 @@ static int prepare(pt_sup_t *s) {
   pt_constraints_limits_from_props(props, &lim);
   rc = store_and_check(s, &lim);
   if (rc == PT_OK) rc = reap_dead_runs(s);
-  if (rc == PT_OK)
+  if (rc == PT_OK && s->o->plan->pairs)
+    rc = pt_record_begin_pairs(s->rec, s->o->host, s->o->command, s->skip, &s->run_id,
+                               &s->total, s->err);
+  else if (rc == PT_OK)
     rc = pt_record_begin(s->rec, s->o->host, s->o->command, s->sum->arch, &s->run_id,
                          &s->total, s->err);
   s->sum->run_id = s->run_id;
@@ -563,7 +639,7 @@ static int setup(pt_sup_t *s) {
   rc = new_units(s);
   if (rc == PT_OK) rc = new_record(s);
   if (rc == PT_OK) rc = new_best(s);
-  s->sum->planned = s->o->plan->nitems;
+  s->sum->planned = s->o->plan->pairs ? s->o->plan->nitems / 2 : s->o->plan->nitems;
   return rc;
 }
 
@@ -614,6 +690,7 @@ static void free_sup(pt_sup_t *s) {
   pt_units_free(s->units);
   pt_record_free(s->rec);
   pt_pool_free(s->pool);
+  free(s->skip);
   free(s->best_us);
   free(s->best_unit);
   free(s->slots);

@@ -17,6 +17,10 @@
  *      ones finish, workers exit, the run is marked interrupted; a second
  *      signal kills the workers and puts their items back
  * With no GPUs (ngpus 0) it only compile-checks the plan for opts->arch.
+ * A plan of pairs (plan->pairs) times each pair as one item on one worker
+ * (the same pool, restarts and timeouts); its results go to the pair table,
+ * it plans no jobs, and its GPUs must be of opts->arch (the table's) when
+ * that is set.
  *
  * The caller ignores SIGPIPE (a worker may die while being written to).
  * Progress and messages go to opts->on_event: the library never prints.
@@ -57,6 +61,8 @@ typedef struct pt_sup_event_s {
   size_t done, total;              /* items finished in this run / to do */
   double elapsed_s;                /* RESULT: since the first item was sent;
                                       COMPILED: since compiling started */
+  int pair;                        /* RESULT of a pair plan: spec is gemm1's */
+  const char *spec2;               /* ... and spec2 gemm2's */
 } pt_sup_event_t;
 
 typedef void (*pt_sup_event_fn)(void *ud, const pt_sup_event_t *ev);

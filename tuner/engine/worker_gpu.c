@@ -38,7 +38,8 @@ static void drop_problem(gpu_state_t *s) {
 
 /* Sets up the item's problem unless it is the one already on the device,
  * sorted with SBM = the variant's BM: each stage is timed as it runs in a
- * pipeline whose other stage has a BM no larger (DESIGN §4). */
+ * pipeline whose other stage has a BM no larger (DESIGN §4); a pair runs on
+ * SBM = the larger BM of its two, as the generated table runs it. */
 static int ensure_problem(gpu_state_t *s, const pt_proto_item_t *it, pt_err_t *err) {
   char key[512];
   const pt_moe_shape_t *sh = &it->shape;
@@ -46,14 +47,15 @@ static int ensure_problem(gpu_state_t *s, const pt_proto_item_t *it, pt_err_t *e
            sh->inter_dim, sh->experts, sh->topk, (int)sh->dtype, (int)sh->act, it->tokens,
            it->routing, (unsigned long long)it->seed);
   if (s->pp != NULL && strcmp(key, s->pkey) == 0)
-    return pt_pipe_sort(s->pp, it->variant.bm, err);
+    return pt_pipe_sort(s->pp, pt_proto_item_sbm(it), err);
   drop_problem(s);
   pt_routing_t routing;
   int rc = pt_routing_parse(it->routing, &routing, err);
   if (rc == PT_OK) rc = pt_problem_init(&s->prob, sh, it->tokens, &routing, it->seed, err);
   if (rc != PT_OK) return rc;
   s->have_prob = 1;
-  rc = pt_pipe_init(s->gpu, &s->prob, it->variant.bm, s->threads, it->seed, &s->pp, err);
+  rc = pt_pipe_init(s->gpu, &s->prob, pt_proto_item_sbm(it), s->threads, it->seed, &s->pp,
+                    err);
   if (rc == PT_OK) snprintf(s->pkey, sizeof s->pkey, "%s", key);
   return rc;
 }
@@ -112,26 +114,76 @@ static int measure_item(gpu_state_t *s, const pt_proto_item_t *it, pt_pipe_stage
   return PT_OK;
 }
 
+/* The pair: verified end to end on poisoned outputs, then timed as one
+ * launch sequence (gemm1, gemm2, reduce) with the timer. */
+static int measure_pair(gpu_state_t *s, const pt_proto_item_t *it, pt_pipe_stage_t *g1,
+                        pt_pipe_stage_t *g2, pt_proto_result_t *res, pt_err_t *err) {
+  pt_pipe_check_t inter, out;
+  int rc = pt_pipe_verify_pair(s->pp, g1, g2, &inter, &out, err);
+  if (rc != PT_OK) return rc;
+  res->err_max_rel = out.rel_l2;
+  if (!inter.pass || !out.pass) {
+    char why[256];
+    pt_pipe_check_why(inter.pass ? PT_STAGE_GEMM2 : PT_STAGE_GEMM1, inter.pass ? &out : &inter,
+                      why, sizeof why);
+    set_fail(res, "verify_fail", why);
+    return PT_OK;
+  }
+  pt_measure_opts_t o;
+  pt_measure_stats_t ms;
+  pt_worker_timer_opts(it, &o);
+  rc = pt_pipe_time(s->pp, g1, g2, &s->timer, &o, &ms, err);
+  if (rc != PT_OK) return rc;
+  pt_worker_times(&ms, res);
+  pt_gpu_sample_clocks(s->gpu, &res->sm_clock_mhz, &res->temp_c);
+  return PT_OK;
+}
+
+/* Loads one stage from the item's code; what the code cannot do on this
+ * device is the item's result (res), not an error. */
+static int load_stage(gpu_state_t *s, const pt_proto_item_t *it, const pt_variant_t *v,
+                      const void *data, size_t size, pt_pipe_stage_t *st,
+                      pt_proto_result_t *res) {
+  pt_err_t verr;
+  pt_gpu_code_t code = {.data = (void *)data, .size = size, .regs = -1,
+                        .spill_bytes = -1, .smem_static = -1};
+  pt_gpu_code_t rcode = {.data = it->reduce_code, .size = it->reduce_code_size,
+                         .regs = -1, .spill_bytes = -1, .smem_static = -1};
+  int reduce = v->stage == PT_STAGE_GEMM2 && rcode.data != NULL;
+  int vrc = code.data != NULL
+                ? pt_pipe_stage_load_code(s->gpu, v, it->shape.dtype, it->shape.act, &code,
+                                          reduce ? &rcode : NULL, st, &verr)
+                : pt_err_set(&verr, PT_EINVAL, "the item carries no code object");
+  if (vrc != PT_OK) set_fail(res, vrc == PT_EINFEASIBLE ? "infeasible" : "launch_fail", verr.msg);
+  return vrc;
+}
+
+static int gpu_run_pair(gpu_state_t *s, const pt_proto_item_t *it, pt_worker_begin_fn begin,
+                        void *ctx, pt_proto_result_t *res, pt_err_t *err) {
+  pt_pipe_stage_t g1, g2;
+  memset(&g2, 0, sizeof g2);
+  if (load_stage(s, it, &it->variant, it->code, it->code_size, &g1, res) != PT_OK)
+    return PT_OK;
+  int rc = PT_OK;
+  if (load_stage(s, it, &it->pair_variant, it->pair_code, it->pair_code_size, &g2, res) ==
+      PT_OK) {
+    rc = begin(ctx, err);
+    if (rc == PT_OK) rc = measure_pair(s, it, &g1, &g2, res, err);
+  }
+  pt_pipe_stage_unload(&g1);
+  pt_pipe_stage_unload(&g2);
+  return rc;
+}
+
 static int gpu_run(void *state, const pt_proto_item_t *it, pt_worker_begin_fn begin,
                    void *ctx, pt_proto_result_t *res, pt_err_t *err) {
   gpu_state_t *s = state;
   pt_pipe_stage_t st;
-  pt_err_t verr;
   int rc = ensure_problem(s, it, err);
   if (rc != PT_OK) return rc;
-  pt_gpu_code_t code = {.data = it->code, .size = it->code_size, .regs = -1,
-                        .spill_bytes = -1, .smem_static = -1};
-  pt_gpu_code_t rcode = {.data = it->reduce_code, .size = it->reduce_code_size,
-                         .regs = -1, .spill_bytes = -1, .smem_static = -1};
-  /* What the variant's code cannot do on this device is its result. */
-  int vrc = code.data != NULL
-                ? pt_pipe_stage_load_code(s->gpu, &it->variant, it->shape.dtype, it->shape.act,
-                                          &code, rcode.data != NULL ? &rcode : NULL, &st, &verr)
-                : pt_err_set(&verr, PT_EINVAL, "the item carries no code object");
-  if (vrc != PT_OK) {
-    set_fail(res, vrc == PT_EINFEASIBLE ? "infeasible" : "launch_fail", verr.msg);
+  if (it->pair) return gpu_run_pair(s, it, begin, ctx, res, err);
+  if (load_stage(s, it, &it->variant, it->code, it->code_size, &st, res) != PT_OK)
     return PT_OK;
-  }
   rc = begin(ctx, err);
   if (rc == PT_OK) rc = measure_item(s, it, &st, res, err);
   pt_pipe_stage_unload(&st);

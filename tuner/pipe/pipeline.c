@@ -528,37 +528,69 @@ static int pads_untouched(const pt_pipe_t *pp, const pt_oracle_inter_t *got)
   return 1;
 }
 
+/* Fills the GPU's intermediate with the poison. */
+static int poison_inter(pt_pipe_t *pp, pt_err_t *err) {
+  const pt_oracle_inter_t *r = &pp->s->ref_h;
+  int rc = pt_gpu_memset(pp->gpu, pp->s->d.hq, PT_PIPE_POISON, r->h_bytes, NULL, err);
+  if (rc == PT_OK && r->hs_bytes)
+    rc = pt_gpu_memset(pp->gpu, pp->s->d.hs, PT_PIPE_POISON, r->hs_bytes, NULL, err);
+  return rc;
+}
+
+/* Reads the GPU's intermediate back into got (initialized here). */
+static int read_inter(pt_pipe_t *pp, pt_oracle_inter_t *got, pt_err_t *err) {
+  const pt_moe_shape_t *sh = &pp->p->shape;
+  int rc = pt_oracle_inter_init(got, sh->dtype, pp->s->sorted.padded, sh->inter_dim, err);
+  if (rc == PT_OK) rc = pt_gpu_memcpy_dtoh(pp->gpu, got->h, pp->s->d.hq, got->h_bytes, err);
+  if (rc == PT_OK && got->hs_bytes)
+    rc = pt_gpu_memcpy_dtoh(pp->gpu, got->hs, pp->s->d.hs, got->hs_bytes, err);
+  return rc;
+}
+
+/* gemm1's criteria on got against the oracle's intermediate. */
+static int check_inter(pt_pipe_t *pp, const pt_oracle_inter_t *got, pt_pipe_check_t *out,
+                       pt_err_t *err) {
+  pt_oracle_diff_t diff;
+  out->code_match = pt_oracle_code_match(got, &pp->s->ref_h, pp->s->smp.rows,
+                                         pp->s->smp.nrows);
+  int rc = pt_oracle_inter_diff(got, &pp->s->ref_h, pp->s->smp.rows, pp->s->smp.nrows,
+                                &diff, err);
+  out->rel_l2 = diff.rel_l2;
+  out->nonfinite = diff.nonfinite;
+  out->untouched = pads_untouched(pp, got);
+  out->pass = out->code_match >= PT_PIPE_MATCH_MIN && out->untouched && diff.nonfinite == 0;
+  return rc;
+}
+
+/* The output criteria on got ((M + 1) x H bf16 read back) against ref. */
+static void check_out(const pt_pipe_t *pp, const unsigned char *got, const float *ref,
+                      pt_pipe_check_t *out) {
+  int M = pp->p->tokens, H = pp->p->shape.model_dim;
+  size_t real = (size_t)M * H * 2;
+  pt_oracle_diff_t diff;
+  pt_oracle_diff(got, PT_ORACLE_BF16, ref, PT_ORACLE_F32, H, pp->s->smp.tokens,
+                 pp->s->smp.ntokens, &diff);
+  out->rel_l2 = diff.rel_l2;
+  out->nonfinite = diff.nonfinite;
+  out->untouched = all_bytes(got + real, pp->out_bytes - real, PT_PIPE_POISON);
+  out->pass = pt_pipe_output_ok(diff.rel_l2, diff.nonfinite) && out->untouched;
+}
+
 int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
                          pt_pipe_check_t *out, pt_err_t *err)
 {
-  const pt_moe_shape_t *sh = &pp->p->shape;
   pt_oracle_inter_t got;
   memset(out, 0, sizeof *out);
-  int rc = pt_oracle_inter_init(&got, sh->dtype, pp->s->sorted.padded,
-                                sh->inter_dim, err);
-  if (rc == PT_OK)
-    rc = pt_gpu_memset(pp->gpu, pp->s->d.hq, PT_PIPE_POISON, got.h_bytes, NULL, err);
-  if (rc == PT_OK && got.hs_bytes)
-    rc = pt_gpu_memset(pp->gpu, pp->s->d.hs, PT_PIPE_POISON, got.hs_bytes, NULL, err);
+  memset(&got, 0, sizeof got);
+  int rc = poison_inter(pp, err);
   if (rc == PT_OK)
     rc = pt_pipe_gemm1(pp, st, NULL, err);
   if (rc == PT_OK)
     rc = pt_gpu_stream_sync(pp->gpu, NULL, err);
   if (rc == PT_OK)
-    rc = pt_gpu_memcpy_dtoh(pp->gpu, got.h, pp->s->d.hq, got.h_bytes, err);
-  if (rc == PT_OK && got.hs_bytes)
-    rc = pt_gpu_memcpy_dtoh(pp->gpu, got.hs, pp->s->d.hs, got.hs_bytes, err);
-  if (rc == PT_OK) {
-    pt_oracle_diff_t diff;
-    out->code_match = pt_oracle_code_match(&got, &pp->s->ref_h, pp->s->smp.rows,
-                                           pp->s->smp.nrows);
-    rc = pt_oracle_inter_diff(&got, &pp->s->ref_h, pp->s->smp.rows, pp->s->smp.nrows,
-                              &diff, err);
-    out->rel_l2 = diff.rel_l2;
-    out->nonfinite = diff.nonfinite;
-    out->untouched = pads_untouched(pp, &got);
-    out->pass = out->code_match >= PT_PIPE_MATCH_MIN && out->untouched && diff.nonfinite == 0;
-  }
+    rc = read_inter(pp, &got, err);
+  if (rc == PT_OK)
+    rc = check_inter(pp, &got, out, err);
   pt_oracle_inter_free(&got);
   return rc;
 }
@@ -566,8 +598,6 @@ int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
 int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
                          pt_pipe_check_t *out, pt_err_t *err)
 {
-  int M = pp->p->tokens, H = pp->p->shape.model_dim;
-  size_t real = (size_t)M * H * 2;
   unsigned char *got = malloc(pp->out_bytes);
   memset(out, 0, sizeof *out);
   if (got == NULL)
@@ -580,15 +610,55 @@ int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
   if (rc == PT_OK)
     rc = pt_gpu_memcpy_dtoh(pp->gpu, got, pp->d.out, pp->out_bytes, err);
   if (rc == PT_OK) {
-    pt_oracle_diff_t diff;
-    pt_oracle_diff(got, PT_ORACLE_BF16, pp->s->ref_out, PT_ORACLE_F32, H,
-                   pp->s->smp.tokens, pp->s->smp.ntokens, &diff);
-    out->rel_l2 = diff.rel_l2;
-    out->nonfinite = diff.nonfinite;
+    check_out(pp, got, pp->s->ref_out, out);
     out->code_match = 1.0;
-    out->untouched = all_bytes(got + real, pp->out_bytes - real, PT_PIPE_POISON);
-    out->pass = pt_pipe_output_ok(diff.rel_l2, diff.nonfinite) && out->untouched;
   }
+  free(got);
+  return rc;
+}
+
+/* The output of the pair against the oracle's gemm2 on the GPU's own
+ * intermediate (so gemm1's rounding differences do not count twice). */
+static int check_pair_out(pt_pipe_t *pp, const pt_oracle_inter_t *h,
+                          const unsigned char *got, pt_pipe_check_t *out, pt_err_t *err) {
+  size_t n = (size_t)pp->p->tokens * (size_t)pp->p->shape.model_dim;
+  float *ref = calloc(n, sizeof *ref);
+  if (ref == NULL)
+    return pt_err_set(err, PT_ENOMEM, "oracle output of the pair");
+  int rc = pt_oracle_gemm2_atomic(pp->p, &pp->s->sorted, h, &pp->s->smp, pp->threads,
+                                  ref, err);
+  if (rc == PT_OK)
+    check_out(pp, got, ref, out);
+  free(ref);
+  return rc;
+}
+
+int pt_pipe_verify_pair(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
+                        pt_pipe_check_t *inter, pt_pipe_check_t *out, pt_err_t *err)
+{
+  pt_oracle_inter_t h;
+  unsigned char *got = malloc(pp->out_bytes);
+  memset(inter, 0, sizeof *inter);
+  memset(out, 0, sizeof *out);
+  memset(&h, 0, sizeof h);
+  if (got == NULL)
+    return pt_err_set(err, PT_ENOMEM, "out readback");
+  int rc = poison_inter(pp, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_memset(pp->gpu, pp->d.out, PT_PIPE_POISON, pp->out_bytes, NULL, err);
+  if (rc == PT_OK)
+    rc = pt_pipe_run(pp, g1, g2, NULL, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_stream_sync(pp->gpu, NULL, err);
+  if (rc == PT_OK)
+    rc = read_inter(pp, &h, err);
+  if (rc == PT_OK)
+    rc = pt_gpu_memcpy_dtoh(pp->gpu, got, pp->d.out, pp->out_bytes, err);
+  if (rc == PT_OK)
+    rc = check_inter(pp, &h, inter, err);
+  if (rc == PT_OK)
+    rc = check_pair_out(pp, &h, got, out, err);
+  pt_oracle_inter_free(&h);
   free(got);
   return rc;
 }

@@ -118,6 +118,14 @@ int pt_pipe_verify_gemm1(pt_pipe_t *pp, pt_pipe_stage_t *st,
 int pt_pipe_verify_gemm2(pt_pipe_t *pp, pt_pipe_stage_t *st,
                          pt_pipe_check_t *out, pt_err_t *err);
 
+/* The pair as it ships: poisons the intermediate and out, runs gemm1 then
+ * gemm2 on gemm1's output (pt_pipe_run) on the current sort, and checks
+ * the intermediate by gemm1's criteria (inter) and out against the
+ * oracle's gemm2 on the GPU's own intermediate (out). A failed comparison
+ * is not an error: the pair passes when inter->pass && out->pass. */
+int pt_pipe_verify_pair(pt_pipe_t *pp, pt_pipe_stage_t *g1, pt_pipe_stage_t *g2,
+                        pt_pipe_check_t *inter, pt_pipe_check_t *out, pt_err_t *err);
+
 /* Times gemm1 alone (g2 NULL), gemm2 alone (g1 NULL) or the pipeline,
  * gemm1 then gemm2 on gemm1's output (both), with the timer m of pp's GPU
  * per o (measure.h): the statistics of per-launch times in microseconds. */
