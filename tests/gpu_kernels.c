@@ -74,13 +74,15 @@ static const char *const kG1wg[] = {
     "mma=wgmma,bm=128,bn=64,bhoist=1", "mma=wgmma,k_wave=2",
     "mma=wgmma,k_wave=4,bm=16,bn=64,bhoist=1", "mma=wgmma,bhoist=1",
     "mma=wgmma,spart=402", "mma=wgmma,nt=1", "mma=wgmma,persist=1",
-    "mma=wgmma,persist=1,spart=201,bm=16,bn=64"};
+    "mma=wgmma,persist=1,spart=201,bm=16,bn=64", "mma=wgmma,splitk=2",
+    "mma=wgmma,splitk=4,bm=16,bn=64,bhoist=1", "mma=wgmma,splitk=8,persist=1"};
 static const char *const kG2wg[] = {
     "mma=wgmma", "mma=wgmma,bm=16,bn=64", "mma=wgmma,bm=64,bn=256,bhoist=1",
     "mma=wgmma,bm=128,bn=128,bhoist=1,kstages=1", "mma=wgmma,kstages=1",
     "mma=wgmma,bhoist=1", "mma=wgmma,spart=804", "mma=wgmma,nt=1",
     "mma=wgmma,epilog=reduce", "mma=wgmma,persist=1",
-    "mma=wgmma,persist=1,epilog=reduce,bm=16"};
+    "mma=wgmma,persist=1,epilog=reduce,bm=16", "mma=wgmma,splitk=2",
+    "mma=wgmma,splitk=4,bm=16,bn=64,bhoist=1", "mma=wgmma,splitk=8,persist=1"};
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

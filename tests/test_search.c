@@ -20,6 +20,7 @@
 /* The recorded exhaustive tunes: one CSV each (bench/search/README.md). */
 static const char *const recorded[] = {
     "bench/search/dsv3-tp8-a4w4.csv",
+    "bench/search/gptoss-120b-a16w4.csv",
 };
 #define NRECORDED ((int)(sizeof recorded / sizeof recorded[0]))
 
@@ -208,8 +209,12 @@ START_TEST(adaptive_meets_the_bar) {
     printf("%-14s %-4s t=%-4d %-5s %10.3f %10.3f %8.2f %6d %6d %6d %8.2f\n", p->family->name,
            pt_dtype_name(p->shape.dtype), p->tokens, pt_stage_name(ex.searches[i].stage), e, a,
            100.0 * (a / e - 1.0), na, ne, ad.searches[i].rounds, 100.0 * (pv / e - 1.0));
-    ck_assert_msg(a <= e * (1.0 + REGRET_MAX), "%s t=%d %s: regret %.2f%%", recorded[_i],
-                  p->tokens, pt_stage_name(ex.searches[i].stage), 100.0 * (a / e - 1.0));
+    char won[PT_KNOBS_SPEC_MAX] = "";
+    int b = pt_search_best(&ad.searches[i]);
+    if (b >= 0) pt_knobs_format(&ad.searches[i].c[b].v, won, sizeof won);
+    ck_assert_msg(a <= e * (1.0 + REGRET_MAX), "%s t=%d %s: regret %.2f%% (adaptive: %s)",
+                  recorded[_i], p->tokens, pt_stage_name(ex.searches[i].stage),
+                  100.0 * (a / e - 1.0), won);
     ck_assert_int_gt(ne, 0);
     logsum += log((double)na / ne);
     /* Both stages of a token count together: the points. */

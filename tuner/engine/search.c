@@ -108,6 +108,28 @@ static int moves(pt_search_t *s, pt_variant_t v, int *room, int *added, pt_err_t
   return rc;
 }
 
+/* Every two-knob move of v over its two-valued knobs (both flipped): knobs
+ * that only pay together (gemm2's kstages=1 with persist=1 on
+ * gptoss-120b at 4096 tokens, bench/search/) are one such move away. */
+static int pair_moves(pt_search_t *s, pt_variant_t v, int *room, int *added,
+                      pt_err_t *err) {
+  int rc = PT_OK, n = pt_knobs_count();
+  for (int a = 0; rc == PT_OK && a < n; a++) {
+    const pt_knob_t *ka = pt_knobs_at(a);
+    if (!pt_knobs_in_stage(ka, s->stage) || ka->nvalues != 2) continue;
+    for (int b = a + 1; rc == PT_OK && b < n; b++) {
+      const pt_knob_t *kb = pt_knobs_at(b);
+      if (!pt_knobs_in_stage(kb, s->stage) || kb->nvalues != 2) continue;
+      pt_variant_t m = v;
+      int va = pt_knobs_get(&v, ka), vb = pt_knobs_get(&v, kb);
+      pt_knobs_set(&m, ka, ka->values[ka->values[0] == va]);
+      pt_knobs_set(&m, kb, kb->values[kb->values[0] == vb]);
+      rc = propose(s, &m, room, added, err);
+    }
+  }
+  return rc;
+}
+
 int pt_search_next(pt_search_t *s, int *added, pt_err_t *err) {
   int pending = 0, rc = PT_OK;
   for (int i = 0; i < s->n; i++) pending += s->c[i].state == PT_SEARCH_PENDING;
@@ -120,6 +142,9 @@ int pt_search_next(pt_search_t *s, int *added, pt_err_t *err) {
     int lead[PT_SEARCH_LEADERS];
     int nl = leaders(s, lead);
     for (int i = 0; rc == PT_OK && i < nl; i++) rc = moves(s, s->c[lead[i]].v, &room, added, err);
+    /* no one-knob move left: the leaders' two-knob moves */
+    for (int i = 0; rc == PT_OK && *added == 0 && i < nl; i++)
+      rc = pair_moves(s, s->c[lead[i]].v, &room, added, err);
   }
   if (rc != PT_OK) return rc;
   if (*added > 0) s->rounds++;

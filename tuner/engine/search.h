@@ -7,8 +7,10 @@
  *   adaptive    the pruned list first, then coordinate descent: each round
  *               proposes every one-knob move (any knob, any other value of
  *               the full space) of the PT_SEARCH_LEADERS fastest variants
- *               measured so far that is not measured yet; it stops when the
- *               leaders have no unmeasured neighbour left (no move helps)
+ *               measured so far that is not measured yet; when the leaders
+ *               have no unmeasured neighbour left, their two-knob moves
+ *               over the two-valued knobs (leader by leader); it stops when
+ *               those are measured too (no move helps)
  *
  * A search is a pure function of the results it was given: the same
  * results give the same rounds, whatever order they came in and on any
