@@ -184,6 +184,28 @@ START_TEST(every_knob_changes_code)
       {PT_STAGE_GEMM2, "epilog=atomic", "epilog=reduce"},
       {PT_STAGE_GEMM1, "persist=0", "persist=1"},
       {PT_STAGE_GEMM2, "persist=0", "persist=1"},
+      /* the wgmma generation: the generation itself, then every knob in it */
+      {PT_STAGE_GEMM1, "mma=sync", "mma=wgmma"},
+      {PT_STAGE_GEMM2, "mma=sync", "mma=wgmma"},
+      {PT_STAGE_GEMM1, "mma=wgmma,bm=16", "mma=wgmma,bm=32"},
+      {PT_STAGE_GEMM2, "mma=wgmma,bm=32", "mma=wgmma,bm=64"},
+      {PT_STAGE_GEMM1, "mma=wgmma,bn=64", "mma=wgmma,bn=128"},
+      {PT_STAGE_GEMM2, "mma=wgmma,bn=128", "mma=wgmma,bn=256,bm=16"},
+      {PT_STAGE_GEMM1, "mma=wgmma,k_wave=1", "mma=wgmma,k_wave=2"},
+      {PT_STAGE_GEMM2, "mma=wgmma,kstages=1", "mma=wgmma,kstages=2"},
+      {PT_STAGE_GEMM1, "mma=wgmma,bhoist=0", "mma=wgmma,bhoist=1"},
+      {PT_STAGE_GEMM2, "mma=wgmma,bhoist=0", "mma=wgmma,bhoist=1"},
+      {PT_STAGE_GEMM1, "mma=wgmma,spart=0", "mma=wgmma,spart=402"},
+      {PT_STAGE_GEMM2, "mma=wgmma,spart=201", "mma=wgmma,spart=804"},
+      {PT_STAGE_GEMM1, "mma=wgmma,nt=0", "mma=wgmma,nt=1"},
+      {PT_STAGE_GEMM2, "mma=wgmma,nt=0", "mma=wgmma,nt=1"},
+      {PT_STAGE_GEMM2, "mma=wgmma,epilog=atomic", "mma=wgmma,epilog=reduce"},
+      {PT_STAGE_GEMM1, "mma=wgmma,persist=0", "mma=wgmma,persist=1"},
+      {PT_STAGE_GEMM2, "mma=wgmma,persist=0", "mma=wgmma,persist=1"},
+      {PT_STAGE_GEMM1, "mma=wgmma,splitk=1", "mma=wgmma,splitk=2"},
+      {PT_STAGE_GEMM1, "mma=wgmma,splitk=4", "mma=wgmma,splitk=8"},
+      {PT_STAGE_GEMM2, "mma=wgmma,splitk=1", "mma=wgmma,splitk=2"},
+      {PT_STAGE_GEMM2, "mma=wgmma,splitk=2", "mma=wgmma,splitk=4"},
   };
   for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
     check_knob_matters(pairs[i].st, pairs[i].a, pairs[i].b);
@@ -203,7 +225,12 @@ END_TEST
 #endif
 
 /* Every feasible variant of a stage on the sm_90 limits, for each dtype,
- * compiled by two threads (CI has two cores). */
+ * compiled by two threads (CI has two cores): of the mma.sync generation
+ * every stride-th, of the wgmma generation (whose NVRTC compile takes about
+ * 1 s, and whose space is 8 times larger: splitk) every WG_STRIDE * stride-th,
+ * a prime that walks every knob's values. */
+#define WG_STRIDE 11
+
 typedef struct sweep_s {
   pt_stage_t stage;
   const char *arch;
@@ -221,13 +248,14 @@ static void *sweep_worker(void *arg)
   pt_constraints_limits_for_arch(s->arch, &lim, NULL);
   for (;;) {
     pthread_mutex_lock(&s->lock);
-    size_t i = s->next;
-    s->next += s->stride;
+    size_t i = s->next++;
     pthread_mutex_unlock(&s->lock);
     if (i >= s->total)
       return NULL;
     pt_variant_t v;
     pt_knobs_space_at(s->stage, i, &v);
+    if (i % (v.mma == PT_MMA_WGMMA ? WG_STRIDE * s->stride : s->stride) != 0)
+      continue;
     pt_dtype_t dt = (pt_dtype_t)(i % PT_DTYPE_COUNT);
     pt_act_t act = (pt_act_t)((i / PT_DTYPE_COUNT) % PT_ACT_COUNT);
     pt_verdict_t verdict;
@@ -269,9 +297,10 @@ static void sweep(pt_stage_t stage, const char *arch, size_t stride)
     pthread_join(th[i], NULL);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   pthread_mutex_destroy(&s.lock);
-  printf("%s %s: %zu variants (every %zu-th), %zu infeasible, %zu compiled, "
-         "%zu failed, %.0f ms per compile, %.0f s wall\n",
-         pt_stage_name(stage), arch, s.total, stride, s.infeasible, s.compiled,
+  printf("%s %s: %zu variants (every %zu-th, wgmma every %zu-th), %zu infeasible, "
+         "%zu compiled, %zu failed, %.0f ms per compile, %.0f s wall\n",
+         pt_stage_name(stage), arch, s.total, stride, WG_STRIDE * stride, s.infeasible,
+         s.compiled,
          s.failed, s.compiled ? s.ms / (double)s.compiled : 0.0,
          (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
   fflush(stdout);
