@@ -127,7 +127,8 @@ static int check_common(const char *format, const char *routing, pt_query_format
 static int query_regret(int argc, const char **argv) {
   static const char usage_text[] =
       "pipetune query regret --db TUNED --holdout HELD [--max-regret PCT] [options]";
-  qargs_t q = {.format = "table", .routing = "uniform"};
+  /* the table as emit builds it: ties resolved with emit's default */
+  qargs_t q = {.format = "table", .routing = "uniform", .tie_tol = "auto"};
   const char *held = NULL, *max = NULL;
   const pt_opt_t opts[] = {
       PT_OPT_STRING(0, "db", &q.db, "FILE", "the tuned database (its table)"),
@@ -135,6 +136,7 @@ static int query_regret(int argc, const char **argv) {
                     "results at other token counts (may be the same file)"),
       PT_OPT_STRING(0, "max-regret", &max, "PCT", "exit 1 when a worst regret is above"),
       PT_OPT_SELECTION(q.f, q.routing),
+      PT_OPT_TIE_TOL(q.tie_tol),
       PT_OPT_STRING(0, "format", &q.format, "FORMAT", "table (default), csv or json"),
       PT_OPT_END(),
   };
@@ -150,6 +152,8 @@ static int query_regret(int argc, const char **argv) {
                         max);
   int status = check_common(q.format, q.routing, &r.fmt, &q.f);
   if (status != 0) return status;
+  pt_err_t err;
+  if (pt_query_parse_tie_tol(q.tie_tol, &q.f, &err) != PT_OK) return pt_cli_error("%s", err.msg);
   r.f = q.f;
   return pt_regretout_run(&r);
 }

@@ -266,7 +266,8 @@ static int print_regret(const pt_tuneopts_t *a) {
   pt_regretout_req_t r = {.tuned = a->db, .held = a->db, .fmt = PT_QUERY_TABLE,
                           .max_regret_pct = -1.0,
                           .f = {.family = a->family, .dtype = a->dtype,
-                                .regime = a->warm ? "warm" : "cold"}};
+                                .regime = a->warm ? "warm" : "cold",
+                                .tie_tol = PT_QUERY_TIE_AUTO}};
   pt_err_t err;
   if (pt_query_parse_routing(a->routing != NULL ? a->routing : "uniform", &r.f, &err) != PT_OK)
     return pt_cli_error("%s", err.msg);
