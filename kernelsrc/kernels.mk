@@ -34,9 +34,12 @@ tests_gpu_kernels_CFLAGS = $(AM_CFLAGS)
 tests_gpu_kernels_LDADD = $(PT_LIBS)
 
 # Benchmark and whole-space verification driver (bench/NOTES.md).
-EXTRA_PROGRAMS = bench/kbench
+EXTRA_PROGRAMS = bench/kbench bench/repack
 bench_kbench_SOURCES = bench/kbench.c
 bench_kbench_LDADD = $(PT_LIBS)
-CLEANFILES += bench/kbench
+CLEANFILES += bench/kbench bench/repack
+# Host time of the wgmma generation's weight repack (bench/NOTES.md).
+bench_repack_SOURCES = bench/repack.c
+bench_repack_LDADD = $(PT_LIBS)
 EXTRA_DIST += bench/run bench/table.py bench/torch_ref.py bench/NOTES.md \
 	bench/kernels-same
