@@ -625,7 +625,6 @@ int pt_report_write(const pt_query_set_t *set, const pt_report_opts_t *o, FILE *
   head(f, set, o);
   if (set->nseries == 0) fputs("<p>No results match this selection.</p>\n", f);
   else summary(f, set);
-  searches(f, o != NULL ? o->searches : NULL);
   for (size_t i = 0, e; rc == PT_OK && i < set->nseries; i = e) {
     const pt_query_series_t *s = &set->series[i];
     fputs("<h2>", f);
@@ -642,6 +641,8 @@ int pt_report_write(const pt_query_set_t *set, const pt_report_opts_t *o, FILE *
       rc = series_section(f, set, &set->series[e], max);
     fputs("</div>\n", f);
   }
+  /* after the plots: one row per point, a long table */
+  if (rc == PT_OK) searches(f, o != NULL ? o->searches : NULL);
   if (rc == PT_OK) {
     failures(f, set, maxf);
     rc = infeasible(f, set, maxf);
