@@ -766,6 +766,7 @@ START_TEST(cli_tune_holdout_and_retune) {
   r = TUNE("--grid", w.grid, "--gpus", "0", "--variants", "bm=16|32", "--db", w.db);
   pt_test_expect(r, 2, "pass --resume to skip them", NULL);
   pt_test_out_free(&r);
+  world_free(&w);
 }
 END_TEST
 
